@@ -1,0 +1,41 @@
+# The whole set-up: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= seeds
+INDEX_DIR ?= index
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test index bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Rebuild the index only when it is missing or older than its inputs.
+index: $(STAMP)
+	$(BIN)/newsearch index $(DATA) --index-dir $(INDEX_DIR) --if-stale
+
+run: index
+	$(BIN)/newsearch serve --host $(HOST) --port $(PORT) --index-dir $(INDEX_DIR)
+
+test: $(STAMP)
+	$(BIN)/ruff check search web tests bench
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check --fix search web tests bench
+	$(BIN)/ruff format search web tests bench
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,202 @@
+"""Build a generation: ingest → paragraphs → embeddings (reused by content hash) → Whoosh → swap.
+
+Everything is written into a fresh temporary directory; only ``store.commit_generation`` makes
+it live, so a failed or killed build leaves the previous index serving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from . import store
+from .config import FORMAT_VERSION, Settings
+from .generation import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH, check_compatible, read_jsonl
+from .ingest import iter_files, read_corpus
+from .keyword import KeywordDoc, write_index
+from .models import Article, Paragraph, Problem
+from .paragraphs import split_article
+from .vectors import Embedder, VectorStore, load_embedder, save_vectors
+
+EMBED_CHUNK = 512
+
+
+@dataclass
+class BuildReport:
+    articles: int = 0
+    paragraphs: int = 0
+    skipped: int = 0
+    warnings: int = 0
+    embedded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    generation: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (
+            f"indexed {self.articles} articles, {self.paragraphs} paragraphs "
+            f"({self.embedded} embedded, {self.reused} reused); skipped {self.skipped} records, "
+            f"{self.warnings} warnings; {self.seconds:.1f} s → {self.generation}"
+        )
+
+
+def inputs_fingerprint(paths: Iterable[Path], settings: Settings) -> str:
+    """Changes when any input file or a setting that shapes the index changes."""
+    h = hashlib.sha1()
+    for key in ("model_name", "max_tokens", "min_tokens", "embed_title", "title_boost"):
+        h.update(f"{key}={getattr(settings, key)}\n".encode())
+    for p in iter_files(paths):
+        st = p.stat()
+        h.update(f"{p.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def is_stale(paths: list[Path], settings: Settings) -> bool:
+    """True when there is no usable index or it was built from other inputs/settings."""
+    try:
+        gen = store.current_generation(settings.index_dir)
+        manifest = store.read_manifest(gen, verify=False)
+        check_compatible(manifest, settings, gen)
+    except store.IndexError_:
+        return True
+    return manifest.get("inputs") != inputs_fingerprint(paths, settings)
+
+
+def embed_text(title: str, text: str, settings: Settings) -> str:
+    return f"{title}. {text}" if settings.embed_title and title else text
+
+
+def content_hash(model: str, text: str) -> str:
+    return hashlib.sha1(f"{model}\0{text}".encode()).hexdigest()
+
+
+def _previous_vectors(settings: Settings) -> tuple[dict[str, int], VectorStore | None]:
+    """hash → row of the live generation, so unchanged paragraphs are never re-embedded."""
+    try:
+        gen = store.current_generation(settings.index_dir)
+        manifest = store.read_manifest(gen, verify=False)
+        check_compatible(manifest, settings, gen)
+        rows = {p["hash"]: i for i, p in enumerate(read_jsonl(gen / PARAGRAPHS))}
+        vecs = VectorStore.load(gen / VECTORS, manifest["dimension"], mmap=True)
+        if len(vecs) != len(rows) and len(vecs) < max(rows.values(), default=-1) + 1:
+            return {}, None
+        return rows, vecs
+    except (store.IndexError_, OSError, ValueError, KeyError):
+        return {}, None
+
+
+def embed_all(texts: list[str], hashes: list[str], embedder: Embedder, settings: Settings,
+              progress: bool) -> tuple[np.ndarray, int]:
+    """Vectors for ``texts``: reused from the live generation where the hash matches."""
+    prev_rows, prev_vecs = _previous_vectors(settings)
+    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    todo = []
+    for i, h in enumerate(hashes):
+        j = prev_rows.get(h)
+        if j is not None and prev_vecs is not None:
+            out[i] = prev_vecs.matrix[j]
+        else:
+            todo.append(i)
+    # Sort by length across the whole corpus so each batch holds similar lengths (≈2× faster).
+    todo.sort(key=lambda i: len(texts[i]))
+    bar = tqdm(total=len(todo), desc="embedding", unit="para", disable=not progress)
+    for start in range(0, len(todo), EMBED_CHUNK):
+        chunk = todo[start : start + EMBED_CHUNK]
+        out[chunk] = embedder.encode([texts[i] for i in chunk])
+        bar.update(len(chunk))
+    bar.close()
+    return out, len(texts) - len(todo)
+
+
+def _article_record(a: Article) -> dict:
+    return {"id": a.id, "title": a.title, "date": a.date, "source": a.source, "url": a.url,
+            "dateline": a.dateline}
+
+
+def build_index(paths: list[Path], settings: Settings, progress: bool = False,
+                embedder: Embedder | None = None,
+                on_problem: Callable[[Problem], None] | None = None) -> BuildReport:
+    """Index ``paths`` into a new generation of ``settings.index_dir`` and make it live."""
+    t0 = time.perf_counter()
+    report = BuildReport()
+    paths = [Path(p) for p in paths]
+    embedder = embedder or load_embedder(settings.model_name, settings.embed_batch_size)
+    fingerprint = inputs_fingerprint(paths, settings)
+
+    articles: list[Article] = []
+    for item in tqdm(read_corpus(paths), desc="reading", unit="rec", disable=not progress):
+        if isinstance(item, Problem):
+            report.problems.append(item)
+            if on_problem:
+                on_problem(item)
+        else:
+            articles.append(item)
+    report.skipped = sum(1 for p in report.problems if p.skipped)
+    report.warnings = len(report.problems) - report.skipped
+    report.timings["parse"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    budget = settings.max_tokens
+    paragraphs: list[tuple[int, Paragraph]] = []
+    for row, a in enumerate(tqdm(articles, desc="splitting", unit="art", disable=not progress)):
+        title_cost = embedder.count_tokens(a.title) if settings.embed_title else 0
+        limit = max(32, budget - title_cost)
+        for p in split_article(a, embedder.count_tokens, limit, settings.min_tokens):
+            paragraphs.append((row, p))
+    report.timings["split"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    texts = [embed_text(articles[row].title, p.text, settings) for row, p in paragraphs]
+    hashes = [content_hash(settings.model_name, s) for s in texts]
+    vectors, report.reused = embed_all(texts, hashes, embedder, settings, progress)
+    report.embedded = len(texts) - report.reused
+    report.timings["embed"] = time.perf_counter() - t
+
+    with store.writer_lock(settings.index_dir, wait=60.0):
+        tmp = store.new_generation_dir(settings.index_dir)
+        t = time.perf_counter()
+        with open(tmp / ARTICLES, "w", encoding="utf-8") as f:
+            for a in articles:
+                f.write(json.dumps(_article_record(a), ensure_ascii=False) + "\n")
+        with open(tmp / PARAGRAPHS, "w", encoding="utf-8") as f:
+            for (row, p), h in zip(paragraphs, hashes, strict=True):
+                rec = {"id": p.id, "article": row, "text": p.text, "hash": h}
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        save_vectors(tmp / VECTORS, vectors)
+        docs = (
+            KeywordDoc(i, articles[row].id, articles[row].title, p.text,
+                       articles[row].source, articles[row].date)
+            for i, (row, p) in enumerate(paragraphs)
+        )
+        docs = tqdm(docs, total=len(paragraphs), desc="keyword index", unit="para",
+                    disable=not progress)
+        write_index(tmp / WHOOSH, docs, settings.title_boost)
+        report.timings["keyword"] = time.perf_counter() - t
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model": settings.model_name,
+            "dimension": embedder.dimension,
+            "counts": {"articles": len(articles), "paragraphs": len(paragraphs),
+                       "skipped": report.skipped},
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "inputs": fingerprint,
+            "settings": {"max_tokens": settings.max_tokens, "embed_title": settings.embed_title,
+                         "title_boost": settings.title_boost},
+        }
+        t = time.perf_counter()
+        final = store.commit_generation(settings.index_dir, tmp, manifest)
+        report.timings["commit"] = time.perf_counter() - t
+    report.articles, report.paragraphs = len(articles), len(paragraphs)
+    report.generation = final.name
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,63 @@
+"""Settings: one frozen dataclass with defaults, overridable by ``NEWSEARCH_*`` variables.
+
+Settings are passed in (to the engine, builder, web app), never read from a global.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_DIM = 384
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything tunable about newsearch, with measured defaults (see README)."""
+
+    index_dir: Path = Path("index")
+    model_name: str = MODEL_NAME
+    # Paragraph sizing, in the model's word pieces (the model truncates at 256).
+    max_tokens: int = 200
+    min_tokens: int = 12
+    embed_batch_size: int = 64
+    embed_title: bool = False  # prepend the article title to each embedded paragraph
+    # Ranking.
+    mode: str = "hybrid"
+    fusion: str = "rrf"  # "rrf" or "weighted"
+    rrf_k: int = 60
+    alpha: float = 0.5  # weight of the semantic leg in the weighted sum
+    depth: int = 200  # candidate paragraphs taken from each leg
+    paragraphs_per_article: int = 3
+    article_score: str = "max"  # "max" or "sum2" (best paragraph plus half the second)
+    title_boost: float = 2.0
+    # Limits on requests.
+    max_limit: int = 100
+    max_offset: int = 10_000
+    max_query_chars: int = 1_000
+    search_time_budget: float = 1.5  # seconds for the keyword leg
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``NEWSEARCH_<FIELD>`` environment variables, then ``overrides``."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"NEWSEARCH_{f.name.upper()}")
+            if raw is None:
+                continue
+            default = getattr(cls, f.name)
+            if isinstance(default, Path):
+                values[f.name] = Path(raw)
+            elif isinstance(default, bool):
+                values[f.name] = raw.lower() in {"1", "true", "yes", "on"}
+            else:
+                values[f.name] = type(default)(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "index_dir" in values:
+            values["index_dir"] = Path(values["index_dir"])
+        return replace(cls(), **values)

@@ -1,0 +1,212 @@
+"""The keyword index: the only module that imports Whoosh (schema, writer, searcher, analyzer).
+
+One Whoosh document per paragraph. ``row`` is the paragraph's row number in the generation,
+so keyword hits line up with ``vectors.npy`` rows. ``title`` repeats the article title on every
+paragraph so BM25F can weigh it and ``title:word`` works.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from whoosh import index as windex
+from whoosh import qparser, query, scoring
+from whoosh.analysis import CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
+from whoosh.collectors import TimeLimit, TimeLimitCollector
+from whoosh.fields import ID, NUMERIC, TEXT, Schema
+from whoosh.support.charset import accent_map
+
+# Accent folding lets "Cavusoglu" find "Çavuşoğlu"; stemming lets "talks" find "talk".
+ANALYZER = (
+    RegexTokenizer(r"\w+(?:\.\w+)*")
+    | LowercaseFilter()
+    | CharsetFilter(accent_map)
+    | StopFilter()
+    | StemFilter()
+)
+MIN_PREFIX = 3  # "a*" would expand to every term in the index
+MAX_TERMS = 64
+
+
+def make_schema(title_boost: float = 2.0) -> Schema:
+    return Schema(
+        row=NUMERIC(stored=True, unique=True, bits=32, signed=False),
+        article=ID(stored=False),
+        title=TEXT(analyzer=ANALYZER, field_boost=title_boost),
+        text=TEXT(analyzer=ANALYZER),
+        source=ID,
+        date=ID,
+    )
+
+
+@dataclass(frozen=True)
+class KeywordDoc:
+    row: int
+    article: str
+    title: str
+    text: str
+    source: str | None = None
+    date: str | None = None
+
+
+def write_index(directory: Path, docs: Iterable[KeywordDoc], title_boost: float = 2.0) -> int:
+    """Create a fresh Whoosh index in ``directory`` from ``docs``; returns the document count."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ix = windex.create_in(str(directory), make_schema(title_boost))
+    writer = ix.writer(limitmb=256)
+    n = 0
+    try:
+        for d in docs:
+            writer.add_document(
+                row=d.row, article=d.article, title=d.title, text=d.text,
+                source=d.source or "", date=d.date or "",
+            )
+            n += 1
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    return n
+
+
+@dataclass
+class KeywordResult:
+    hits: list[tuple[int, float]]  # (row, BM25F score), best first
+    terms: frozenset[str]  # analyzed positive terms, for highlighting
+    rewritten: bool = False  # the query could not be used as typed
+    timed_out: bool = False
+
+
+_FIELD_RE = re.compile(r"\b(\w+):")
+
+
+class KeywordIndex:
+    """A read-only searcher over one generation's Whoosh index (one searcher per thread)."""
+
+    def __init__(self, directory: Path, time_budget: float = 1.5) -> None:
+        self._ix = windex.open_dir(str(directory))
+        self._budget = time_budget
+        self._local = threading.local()
+        self._searchers: list = []
+        self._lock = threading.Lock()
+        fields = ["title", "text"]
+        self._parser = qparser.MultifieldParser(
+            fields, self._ix.schema, group=qparser.OrGroup.factory(0.9)
+        )
+        self._parser.add_plugin(qparser.PlusMinusPlugin())
+        for plugin in (qparser.WildcardPlugin, qparser.RangePlugin, qparser.BoostPlugin):
+            self._parser.remove_plugin_class(plugin)
+        self._parser.add_plugin(qparser.PrefixPlugin())
+        self._plain = qparser.MultifieldParser(
+            fields, self._ix.schema, group=qparser.OrGroup.factory(0.9),
+            plugins=[qparser.WhitespacePlugin()],
+        )
+        self._plain.remove_plugin_class(qparser.FieldsPlugin)
+
+    @property
+    def doc_count(self) -> int:
+        return self._ix.doc_count()
+
+    def _searcher(self):
+        s = getattr(self._local, "searcher", None)
+        if s is None:
+            s = self._ix.searcher(weighting=scoring.BM25F())
+            self._local.searcher = s
+            with self._lock:
+                self._searchers.append(s)
+        return s
+
+    def close(self) -> None:
+        with self._lock:
+            for s in self._searchers:
+                s.close()
+            self._searchers.clear()
+
+    def parse(self, text: str) -> tuple[query.Query | None, bool]:
+        """Parse user syntax; fall back to plain words when the parse is unusable."""
+        try:
+            q = self._parser.parse(text)
+            if _usable(q):
+                return q, False
+        except Exception:  # Whoosh raises assorted errors on odd syntax
+            pass
+        words = " ".join(re.findall(r"\w+", text))
+        q = self._plain.parse(words) if words else None
+        return (q if q is not None and _usable(q) else None), True
+
+    def search(self, text: str, limit: int, filter_rows: query.Query | None = None) -> KeywordResult:
+        q, rewritten = self.parse(text)
+        if q is None or q is query.NullQuery:
+            return KeywordResult([], frozenset(), rewritten)
+        terms = frozenset(t.decode() if isinstance(t, bytes) else t
+                          for f, t in _positive_terms(q) if f in ("text", "title"))
+        s = self._searcher()
+        collector = s.collector(limit=limit)
+        timed = TimeLimitCollector(collector, timelimit=self._budget, use_alarm=False)
+        timed_out = False
+        try:
+            s.search_with_collector(q, timed)
+        except TimeLimit:
+            timed_out = True
+        results = timed.results()
+        hits = [(hit["row"], float(hit.score)) for hit in results]
+        return KeywordResult(hits, terms, rewritten, timed_out)
+
+    def query_terms(self, text: str) -> frozenset[str]:
+        """Analyzed positive terms of a query (used to highlight semantic results too)."""
+        q, _ = self.parse(text)
+        if q is None:
+            return frozenset()
+        return frozenset(t.decode() if isinstance(t, bytes) else t
+                         for f, t in _positive_terms(q) if f in ("text", "title"))
+
+
+def _usable(q: query.Query) -> bool:
+    if q is query.NullQuery or isinstance(q, query.NullQuery.__class__):
+        return False
+    terms = list(q.iter_all_terms(phrases=True))
+    if not terms or len(terms) > MAX_TERMS:
+        return False
+    for sub in q.leaves():
+        if isinstance(sub, query.Prefix) and len(sub.text) < MIN_PREFIX:
+            return False
+        if isinstance(sub, (query.Wildcard, query.Regex, query.Every)):
+            return False
+    return not isinstance(q, query.Every)
+
+
+def _positive_terms(q: query.Query) -> Iterable[tuple[str, str]]:
+    """Terms of ``q`` that are not under a NOT (those are what a reader expects marked)."""
+    if isinstance(q, query.Not):
+        return
+    if isinstance(q, query.AndNot):
+        yield from _positive_terms(q.a)
+        return
+    if q.is_leaf():
+        if isinstance(q, query.Prefix):
+            yield q.field(), q.text  # marked by prefix below
+            return
+        yield from q.iter_all_terms(phrases=True)
+        return
+    for child in q.children():
+        yield from _positive_terms(child)
+
+
+def term_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
+    """Character spans of tokens in ``text`` whose analyzed form is one of ``terms``."""
+    if not terms:
+        return []
+    spans = []
+    for tok in ANALYZER(text, chars=True, removestops=False):
+        if tok.text in terms:
+            spans.append((tok.startchar, tok.endchar))
+    return spans
+
+
+def analyze(text: str) -> list[str]:
+    """Analyzed tokens of ``text`` (lower-cased, accent-folded, stemmed, stop words dropped)."""
+    return [t.text for t in ANALYZER(text)]

@@ -1,0 +1,93 @@
+"""Plain data records that flow through the pipeline and out of the engine."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Article:
+    """One parsed news article; ``paragraphs`` are raw paragraphs as the source split them."""
+
+    id: str
+    title: str
+    paragraphs: tuple[str, ...]
+    date: str | None = None  # ISO date "YYYY-MM-DD" or None
+    source: str | None = None
+    url: str | None = None
+    dateline: str | None = None
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A model-sized piece of an article: id ``"<article_id>:<n>"``, ``n`` counting from 0."""
+
+    id: str
+    article_id: str
+    n: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A record that could not be ingested: where it is and why."""
+
+    file: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.reason}"
+
+
+MODES = ("keyword", "semantic", "hybrid")
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search request as the engine sees it (already validated)."""
+
+    text: str
+    mode: str = "hybrid"
+    limit: int = 10
+    offset: int = 0
+
+
+@dataclass
+class ParagraphHit:
+    """A matching paragraph with the evidence from each leg (None when a leg missed it)."""
+
+    paragraph_id: str
+    text: str
+    highlighted: str
+    keyword_rank: int | None = None
+    keyword_score: float | None = None
+    semantic_rank: int | None = None
+    semantic_score: float | None = None
+    score: float = 0.0
+
+
+@dataclass
+class ArticleHit:
+    article_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    score: float
+    paragraphs: list[ParagraphHit] = field(default_factory=list)
+
+
+@dataclass
+class Results:
+    query: str
+    mode: str
+    total: int
+    took_ms: float
+    results: list[ArticleHit] = field(default_factory=list)
+    notice: str | None = None  # e.g. "query had no searchable words"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,178 @@
+"""Generations on disk: build into a new directory, fsync it, then swap a pointer atomically.
+
+Layout (see README "How it works")::
+
+    index/
+      CURRENT          name of the live generation, replaced with os.replace
+      .lock            writers take an exclusive flock here: one build at a time
+      gen-000007/      manifest.json + data files; never modified once CURRENT names it
+
+Whoosh never fsyncs; this module does, for every file of a generation and the directories,
+before the pointer moves. Readers open ``CURRENT`` once and keep that generation until a newer
+one appears; a killed build leaves only a ``*.tmp-*`` directory that the next build removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+_GEN_RE = re.compile(r"^gen-(\d{6})$")
+KEEP_GENERATIONS = 2
+
+
+class IndexError_(Exception):
+    """Base for index problems a user can act on (message says what to do)."""
+
+
+class IndexNotReady(IndexError_):
+    """No generation has been committed yet (or CURRENT names a missing one)."""
+
+
+class IndexCorrupt(IndexError_):
+    """A generation's files do not match its manifest (truncated, bit-flipped, wrong model)."""
+
+
+class IndexBusy(IndexError_):
+    """Another writer holds the index lock."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _data_files(gen_dir: Path) -> list[Path]:
+    return sorted(p for p in gen_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def current_name(index_dir: Path) -> str | None:
+    """The live generation's directory name, or None when nothing was committed yet."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return name if _GEN_RE.match(name) else None
+
+
+def current_generation(index_dir: Path) -> Path:
+    """Path of the live generation; raises IndexNotReady when there is none."""
+    name = current_name(index_dir)
+    if name is None or not (index_dir / name / MANIFEST).is_file():
+        raise IndexNotReady(
+            f"no index at {index_dir}: build one with `newsearch index PATH --index-dir {index_dir}`"
+        )
+    return index_dir / name
+
+
+def read_manifest(gen_dir: Path, verify: bool = True) -> dict[str, Any]:
+    """Load a generation's manifest; with ``verify`` check every file's size and sha256."""
+    try:
+        manifest = json.loads((gen_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise IndexCorrupt(f"{gen_dir / MANIFEST}: unreadable manifest ({e})") from e
+    if verify:
+        for rel, meta in manifest.get("files", {}).items():
+            path = gen_dir / rel
+            if not path.is_file():
+                raise IndexCorrupt(f"{path}: missing")
+            if path.stat().st_size != meta["bytes"]:
+                raise IndexCorrupt(f"{path}: size {path.stat().st_size} != {meta['bytes']}")
+            if sha256_file(path) != meta["sha256"]:
+                raise IndexCorrupt(f"{path}: checksum mismatch (file damaged)")
+    return manifest
+
+
+@contextlib.contextmanager
+def writer_lock(index_dir: Path, wait: float = 0.0) -> Iterator[None]:
+    """Exclusive lock for writers; waits up to ``wait`` seconds, then raises IndexBusy."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                    raise IndexBusy(f"{index_dir} is being written by another process") from e
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _next_number(index_dir: Path) -> int:
+    numbers = [int(m.group(1)) for p in index_dir.iterdir() if (m := _GEN_RE.match(p.name))]
+    return max(numbers, default=0) + 1
+
+
+def new_generation_dir(index_dir: Path) -> Path:
+    """A fresh, empty temporary directory to build the next generation in (call under lock)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    for stale in index_dir.glob("gen-*.tmp-*"):  # left by a killed build
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = index_dir / f"gen-{_next_number(index_dir):06d}.tmp-{os.getpid()}"
+    tmp.mkdir()
+    return tmp
+
+
+def commit_generation(index_dir: Path, tmp_dir: Path, manifest: dict[str, Any]) -> Path:
+    """Checksum, fsync and publish ``tmp_dir``; CURRENT names it only when all is on disk."""
+    files = {}
+    for path in _data_files(tmp_dir):
+        files[path.relative_to(tmp_dir).as_posix()] = {
+            "bytes": path.stat().st_size,
+            "sha256": sha256_file(path),
+        }
+        _fsync_path(path)
+    manifest = {**manifest, "files": files}
+    with open(tmp_dir / MANIFEST, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    for d in sorted({p.parent for p in tmp_dir.rglob("*")} | {tmp_dir}):
+        _fsync_path(d)
+    final = index_dir / tmp_dir.name.split(".tmp-")[0]
+    os.rename(tmp_dir, final)
+    _fsync_path(index_dir)
+    pointer = index_dir / f"{CURRENT}.tmp-{os.getpid()}"
+    with open(pointer, "w", encoding="utf-8") as f:
+        f.write(final.name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(pointer, index_dir / CURRENT)
+    _fsync_path(index_dir)
+    _prune(index_dir, keep=final.name)
+    return final
+
+
+def _prune(index_dir: Path, keep: str) -> None:
+    """Remove generations older than the last KEEP_GENERATIONS (readers may still hold one)."""
+    gens = sorted(p for p in index_dir.iterdir() if _GEN_RE.match(p.name) and p.name != keep)
+    for old in gens[: max(0, len(gens) - (KEEP_GENERATIONS - 1))]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,43 @@
+"""Shared fixtures: one real index built from ``tests/data/corpus`` per test session, and the
+Flask ``app``/``client``/``runner`` trio from Flask's tutorial, serving that index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from search.build import BuildReport, build_index
+from search.config import Settings
+
+CORPUS = Path(__file__).parent / "data" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose index directory is a fresh session temp dir (see ``built_index``)."""
+    return Settings.from_env(index_dir=tmp_path_factory.mktemp("index"))
+
+
+@pytest.fixture(scope="session")
+def built_index(settings: Settings) -> BuildReport:
+    """Build the test corpus into ``settings.index_dir`` once per session; the build report."""
+    return build_index([CORPUS], settings)
+
+
+@pytest.fixture()
+def app(settings: Settings, built_index: BuildReport):
+    """The web app over the session index (the engine and model are opened for real)."""
+    from web import create_app
+
+    return create_app({"TESTING": True, "SETTINGS": settings})
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture()
+def runner(app):
+    return app.test_cli_runner()
