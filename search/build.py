@@ -95,8 +95,9 @@ def _previous_vectors(settings: Settings) -> tuple[dict[str, int], VectorStore |
         return {}, None
 
 
-def embed_all(texts: list[str], hashes: list[str], embedder: Embedder, settings: Settings,
-              progress: bool) -> tuple[np.ndarray, int]:
+def embed_all(
+    texts: list[str], hashes: list[str], embedder: Embedder, settings: Settings, progress: bool
+) -> tuple[np.ndarray, int]:
     """Vectors for ``texts``: reused from the live generation where the hash matches."""
     prev_rows, prev_vecs = _previous_vectors(settings)
     out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
@@ -119,13 +120,23 @@ def embed_all(texts: list[str], hashes: list[str], embedder: Embedder, settings:
 
 
 def _article_record(a: Article) -> dict:
-    return {"id": a.id, "title": a.title, "date": a.date, "source": a.source, "url": a.url,
-            "dateline": a.dateline}
+    return {
+        "id": a.id,
+        "title": a.title,
+        "date": a.date,
+        "source": a.source,
+        "url": a.url,
+        "dateline": a.dateline,
+    }
 
 
-def build_index(paths: list[Path], settings: Settings, progress: bool = False,
-                embedder: Embedder | None = None,
-                on_problem: Callable[[Problem], None] | None = None) -> BuildReport:
+def build_index(
+    paths: list[Path],
+    settings: Settings,
+    progress: bool = False,
+    embedder: Embedder | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
+) -> BuildReport:
     """Index ``paths`` into a new generation of ``settings.index_dir`` and make it live."""
     t0 = time.perf_counter()
     report = BuildReport()
@@ -174,24 +185,37 @@ def build_index(paths: list[Path], settings: Settings, progress: bool = False,
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
         save_vectors(tmp / VECTORS, vectors)
         docs = (
-            KeywordDoc(i, articles[row].id, articles[row].title, p.text,
-                       articles[row].source, articles[row].date)
+            KeywordDoc(
+                i,
+                articles[row].id,
+                articles[row].title,
+                p.text,
+                articles[row].source,
+                articles[row].date,
+            )
             for i, (row, p) in enumerate(paragraphs)
         )
-        docs = tqdm(docs, total=len(paragraphs), desc="keyword index", unit="para",
-                    disable=not progress)
+        docs = tqdm(
+            docs, total=len(paragraphs), desc="keyword index", unit="para", disable=not progress
+        )
         write_index(tmp / WHOOSH, docs, settings.title_boost)
         report.timings["keyword"] = time.perf_counter() - t
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": settings.model_name,
             "dimension": embedder.dimension,
-            "counts": {"articles": len(articles), "paragraphs": len(paragraphs),
-                       "skipped": report.skipped},
+            "counts": {
+                "articles": len(articles),
+                "paragraphs": len(paragraphs),
+                "skipped": report.skipped,
+            },
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "inputs": fingerprint,
-            "settings": {"max_tokens": settings.max_tokens, "embed_title": settings.embed_title,
-                         "title_boost": settings.title_boost},
+            "settings": {
+                "max_tokens": settings.max_tokens,
+                "embed_title": settings.embed_title,
+                "title_boost": settings.title_boost,
+            },
         }
         t = time.perf_counter()
         final = store.commit_generation(settings.index_dir, tmp, manifest)

@@ -41,7 +41,9 @@ def index_cmd(paths: tuple[Path, ...], index_dir: str | None, if_stale: bool, qu
     if missing:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
     if if_stale and not is_stale(inputs, settings):
-        click.echo(f"index in {settings.index_dir} is up to date with {', '.join(map(str, inputs))}")
+        click.echo(
+            f"index in {settings.index_dir} is up to date with {', '.join(map(str, inputs))}"
+        )
         return
 
     def report(problem) -> None:
@@ -66,8 +68,9 @@ def index_cmd(paths: tuple[Path, ...], index_dir: str | None, if_stale: bool, qu
 @click.option("--offset", type=click.IntRange(0, 10_000), default=0)
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as the web API.")
 @click.option("--index-dir", type=click.Path(), default=None)
-def search_cmd(text: str, mode: str | None, limit: int, offset: int, as_json: bool,
-               index_dir: str | None) -> None:
+def search_cmd(
+    text: str, mode: str | None, limit: int, offset: int, as_json: bool, index_dir: str | None
+) -> None:
     """Search the index and print matching articles."""
     from .engine import Engine
     from .store import IndexError_
@@ -97,8 +100,9 @@ def search_cmd(text: str, mode: str | None, limit: int, offset: int, as_json: bo
                 why.append(f"keyword #{p.keyword_rank} ({p.keyword_score:.2f})")
             if p.semantic_rank:
                 why.append(f"semantic #{p.semantic_rank} ({p.semantic_score:.2f})")
-            click.echo(textwrap.fill(p.text, width, initial_indent="   > ",
-                                     subsequent_indent="     "))
+            click.echo(
+                textwrap.fill(p.text, width, initial_indent="   > ", subsequent_indent="     ")
+            )
             click.echo(f"     [{' · '.join(why)}]")
 
 
@@ -112,6 +116,70 @@ def serve_cmd(host: str, port: int, index_dir: str | None, threads: int) -> None
     from web.serve import serve  # web imports search, never the other way round at import time
 
     serve(_settings(index_dir), host=host, port=port, threads=threads)
+
+
+@main.command("eval")
+@click.option(
+    "--docs",
+    "docs",
+    required=True,
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Corpus to index (repeatable).",
+)
+@click.option(
+    "--queries",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help='.jsonl of {"id", "text"}.',
+)
+@click.option(
+    "--qrels",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="query_id, doc_id, relevance per line.",
+)
+@click.option("--mode", type=click.Choice([*MODES, "all"]), default="all", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help='Print {"modes": {mode: metrics}}.')
+@click.option(
+    "--index-dir",
+    type=click.Path(),
+    default=None,
+    help="Index to build or reuse (default: a cache dir under the system temp dir).",
+)
+def eval_cmd(
+    docs: tuple[Path, ...],
+    queries: str,
+    qrels: str,
+    mode: str,
+    as_json: bool,
+    index_dir: str | None,
+) -> None:
+    """Score each mode on judged queries: nDCG@10, MAP, MRR@10, Recall@100, queries/s."""
+    from . import evaluate as ev
+    from .engine import Engine
+    from .store import IndexError_
+
+    paths = list(docs)
+    settings = ev.eval_settings(paths, index_dir)
+    try:
+        qs, judgments = ev.load_queries(queries), ev.load_qrels(qrels)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    try:
+        rep = ev.ensure_index(paths, settings, progress=not as_json)
+        if rep is not None:
+            click.echo(rep.summary(), err=True)
+        engine = Engine.open(settings)
+        results = ev.evaluate(engine, qs, judgments, MODES if mode == "all" else [mode])
+    except (IndexError_, OSError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps({"modes": results}, indent=2))
+        return
+    judged = sum(1 for q in qs if q in judgments)
+    click.echo(f"{judged} judged queries, index {settings.index_dir}")
+    click.echo(ev.format_table(results))
 
 
 if __name__ == "__main__":

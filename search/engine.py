@@ -106,8 +106,10 @@ class Engine:
         if row is None:
             return None
         rows = np.flatnonzero(gen.article_of == row)
-        paras = [{"paragraph_id": gen.paragraphs[i]["id"], "text": gen.paragraphs[i]["text"]}
-                 for i in rows]
+        paras = [
+            {"paragraph_id": gen.paragraphs[i]["id"], "text": gen.paragraphs[i]["text"]}
+            for i in rows
+        ]
         return {**gen.articles[row], "paragraphs": paras}
 
     def search(self, query: Query) -> Results:
@@ -142,8 +144,9 @@ class Engine:
             scores = dict(semantic_hits)
         else:
             scores = fuse(keyword_hits, semantic_hits, s.fusion, s.rrf_k, s.alpha)
-        groups = group(scores, lambda r: int(gen.article_of[r]), s.paragraphs_per_article,
-                       s.article_score)
+        groups = group(
+            scores, lambda r: int(gen.article_of[r]), s.paragraphs_per_article, s.article_score
+        )
         kw_rank = {r: (i, sc) for i, (r, sc) in enumerate(keyword_hits, start=1)}
         sem_rank = {r: (i, sc) for i, (r, sc) in enumerate(semantic_hits, start=1)}
         results = []
@@ -154,14 +157,28 @@ class Engine:
                 p = gen.paragraphs[r]
                 kr_, ks = kw_rank.get(r, (None, None))
                 sr, ss = sem_rank.get(r, (None, None))
-                paras.append(ParagraphHit(
-                    paragraph_id=p["id"], text=p["text"], highlighted=highlight(p["text"], terms),
-                    keyword_rank=kr_, keyword_score=ks, semantic_rank=sr, semantic_score=ss,
-                    score=scores[r],
-                ))
-            results.append(ArticleHit(
-                article_id=a["id"], title=a["title"], date=a.get("date"), source=a.get("source"),
-                url=a.get("url"), score=score, paragraphs=paras,
-            ))
+                paras.append(
+                    ParagraphHit(
+                        paragraph_id=p["id"],
+                        text=p["text"],
+                        highlighted=highlight(p["text"], terms),
+                        keyword_rank=kr_,
+                        keyword_score=ks,
+                        semantic_rank=sr,
+                        semantic_score=ss,
+                        score=scores[r],
+                    )
+                )
+            results.append(
+                ArticleHit(
+                    article_id=a["id"],
+                    title=a["title"],
+                    date=a.get("date"),
+                    source=a.get("source"),
+                    url=a.get("url"),
+                    score=score,
+                    paragraphs=paras,
+                )
+            )
         took = (time.perf_counter() - t0) * 1000
         return Results(query.text, query.mode, len(groups), round(took, 2), results, notice)

@@ -36,11 +36,14 @@ def weighted(keyword: Ranking, semantic: Ranking, alpha: float = 0.5) -> dict[in
     if not 0.0 <= alpha <= 1.0:
         raise ValueError("alpha must be in [0, 1]")
     kw, sem = minmax(keyword), minmax(semantic)
-    return {r: alpha * sem.get(r, 0.0) + (1 - alpha) * kw.get(r, 0.0) for r in kw.keys() | sem.keys()}
+    return {
+        r: alpha * sem.get(r, 0.0) + (1 - alpha) * kw.get(r, 0.0) for r in kw.keys() | sem.keys()
+    }
 
 
-def fuse(keyword: Ranking, semantic: Ranking, method: str = "rrf", k: int = 60,
-         alpha: float = 0.5) -> dict[int, float]:
+def fuse(
+    keyword: Ranking, semantic: Ranking, method: str = "rrf", k: int = 60, alpha: float = 0.5
+) -> dict[int, float]:
     if method == "rrf":
         return rrf([keyword, semantic], k=k)
     if method == "weighted":
@@ -48,8 +51,12 @@ def fuse(keyword: Ranking, semantic: Ranking, method: str = "rrf", k: int = 60,
     raise ValueError(f"unknown fusion {method!r} (rrf or weighted)")
 
 
-def group(scores: dict[int, float], article_of: Callable[[int], int], per_article: int = 3,
-          how: str = "max") -> list[tuple[int, float, list[int]]]:
+def group(
+    scores: dict[int, float],
+    article_of: Callable[[int], int],
+    per_article: int = 3,
+    how: str = "max",
+) -> list[tuple[int, float, list[int]]]:
     """Articles best first as ``(article_row, score, paragraph_rows best first)``.
 
     ``how``: ``max`` scores an article by its best paragraph; ``sum2`` adds half the second

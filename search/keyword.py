@@ -36,8 +36,9 @@ def make_schema(title_boost: float = 2.0) -> Schema:
     return Schema(
         row=NUMERIC(stored=True, unique=True, bits=32, signed=False),
         article=ID(stored=False),
-        title=TEXT(analyzer=ANALYZER, field_boost=title_boost),
-        text=TEXT(analyzer=ANALYZER),
+        # "de-escalation" analyzes to two tokens: search them as the phrase "de escal".
+        title=TEXT(analyzer=ANALYZER, field_boost=title_boost, multitoken_query="phrase"),
+        text=TEXT(analyzer=ANALYZER, multitoken_query="phrase"),
         source=ID,
         date=ID,
     )
@@ -62,8 +63,12 @@ def write_index(directory: Path, docs: Iterable[KeywordDoc], title_boost: float 
     try:
         for d in docs:
             writer.add_document(
-                row=d.row, article=d.article, title=d.title, text=d.text,
-                source=d.source or "", date=d.date or "",
+                row=d.row,
+                article=d.article,
+                title=d.title,
+                text=d.text,
+                source=d.source or "",
+                date=d.date or "",
             )
             n += 1
     except BaseException:
@@ -81,7 +86,7 @@ class KeywordResult:
     timed_out: bool = False
 
 
-_FIELD_RE = re.compile(r"\b(\w+):")
+_WORD_RE = re.compile(rf"\w{{{MIN_PREFIX},}}|\w+(?!\*)")
 
 
 class KeywordIndex:
@@ -97,12 +102,15 @@ class KeywordIndex:
         self._parser = qparser.MultifieldParser(
             fields, self._ix.schema, group=qparser.OrGroup.factory(0.9)
         )
-        self._parser.add_plugin(qparser.PlusMinusPlugin())
+        # "-word" excludes, but the hyphen inside "de-escalation" is part of the word.
+        self._parser.add_plugin(qparser.PlusMinusPlugin(r"(?<![^\s(])\+", r"(?<![^\s(])-"))
         for plugin in (qparser.WildcardPlugin, qparser.RangePlugin, qparser.BoostPlugin):
             self._parser.remove_plugin_class(plugin)
         self._parser.add_plugin(qparser.PrefixPlugin())
         self._plain = qparser.MultifieldParser(
-            fields, self._ix.schema, group=qparser.OrGroup.factory(0.9),
+            fields,
+            self._ix.schema,
+            group=qparser.OrGroup.factory(0.9),
             plugins=[qparser.WhitespacePlugin()],
         )
         self._plain.remove_plugin_class(qparser.FieldsPlugin)
@@ -127,23 +135,34 @@ class KeywordIndex:
             self._searchers.clear()
 
     def parse(self, text: str) -> tuple[query.Query | None, bool]:
-        """Parse user syntax; fall back to plain words when the parse is unusable."""
+        """Parse user syntax. Returns (query or None when nothing is searchable, rewritten).
+
+        Syntax errors and over-expensive parts (short prefixes, wildcards, too many terms) fall
+        back to the plain words of the query; a purely negative query searches nothing.
+        """
         try:
-            q = self._parser.parse(text)
-            if _usable(q):
-                return q, False
+            q = _fix_not(self._parser.parse(text))
         except Exception:  # Whoosh raises assorted errors on odd syntax
-            pass
-        words = " ".join(re.findall(r"\w+", text))
+            q = None
+        if q is not None and _usable(q):
+            return q, False
+        if q is not None and _is_bounded(q) and not any(True for _ in _positive_terms(q)):
+            return None, False
+        words = " ".join(_WORD_RE.findall(text)[: MAX_TERMS // 2])
         q = self._plain.parse(words) if words else None
         return (q if q is not None and _usable(q) else None), True
 
-    def search(self, text: str, limit: int, filter_rows: query.Query | None = None) -> KeywordResult:
+    def search(
+        self, text: str, limit: int, filter_rows: query.Query | None = None
+    ) -> KeywordResult:
         q, rewritten = self.parse(text)
         if q is None or q is query.NullQuery:
             return KeywordResult([], frozenset(), rewritten)
-        terms = frozenset(t.decode() if isinstance(t, bytes) else t
-                          for f, t in _positive_terms(q) if f in ("text", "title"))
+        terms = frozenset(
+            t.decode() if isinstance(t, bytes) else t
+            for f, t in _positive_terms(q)
+            if f in ("text", "title")
+        )
         s = self._searcher()
         collector = s.collector(limit=limit)
         timed = TimeLimitCollector(collector, timelimit=self._budget, use_alarm=False)
@@ -161,22 +180,58 @@ class KeywordIndex:
         q, _ = self.parse(text)
         if q is None:
             return frozenset()
-        return frozenset(t.decode() if isinstance(t, bytes) else t
-                         for f, t in _positive_terms(q) if f in ("text", "title"))
+        return frozenset(
+            t.decode() if isinstance(t, bytes) else t
+            for f, t in _positive_terms(q)
+            if f in ("text", "title")
+        )
+
+
+def _and_not(positive: query.Query, negative: query.Query) -> query.Query:
+    # whoosh-reloaded 2.7.5's AndNotMatcher lets excluded documents through (seen on our test
+    # corpus: "Moscow -Syria" kept a Syria paragraph); And + Not filters correctly.
+    return query.And([positive, query.Not(negative)])
+
+
+def _fix_not(q: query.Query) -> query.Query:
+    """In an OR group, ``a b NOT c`` means (a OR b) AND NOT c, as users expect."""
+    if q.is_leaf():
+        return q
+    children = [_fix_not(c) for c in q.children()]
+    if isinstance(q, query.Or):
+        neg = [c.query for c in children if isinstance(c, query.Not)]
+        pos = [c for c in children if not isinstance(c, query.Not)]
+        if neg and pos:
+            positive = pos[0] if len(pos) == 1 else query.Or(pos)
+            negative = neg[0] if len(neg) == 1 else query.Or(neg)
+            return _and_not(positive, negative)
+    if isinstance(q, query.Not):
+        return query.Not(children[0])
+    if isinstance(q, query.AndNot):
+        return _and_not(children[0], children[1])
+    if isinstance(q, query.AndMaybe):
+        return query.AndMaybe(children[0], children[1])
+    if isinstance(q, query.CompoundQuery):
+        return q.__class__(children, boost=q.boost)
+    return q
+
+
+def _is_bounded(q: query.Query) -> bool:
+    leaves = list(q.leaves()) if not q.is_leaf() else [q]
+    return 0 < len(leaves) <= MAX_TERMS and not any(
+        isinstance(x, (query.Wildcard, query.Regex, query.Every))
+        or (isinstance(x, query.Prefix) and len(x.text) < MIN_PREFIX)
+        for x in leaves
+    )
 
 
 def _usable(q: query.Query) -> bool:
+    """Bounded in cost and has at least one positive term."""
     if q is query.NullQuery or isinstance(q, query.NullQuery.__class__):
         return False
-    terms = list(q.iter_all_terms(phrases=True))
-    if not terms or len(terms) > MAX_TERMS:
+    if not any(True for _ in _positive_terms(q)):
         return False
-    for sub in q.leaves():
-        if isinstance(sub, query.Prefix) and len(sub.text) < MIN_PREFIX:
-            return False
-        if isinstance(sub, (query.Wildcard, query.Regex, query.Every)):
-            return False
-    return not isinstance(q, query.Every)
+    return _is_bounded(q) and not isinstance(q, query.Every)
 
 
 def _positive_terms(q: query.Query) -> Iterable[tuple[str, str]]:
@@ -188,7 +243,7 @@ def _positive_terms(q: query.Query) -> Iterable[tuple[str, str]]:
         return
     if q.is_leaf():
         if isinstance(q, query.Prefix):
-            yield q.field(), q.text  # marked by prefix below
+            yield q.field(), q.text + "*"  # term_spans marks every word starting with it
             return
         yield from q.iter_all_terms(phrases=True)
         return
@@ -200,9 +255,10 @@ def term_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
     """Character spans of tokens in ``text`` whose analyzed form is one of ``terms``."""
     if not terms:
         return []
+    prefixes = tuple(t[:-1] for t in terms if t.endswith("*"))
     spans = []
     for tok in ANALYZER(text, chars=True, removestops=False):
-        if tok.text in terms:
+        if tok.text in terms or (prefixes and tok.text.startswith(prefixes)):
             spans.append((tok.startchar, tok.endchar))
     return spans
 

@@ -36,6 +36,7 @@ class Problem:
     file: str
     line: int | None
     reason: str
+    skipped: bool = True  # False: only a warning, the article was still indexed (e.g. date dropped)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file

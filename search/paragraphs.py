@@ -104,25 +104,32 @@ def _split_chars(word: str, count_tokens: TokenCounter, max_tokens: int) -> list
 def _pack(units: list[str], count_tokens: TokenCounter, max_tokens: int) -> list[str]:
     """Join consecutive units (sentences or words) into chunks of at most ``max_tokens``.
 
-    Aims at chunks of similar size (total / number of chunks needed) so the last one is not a
-    stub, but never goes over ``max_tokens``: every chunk is re-counted as joined text.
+    As few chunks as greedy packing needs, but of similar sizes (aiming at total / chunks), so
+    the last one is not a stub. Never over ``max_tokens``: each chunk is re-counted as joined.
     """
-    sizes = [count_tokens(u) for u in units]
-    needed = max(1, math.ceil(sum(sizes) / max_tokens))
-    target = math.ceil(sum(sizes) / needed)
+    overhead = count_tokens("")  # e.g. [CLS] and [SEP]: counted once per chunk, not per unit
+    budget = max_tokens - overhead
+    sizes = [count_tokens(u) - overhead for u in units]
+    needed, filled = 1, 0
+    for size in sizes:
+        if filled and filled + size > budget:
+            needed, filled = needed + 1, 0
+        filled += size
+    target = sum(sizes) / needed
     chunks: list[str] = []
     current: list[str] = []
     current_size = 0
     for unit, size in zip(units, sizes, strict=True):
+        grown = current_size + size
         if current and (
-            current_size >= target
-            or current_size + size > max_tokens
+            grown > budget
+            or grown - target > target - current_size  # stopping here is nearer the target
             or count_tokens(" ".join([*current, unit])) > max_tokens
         ):
             chunks.append(" ".join(current))
-            current, current_size = [], 0
+            current, grown = [], size
         current.append(unit)
-        current_size += size
+        current_size = grown
     if current:
         chunks.append(" ".join(current))
     return chunks

@@ -83,7 +83,8 @@ def current_generation(index_dir: Path) -> Path:
     name = current_name(index_dir)
     if name is None or not (index_dir / name / MANIFEST).is_file():
         raise IndexNotReady(
-            f"no index at {index_dir}: build one with `newsearch index PATH --index-dir {index_dir}`"
+            f"no index at {index_dir}: build one with "
+            f"`newsearch index PATH --index-dir {index_dir}`"
         )
     return index_dir / name
 

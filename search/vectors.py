@@ -30,7 +30,9 @@ def model_path(model_name: str) -> Path:
         return Path(model_name)
     module = PACKAGED_MODELS.get(model_name)
     if module is None:
-        raise ModelUnavailable(f"model {model_name!r} is not packaged; known: {list(PACKAGED_MODELS)}")
+        raise ModelUnavailable(
+            f"model {model_name!r} is not packaged; known: {list(PACKAGED_MODELS)}"
+        )
     pkg = __import__(module)
     return Path(pkg.get_model_path())
 
@@ -58,8 +60,11 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
             vecs = self._model.encode(
-                texts, batch_size=self.batch_size, convert_to_numpy=True,
-                normalize_embeddings=True, show_progress_bar=progress,
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=progress,
             )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
@@ -90,8 +95,9 @@ class VectorStore:
     def __len__(self) -> int:
         return int(self.matrix.shape[0])
 
-    def search(self, qvec: np.ndarray, k: int, alive: np.ndarray | None = None
-               ) -> list[tuple[int, float]]:
+    def search(
+        self, qvec: np.ndarray, k: int, alive: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
         """Top ``k`` (row, cosine) best first; rows where ``alive`` is False are skipped."""
         if len(self) == 0 or k <= 0:
             return []

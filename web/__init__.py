@@ -71,6 +71,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False  # keep the documented field order of Results.to_dict()
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
 
     settings = app.config.get("SETTINGS") or Settings.from_env()
     if app.config.get("INDEX_DIR") is not None:

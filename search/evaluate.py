@@ -1,0 +1,194 @@
+"""Relevance evaluation: judged queries in, nDCG@10 / MAP / MRR@10 / Recall@100 / q/s out.
+
+Pure-ish pieces so the CLI (``newsearch eval``), the tuning bench (``bench/relevance.py``) and
+the tests share one code path: ``load_queries`` + ``load_qrels`` read the files, ``run`` asks the
+real engine (article-level ranking, as users see it), ``score`` hands the run to ``ir_measures``
+(no hand-written metric formulas). Every judged query counts: one the engine returns nothing for
+scores 0 instead of silently dropping out of the average.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import ir_measures
+from ir_measures import AP, RR, R, nDCG
+
+from .config import Settings
+from .models import MODES, Query
+
+if TYPE_CHECKING:
+    from .build import BuildReport
+    from .engine import Engine
+
+Run = dict[str, dict[str, float]]  # query id -> article id -> score (higher is better)
+Qrels = dict[str, dict[str, int]]  # query id -> article id -> relevance grade
+
+# Output name -> ir_measures measure. R@100 only means something if the run holds 100 results.
+MEASURES = {"ndcg@10": nDCG @ 10, "map": AP, "mrr@10": RR @ 10, "recall@100": R @ 100}
+LABELS = {"ndcg@10": "nDCG@10", "map": "MAP", "mrr@10": "MRR@10", "recall@100": "Recall@100",
+          "qps": "queries/s"}
+RUN_DEPTH = 100
+CACHE_ROOT = Path(tempfile.gettempdir()) / "newsearch-eval"
+# Settings that shape what is stored in an index (the rest only change ranking).
+INDEX_SETTINGS = ("model_name", "max_tokens", "min_tokens", "embed_title", "title_boost")
+
+
+def load_queries(path: Path | str) -> dict[str, str]:
+    """``{query_id: text}`` from a .jsonl file of ``{"id": ..., "text": ...}`` lines."""
+    queries: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                queries[str(rec["id"])] = str(rec["text"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{n}: expected {{\"id\", \"text\"}} JSON ({e})") from e
+    return queries
+
+
+def load_qrels(path: Path | str) -> Qrels:
+    """``{query_id: {doc_id: relevance}}`` from ``query_id doc_id relevance`` lines.
+
+    Tab or space separated; a TREC-style 4-column line (``qid 0 doc rel``) and a header line
+    (one whose relevance is not a number) are accepted too.
+    """
+    qrels: Qrels = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) == 4:
+                parts = [parts[0], parts[2], parts[3]]
+            if len(parts) != 3:
+                raise ValueError(f"{path}:{n}: expected query_id, doc_id, relevance")
+            qid, doc, rel = parts
+            try:
+                grade = int(rel)
+            except ValueError:
+                if n == 1:  # header
+                    continue
+                raise ValueError(f"{path}:{n}: relevance {rel!r} is not an integer") from None
+            qrels.setdefault(qid, {})[doc] = grade
+    return qrels
+
+
+def run(engine: Engine, queries: Mapping[str, str], mode: str, limit: int = RUN_DEPTH) -> Run:
+    """Each query's ranked article ids from ``engine`` in ``mode``.
+
+    Scores are rank-derived (``limit - rank``), so ``ir_measures`` keeps the engine's exact order
+    instead of re-breaking ties among equal fused scores by document id.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r} ({', '.join(MODES)})")
+    out: Run = {}
+    for qid, text in queries.items():
+        res = engine.search(Query(text, mode=mode, limit=limit))
+        out[qid] = {hit.article_id: float(limit - i) for i, hit in enumerate(res.results)}
+    return out
+
+
+def per_query(run: Run, qrels: Qrels) -> dict[str, dict[str, float]]:
+    """``{metric: {query_id: value}}`` over every judged query (absent from the run: 0)."""
+    scored = {qid: docs for qid, docs in run.items() if qid in qrels and docs}
+    values = {name: dict.fromkeys(qrels, 0.0) for name in MEASURES}
+    by_measure = {m: name for name, m in MEASURES.items()}
+    if scored:
+        for m in ir_measures.iter_calc(list(MEASURES.values()), qrels, scored):
+            values[by_measure[m.measure]][m.query_id] = float(m.value)
+    return values
+
+
+def score(run: Run, qrels: Qrels) -> dict[str, float]:
+    """Mean of each metric over all judged queries (see ``per_query``)."""
+    if not qrels:
+        raise ValueError("no judged queries")
+    return {name: sum(v.values()) / len(v) for name, v in per_query(run, qrels).items()}
+
+
+def evaluate(engine: Engine, queries: Mapping[str, str], qrels: Qrels,
+             modes: Iterable[str] = MODES, limit: int = RUN_DEPTH) -> dict[str, dict[str, float]]:
+    """``{mode: {metric: value, ..., "qps": queries per second}}`` for each mode.
+
+    Only judged queries are run. The query-embedding cache is cleared before each mode and one
+    untimed warm-up query is run, so q/s is neither flattered by a previous mode's embeddings
+    nor charged for loading.
+    """
+    from .vectors import Embedder
+
+    judged = {qid: text for qid, text in queries.items() if qid in qrels}
+    if not judged:
+        raise ValueError("none of the queries has judgments")
+    results: dict[str, dict[str, float]] = {}
+    for mode in modes:
+        Embedder.encode_query.cache_clear()
+        engine.search(Query("warm up", mode=mode, limit=limit))
+        t0 = time.perf_counter()
+        r = run(engine, judged, mode, limit)
+        seconds = time.perf_counter() - t0
+        results[mode] = {**score(r, qrels), "qps": len(judged) / seconds if seconds else 0.0}
+    return results
+
+
+def cache_dir(docs: Iterable[Path | str], settings: Settings, root: Path = CACHE_ROOT) -> Path:
+    """A per-corpus, per-index-settings directory under the system temp dir.
+
+    One directory per combination matters beyond speed: a build reuses vectors by content
+    hash only from the index it replaces, so switching settings in one directory would
+    re-embed everything each time.
+    """
+    paths = sorted(str(Path(p).resolve()) for p in docs)
+    key = "\n".join(paths + [f"{k}={getattr(settings, k)}" for k in INDEX_SETTINGS])
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    stem = (Path(paths[0]).parent.name if paths else "") or "docs"
+    return root / f"{stem}-{digest}"
+
+
+def ensure_index(docs: list[Path], settings: Settings, progress: bool = True
+                 ) -> BuildReport | None:
+    """Build ``docs`` into ``settings.index_dir`` unless it is already current (then None)."""
+    from .build import build_index, is_stale
+
+    if not is_stale(docs, settings):
+        return None
+    Path(settings.index_dir).mkdir(parents=True, exist_ok=True)
+    return build_index(docs, settings, progress=progress)
+
+
+def eval_settings(docs: list[Path], index_dir: Path | str | None = None, **overrides
+                  ) -> Settings:
+    """Settings for an evaluation: environment + overrides, index in ``index_dir`` or the cache.
+
+    ``NEWSEARCH_INDEX_DIR`` is deliberately ignored: evaluating must never rebuild the
+    production index with the evaluation corpus.
+    """
+    settings = Settings.from_env(**overrides)
+    return replace(settings, index_dir=Path(index_dir) if index_dir else cache_dir(docs, settings))
+
+
+def format_table(results: Mapping[str, Mapping[str, float]], first: str = "mode") -> str:
+    """A Markdown table, one row per key of ``results`` (readable in a terminal and a README)."""
+    cols = [c for c in LABELS if any(c in r for r in results.values())]
+    head = [first] + [LABELS[c] for c in cols]
+    rows = [[name] + [f"{r[c]:.1f}" if c == "qps" else f"{r[c]:.4f}" for c in cols]
+            for name, r in results.items()]
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        padded = (c.ljust(w) if i == 0 else c.rjust(w)
+                  for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "| " + " | ".join(padded) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":"
+                         for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(head), sep, *(line(r) for r in rows)])

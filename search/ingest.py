@@ -1,0 +1,478 @@
+"""Read news files into Articles, and say exactly what was skipped or changed and why.
+
+``read_corpus(paths)`` walks files and folders and yields, in a deterministic order, an
+``Article`` for every usable record and a ``Problem`` for everything else: ``skipped=True`` when
+the record (or file) was left out, ``skipped=False`` for a warning about an article that was
+still kept (a bad date dropped, a file that was not UTF-8). Nothing is dropped silently.
+
+Formats, chosen by suffix (see ``PARSERS``; add e.g. ``".html"`` there):
+
+* ``.txt``   one article: first non-empty line is the title, blank lines separate paragraphs.
+* ``.jsonl`` one JSON object per line; ``line`` in a Problem is the 1-based line number.
+* ``.json``  a list of objects, ``{"articles": [...]}``, or one object; ``line`` is the item
+  number (1-based), not a line of the file.
+* ``.csv``   a header row then one article per row; ``line`` is the physical line where the row
+  starts (the header is line 1).
+
+Record fields: ``id``, ``title``, ``text`` (or ``body``; a string, or a list of paragraph
+strings), and optional ``date``, ``source``, ``url``, ``dateline``. Other fields are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+from charset_normalizer import from_bytes
+
+from search.models import Article, Problem
+from search.paragraphs import split_sentences
+
+Record = tuple[int | None, dict[str, Any]]  # (line or item number, raw fields)
+Parser = Callable[[str, str], Iterator[Record | Problem]]  # (decoded text, file label)
+
+TITLE_FALLBACK_CHARS = 100
+_BINARY_CONTROL_RATIO = 0.05  # more C0 control bytes than this: not a text file
+
+
+class _BadRecord(Exception):
+    """A record that cannot become an Article; the message is the Problem's reason."""
+
+
+class NotTextError(ValueError):
+    """Raised by ``decode`` for data that is not text; the message is the Problem's reason."""
+
+
+# --------------------------------------------------------------------------- text cleaning
+
+_LINE_BREAKS = re.compile("\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_C1 = re.compile("[\x80-\x9f]")
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f\x80-\x9f\ufeff]")
+
+
+def _c1_to_cp1252(match: re.Match[str]) -> str:
+    # U+0080..U+009F in text are almost always cp1252 bytes decoded as Latin-1 upstream
+    # (e.g. "Sony\x92s"): restore the intended character instead of deleting it.
+    return bytes([ord(match.group())]).decode("cp1252", errors="ignore")
+
+
+def clean_text(text: str) -> str:
+    """Unify line breaks, repair cp1252 C1 leftovers, drop other control characters, NFC."""
+    text = _LINE_BREAKS.sub("\n", text)
+    text = _C1.sub(_c1_to_cp1252, text)
+    text = _CONTROL.sub("", text)
+    return unicodedata.normalize("NFC", text)
+
+
+def _one_line(text: str) -> str:
+    """Clean text and collapse all whitespace (newlines included) to single spaces."""
+    return " ".join(clean_text(text).split())
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Blank lines separate paragraphs; lines inside a paragraph are joined with a space."""
+    blocks = re.split(r"\n\s*\n", clean_text(text))
+    return [p for p in (" ".join(b.split()) for b in blocks) if p]
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _looks_binary(data: bytes) -> bool:
+    sample = data[:65536]
+    controls = sum(1 for b in sample if b < 32 and b not in b"\t\n\r\x0b\x0c\x1b")
+    return bool(sample) and controls / len(sample) > _BINARY_CONTROL_RATIO
+
+
+def decode(data: bytes) -> tuple[str, str | None]:
+    """Bytes to text: ``(text, warning)``; raises ``NotTextError`` for binary or undecodable data.
+
+    UTF-8 (BOM stripped) needs no warning. UTF-16/32 with a BOM is decoded with a warning.
+    Mostly-UTF-8 data with a few stray bytes keeps its UTF-8 and reads the stray bytes as cp1252.
+    Anything else goes to charset_normalizer; on a tie between single-byte code pages cp1252 is
+    preferred (English news), because the detector's pick among equals is arbitrary (it reads
+    cp1252 "naïve" as cp1250 "naďve"). No confident guess, NUL bytes or many control bytes:
+    not text.
+    """
+    for bom, codec in (
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
+        if data.startswith(bom):
+            name = codec.upper()
+            try:
+                return data.decode(codec), f"decoded as {name} (byte order mark), not UTF-8"
+            except UnicodeDecodeError as e:
+                raise NotTextError(f"not text: {name} byte order mark but {e.reason}") from e
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if _looks_binary(data):
+        raise NotTextError("not text: binary data (control bytes)")
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    mixed = data.decode("utf-8", errors="surrogateescape")
+    stray = sum(1 for c in mixed if "\udc80" <= c <= "\udcff")
+    good = sum(1 for c in mixed if c > "\x7f" and not "\udc80" <= c <= "\udcff")
+    if good > stray:
+        text = re.sub(
+            "[\udc80-\udcff]",
+            lambda m: bytes([ord(m.group()) - 0xDC00]).decode("cp1252", errors="replace"),
+            mixed,
+        )
+        return text, f"{stray} byte(s) were not valid UTF-8: read them as cp1252"
+    if b"\x00" in data:
+        raise NotTextError("not text: binary data (NUL bytes)")
+    return _detect(data)
+
+
+def _detect(data: bytes) -> tuple[str, str]:
+    matches = [m for m in from_bytes(data) if not m.encoding.startswith(("utf_16", "utf_32"))]
+    if not matches:
+        raise NotTextError("not text: not UTF-8 and no confident guess of the encoding")
+    best = min(matches, key=lambda m: (m.chaos, -m.coherence))
+    encoding = best.encoding
+    for m in matches:
+        tie = m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01
+        if tie and "cp1252" in m.could_be_from_charset:
+            encoding = "cp1252"
+            break
+    try:
+        return data.decode(encoding), f"decoded as {encoding}, not UTF-8"
+    except (UnicodeDecodeError, LookupError) as e:
+        raise NotTextError(f"not text: guessed {encoding} but it does not decode ({e})") from e
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def _is_dateline(line: str) -> bool:
+    """A short all-capitals line such as "MOSCOW" or "WASHINGTON, D.C.", not a paragraph."""
+    return (
+        len(line) <= 40
+        and len(line.split()) <= 4
+        and any(c.isalpha() for c in line)
+        and not any(c.islower() for c in line)
+    )
+
+
+def parse_txt(text: str, file: str) -> Iterator[Record | Problem]:
+    """One article per file: title line, an optional repeat of it, an optional dateline, body.
+
+    The repeated title (same after whitespace normalisation, case ignored) and a short
+    all-capitals dateline just before the first paragraph are not body paragraphs.
+    """
+    lines = [" ".join(line.split()) for line in clean_text(text).split("\n")]
+    start = next((i for i, line in enumerate(lines) if line), None)
+    if start is None:
+        yield (None, {"text": ""})
+        return
+    title = lines[start]
+    blocks: list[list[str]] = [[]]
+    for line in lines[start + 1 :]:
+        if line:
+            blocks[-1].append(line)
+        elif blocks[-1]:
+            blocks.append([])
+    blocks = [b for b in blocks if b]
+    if blocks and blocks[0][0].casefold() == title.casefold():
+        blocks[0].pop(0)
+        blocks = [b for b in blocks if b]
+    dateline = None
+    if blocks and _is_dateline(blocks[0][0]) and (len(blocks[0]) > 1 or len(blocks) > 1):
+        dateline = blocks[0].pop(0).rstrip(" -–—:") or None
+        blocks = [b for b in blocks if b]
+    body = "\n\n".join(" ".join(b) for b in blocks)
+    yield (None, {"title": title, "dateline": dateline, "text": body})
+
+
+def _json_type(value: Any) -> str:
+    return {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def parse_jsonl(text: str, file: str) -> Iterator[Record | Problem]:
+    """One JSON object per line; blank lines are ignored, bad lines reported by line number."""
+    # Split on "\n" only: U+2028 and friends are legal inside JSON strings.
+    for n, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw, strict=False)
+        except json.JSONDecodeError as e:
+            yield Problem(file, n, f"invalid JSON: {e.msg} at column {e.colno}")
+            continue
+        if isinstance(obj, dict):
+            yield (n, obj)
+        else:
+            yield Problem(file, n, f"expected a JSON object, got {_json_type(obj)}")
+
+
+def parse_json(text: str, file: str) -> Iterator[Record | Problem]:
+    """A list of objects, ``{"articles": [...]}`` or a single object; numbered from 1."""
+    try:
+        data = json.loads(text, strict=False)
+    except json.JSONDecodeError as e:
+        yield Problem(file, None, f"invalid JSON: {e}")
+        return
+    if isinstance(data, dict) and isinstance(data.get("articles"), list):
+        data = data["articles"]
+    elif isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        yield Problem(file, None, f"expected a JSON object or a list, got {_json_type(data)}")
+        return
+    for n, obj in enumerate(data, start=1):
+        if isinstance(obj, dict):
+            yield (n, obj)
+        else:
+            yield Problem(file, n, f"expected a JSON object, got {_json_type(obj)}")
+
+
+def parse_csv(text: str, file: str) -> Iterator[Record | Problem]:
+    """Header row naming the fields (case-insensitive), then one article per row."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))  # whole articles in one cell
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    start = 1
+    try:
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header = [cell.strip().lower() for cell in row]
+                if "text" not in header and "body" not in header:
+                    yield Problem(file, line, "CSV header has no 'text' or 'body' column")
+                    return
+                continue
+            if len(row) != len(header):
+                yield Problem(file, line, f"expected {len(header)} columns, got {len(row)}")
+                continue
+            yield (line, dict(zip(header, row, strict=True)))
+    except csv.Error as e:
+        yield Problem(file, start, f"invalid CSV: {e}; rest of file skipped")
+
+
+PARSERS: dict[str, Parser] = {
+    ".txt": parse_txt,
+    ".jsonl": parse_jsonl,
+    ".json": parse_json,
+    ".csv": parse_csv,
+}
+SUPPORTED: frozenset[str] = frozenset(PARSERS)
+
+
+# --------------------------------------------------------------------------- records
+
+
+def parse_date(value: str) -> str:
+    """``YYYY-MM-DD``, ISO date-time (``Z`` or offset) or RFC 2822 → ``YYYY-MM-DD``.
+
+    The date is the one written in the value (its own time zone), not converted to UTC.
+    Raises ValueError when the value is none of these.
+    """
+    value = value.strip()
+    try:
+        return datetime.fromisoformat(value).date().isoformat()
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(value).date().isoformat()
+    except (TypeError, ValueError, IndexError, OverflowError) as e:
+        raise ValueError(f"unrecognised date {value!r}") from e
+
+
+def content_id(title: str, paragraphs: Iterable[str]) -> str:
+    """Stable id from content: first 16 hex digits of sha1(title, blank line, paragraphs)."""
+    content = title + "\n\n" + "\n\n".join(paragraphs)
+    return hashlib.sha1(content.encode("utf-8")).hexdigest()[:16]
+
+
+def fallback_title(paragraph: str, limit: int = TITLE_FALLBACK_CHARS) -> str:
+    """Title for an untitled article: its first sentence, cut at a word to ``limit`` chars + '…'."""
+    sentences = split_sentences(paragraph)
+    first = sentences[0] if sentences else ""
+    if len(first) <= limit:
+        return first
+    cut = first[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:-–—") + "…"
+
+
+def _field(record: dict[str, Any], name: str) -> str | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _BadRecord(f"field '{name}' must be text, got {_json_type(value)}")
+
+
+def _text_paragraphs(record: dict[str, Any], name: str) -> list[str]:
+    value = record.get(name)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return split_paragraphs(value)
+    if isinstance(value, list) and all(isinstance(p, str) for p in value):
+        return [p for item in value for p in split_paragraphs(item)]
+    raise _BadRecord(f"field '{name}' must be text or a list of strings, got {_json_type(value)}")
+
+
+def make_article(file: str, line: int | None, record: dict[str, Any]) -> list[Article | Problem]:
+    """One raw record → ``[warnings..., Article]`` or ``[skipped Problem]``.
+
+    Titles and paragraphs are whitespace-normalised. A missing id becomes ``content_id`` of the
+    title as given and the paragraphs; a missing title becomes ``fallback_title`` of the text.
+    """
+
+    def problem(reason: str, skipped: bool = True) -> Problem:
+        return Problem(file, line, reason, skipped=skipped)
+
+    try:
+        given_id = _one_line(_field(record, "id") or "")
+        title = _one_line(_field(record, "title") or "")
+        paragraphs = _text_paragraphs(record, "text") or _text_paragraphs(record, "body")
+        raw_date = _field(record, "date")
+        source, url, dateline = (
+            _one_line(_field(record, k) or "") or None for k in ("source", "url", "dateline")
+        )
+    except _BadRecord as e:
+        return [problem(str(e))]
+    if not paragraphs:
+        return [problem("no text (title only)" if title else "no text")]
+    out: list[Article | Problem] = []
+    article_date = None
+    if raw_date is not None and raw_date.strip():
+        try:
+            article_date = parse_date(raw_date)
+        except ValueError:
+            out.append(problem(f"bad date {_one_line(raw_date)[:40]!r}: dropped", skipped=False))
+    article = Article(
+        id=given_id or content_id(title, paragraphs),
+        title=title or fallback_title(paragraphs[0]),
+        paragraphs=tuple(paragraphs),
+        date=article_date,
+        source=source,
+        url=url,
+        dateline=dateline,
+    )
+    out.append(article)
+    return out
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _walk(folder: Path, seen_dirs: set[Path]) -> Iterator[Path]:
+    real = folder.resolve()
+    if real in seen_dirs:  # symlink loop
+        return
+    seen_dirs.add(real)
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            yield from _walk(entry, seen_dirs)
+        else:
+            yield entry
+
+
+def iter_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named or found (recursively, sorted by name) under the folders named, in order.
+
+    Hidden files and folders (name starting with '.') inside folders are skipped; a file named
+    explicitly is kept. A file reached twice is listed once. A path that does not exist is kept
+    so that ``read_corpus`` reports it rather than it vanishing.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    files: list[Path] = []
+    seen: set[Path] = set()
+    seen_dirs: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        found = _walk(path, seen_dirs) if path.is_dir() else [path]
+        for file in found:
+            key = file.resolve() if file.exists() else file.absolute()
+            if key not in seen:
+                seen.add(key)
+                files.append(file)
+    return files
+
+
+def _read_file(path: Path) -> Iterator[tuple[int | None, list[Article | Problem]]]:
+    """Per record: its line and what came of it (problems, or warnings then the Article)."""
+    file = str(path)
+    if not path.exists():
+        yield None, [Problem(file, None, "no such file or directory")]
+        return
+    parser = PARSERS.get(path.suffix.lower())
+    if parser is None:
+        kind = path.suffix or "(no suffix)"
+        supported = ", ".join(sorted(PARSERS))
+        yield None, [Problem(file, None, f"unsupported file type {kind} (supported: {supported})")]
+        return
+    try:
+        data = path.read_bytes()
+        text, warning = decode(data)
+    except OSError as e:
+        yield None, [Problem(file, None, f"cannot read: {e.strerror or e}")]
+        return
+    except NotTextError as e:
+        yield None, [Problem(file, None, str(e))]
+        return
+    if warning:
+        yield None, [Problem(file, None, warning, skipped=False)]
+    for item in parser(text, file):
+        if isinstance(item, Problem):
+            yield item.line, [item]
+        else:
+            line, record = item
+            yield line, make_article(file, line, record)
+
+
+def read_corpus(paths: Iterable[str | Path]) -> Iterator[Article | Problem]:
+    """Articles and Problems from all files under ``paths``, in a deterministic order.
+
+    Warnings about an article come just before it. An id seen before in the same call makes
+    the later record a skipped Problem (instead of it and its warnings) naming where the id
+    was first seen.
+    """
+    first_seen: dict[str, str] = {}
+    for path in iter_files(paths):
+        for line, items in _read_file(path):
+            last = items[-1]
+            if isinstance(last, Article):
+                if last.id in first_seen:
+                    reason = f"duplicate id {last.id} (first seen at {first_seen[last.id]})"
+                    items = [Problem(str(path), line, reason)]
+                else:
+                    first_seen[last.id] = f"{path}:{line}" if line is not None else str(path)
+            yield from items
+
+
+def summarize(items: Iterable[Article | Problem]) -> tuple[list[Article], list[Problem]]:
+    """Split ``read_corpus`` output into (articles, problems), each in order."""
+    articles: list[Article] = []
+    problems: list[Problem] = []
+    for item in items:
+        (articles if isinstance(item, Article) else problems).append(item)
+    return articles, problems
