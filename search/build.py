@@ -19,11 +19,20 @@ from tqdm import tqdm
 
 from . import store
 from .config import FORMAT_VERSION, Settings
-from .generation import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH, check_compatible, read_jsonl
+from .generation import (
+    ARTICLES,
+    DUPLICATES,
+    PARAGRAPHS,
+    VECTORS,
+    WHOOSH,
+    check_compatible,
+    read_jsonl,
+)
 from .ingest import iter_files, read_corpus
 from .keyword import KeywordDoc, write_index
-from .models import Article, Paragraph, Problem
+from .models import Article, Problem
 from .paragraphs import split_article
+from .related import article_vectors, duplicate_groups
 from .vectors import Embedder, VectorStore, load_embedder, save_vectors
 
 EMBED_CHUNK = 512
@@ -157,70 +166,133 @@ def build_index(
     report.timings["parse"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    budget = settings.max_tokens
-    paragraphs: list[tuple[int, Paragraph]] = []
-    for row, a in enumerate(tqdm(articles, desc="splitting", unit="art", disable=not progress)):
-        title_cost = embedder.count_tokens(a.title) if settings.embed_title else 0
-        limit = max(32, budget - title_cost)
-        for p in split_article(a, embedder.count_tokens, limit, settings.min_tokens):
-            paragraphs.append((row, p))
+    records, para_records = split_all(articles, settings, embedder, progress, report)
     report.timings["split"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    texts = [embed_text(articles[row].title, p.text, settings) for row, p in paragraphs]
-    hashes = [content_hash(settings.model_name, s) for s in texts]
-    vectors, report.reused = embed_all(texts, hashes, embedder, settings, progress)
-    report.embedded = len(texts) - report.reused
+    vectors, report.reused = embed_records(records, para_records, embedder, settings, progress)
+    report.embedded = len(para_records) - report.reused
     report.timings["embed"] = time.perf_counter() - t
 
     with store.writer_lock(settings.index_dir, wait=60.0):
         tmp = store.new_generation_dir(settings.index_dir)
         t = time.perf_counter()
-        with open(tmp / ARTICLES, "w", encoding="utf-8") as f:
-            for a in articles:
-                f.write(json.dumps(_article_record(a), ensure_ascii=False) + "\n")
-        with open(tmp / PARAGRAPHS, "w", encoding="utf-8") as f:
-            for (row, p), h in zip(paragraphs, hashes, strict=True):
-                rec = {"id": p.id, "article": row, "text": p.text, "hash": h}
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        save_vectors(tmp / VECTORS, vectors)
-        docs = (
-            KeywordDoc(
-                i,
-                articles[row].id,
-                articles[row].title,
-                p.text,
-                articles[row].source,
-                articles[row].date,
-            )
-            for i, (row, p) in enumerate(paragraphs)
+        keyword_docs = (keyword_doc(records, i, p) for i, p in enumerate(para_records))
+        keyword_docs = tqdm(
+            keyword_docs,
+            total=len(para_records),
+            desc="keyword index",
+            unit="para",
+            disable=not progress,
         )
-        docs = tqdm(
-            docs, total=len(paragraphs), desc="keyword index", unit="para", disable=not progress
-        )
-        write_index(tmp / WHOOSH, docs, settings.title_boost)
+        write_index(tmp / WHOOSH, keyword_docs, settings.title_boost)
         report.timings["keyword"] = time.perf_counter() - t
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "model": settings.model_name,
-            "dimension": embedder.dimension,
-            "counts": {
-                "articles": len(articles),
-                "paragraphs": len(paragraphs),
-                "skipped": report.skipped,
-            },
-            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "inputs": fingerprint,
-            "settings": {
-                "max_tokens": settings.max_tokens,
-                "embed_title": settings.embed_title,
-                "title_boost": settings.title_boost,
-            },
-        }
         t = time.perf_counter()
-        final = store.commit_generation(settings.index_dir, tmp, manifest)
+        final = write_generation(
+            settings, tmp, records, para_records, vectors, fingerprint, report.skipped
+        )
         report.timings["commit"] = time.perf_counter() - t
-    report.articles, report.paragraphs = len(articles), len(paragraphs)
+    report.articles, report.paragraphs = len(records), len(para_records)
     report.generation = final.name
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def split_all(
+    articles: list[Article],
+    settings: Settings,
+    embedder: Embedder,
+    progress: bool,
+    report: BuildReport,
+    first_row: int = 0,
+) -> tuple[list[dict], list[dict]]:
+    """Article and paragraph records; an article that yields no paragraph is reported."""
+    records: list[dict] = []
+    paras: list[dict] = []
+    for a in tqdm(articles, desc="splitting", unit="art", disable=not progress):
+        title_cost = embedder.count_tokens(a.title) if settings.embed_title else 0
+        limit = max(32, settings.max_tokens - title_cost)
+        pieces = split_article(a, embedder.count_tokens, limit, settings.min_tokens)
+        if not pieces:
+            report.problems.append(Problem(a.id, None, "no paragraph text"))
+            report.skipped += 1
+            continue
+        row = first_row + len(records)
+        records.append(_article_record(a))
+        for p in pieces:
+            text = embed_text(a.title, p.text, settings)
+            paras.append(
+                {
+                    "id": p.id,
+                    "article": row,
+                    "text": p.text,
+                    "hash": content_hash(settings.model_name, text),
+                }
+            )
+    return records, paras
+
+
+def embed_records(
+    records: list[dict],
+    paras: list[dict],
+    embedder: Embedder,
+    settings: Settings,
+    progress: bool,
+    first_row: int = 0,
+) -> tuple[np.ndarray, int]:
+    texts = [
+        embed_text(records[p["article"] - first_row]["title"], p["text"], settings) for p in paras
+    ]
+    return embed_all(texts, [p["hash"] for p in paras], embedder, settings, progress)
+
+
+def keyword_doc(records: list[dict], row: int, p: dict, first_row: int = 0) -> KeywordDoc:
+    a = records[p["article"] - first_row]
+    return KeywordDoc(row, a["id"], a["title"], p["text"], a.get("source"), a.get("date"))
+
+
+def write_generation(
+    settings: Settings,
+    tmp: Path,
+    records: list[dict],
+    paras: list[dict],
+    vectors: np.ndarray,
+    fingerprint: str | None,
+    skipped: int,
+) -> Path:
+    """Write the plain files beside an already written ``tmp/whoosh`` and publish them."""
+    with open(tmp / ARTICLES, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    with open(tmp / PARAGRAPHS, "w", encoding="utf-8") as f:
+        for p in paras:
+            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    save_vectors(tmp / VECTORS, vectors)
+    article_of = np.fromiter((p["article"] for p in paras), dtype=np.int32, count=len(paras))
+    alive = np.array([not r.get("deleted") for r in records], dtype=bool)
+    art_vecs = article_vectors(vectors, article_of, len(records))
+    groups = duplicate_groups(art_vecs, settings.duplicate_threshold, alive)
+    (tmp / DUPLICATES).write_text(
+        json.dumps({"threshold": settings.duplicate_threshold, "groups": groups}), "utf-8"
+    )
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": settings.model_name,
+        "dimension": int(vectors.shape[1]),
+        "counts": {
+            "articles": int(alive.sum()),
+            "paragraphs": int(alive[article_of].sum()) if len(paras) else 0,
+            "rows": len(paras),
+            "deleted_articles": int((~alive).sum()),
+            "skipped": skipped,
+            "duplicate_groups": len(groups),
+        },
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inputs": fingerprint,
+        "settings": {
+            "max_tokens": settings.max_tokens,
+            "embed_title": settings.embed_title,
+            "title_boost": settings.title_boost,
+        },
+    }
+    return store.commit_generation(settings.index_dir, tmp, manifest)

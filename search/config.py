@@ -35,6 +35,8 @@ class Settings:
     paragraphs_per_article: int = 3
     article_score: str = "max"  # "max" or "sum2" (best paragraph plus half the second)
     title_boost: float = 2.0
+    # Articles whose mean paragraph vectors have cosine ≥ this are one story (see README).
+    duplicate_threshold: float = 0.95
     # Limits on requests.
     max_limit: int = 100
     max_offset: int = 10_000

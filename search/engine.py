@@ -18,10 +18,12 @@ import numpy as np
 
 from . import store
 from .config import Settings
+from .facets import article_mask, facet_counts, recency_factor
 from .fusion import fuse, group
 from .generation import Generation
 from .highlight import highlight
 from .models import ArticleHit, ParagraphHit, Query, Results
+from .related import nearest_articles
 from .store import IndexCorrupt, IndexNotReady
 from .vectors import Embedder, load_embedder
 
@@ -89,11 +91,12 @@ class Engine:
 
     def health(self) -> dict[str, Any]:
         gen = self.generation
+        articles, paragraphs = gen.live_count()
         return {
             "status": "ok",
             "generation": gen.path.name,
-            "articles": len(gen.articles),
-            "paragraphs": len(gen.paragraphs),
+            "articles": articles,
+            "paragraphs": paragraphs,
             "model": gen.manifest["model"],
             "dimension": gen.manifest["dimension"],
             "built_at": gen.manifest.get("built_at"),
@@ -110,7 +113,31 @@ class Engine:
             {"paragraph_id": gen.paragraphs[i]["id"], "text": gen.paragraphs[i]["text"]}
             for i in rows
         ]
-        return {**gen.articles[row], "paragraphs": paras}
+        dups = [gen.articles[r]["id"] for r in gen.duplicate_of.get(row, [])]
+        return {**gen.articles[row], "paragraphs": paras, "duplicates": dups}
+
+    def related(self, article_id: str, limit: int = 5) -> list[dict[str, Any]] | None:
+        """Nearest articles by embedding (itself and its near-copies excluded), or None."""
+        gen = self.generation
+        row = gen.article_index.get(article_id)
+        if row is None:
+            return None
+        alive = gen.article_alive.copy()
+        alive[gen.duplicate_of.get(row, [])] = False
+        out = []
+        for r, score in nearest_articles(gen.article_vectors, row, limit, alive):
+            a = gen.articles[r]
+            out.append(
+                {
+                    "article_id": a["id"],
+                    "title": a["title"],
+                    "date": a.get("date"),
+                    "source": a.get("source"),
+                    "url": a.get("url"),
+                    "score": score,
+                }
+            )
+        return out
 
     def search(self, query: Query) -> Results:
         t0 = time.perf_counter()
@@ -118,11 +145,15 @@ class Engine:
         gen = self.generation
         depth = max(s.depth, 3 * (query.offset + query.limit))
         text = query.text.strip()
+        filtered = bool(query.date_from or query.date_to or query.sources)
         keyword_hits: list[tuple[int, float]] = []
         semantic_hits: list[tuple[int, float]] = []
-        notice = None
-        if query.mode in ("keyword", "hybrid") and text:
-            kr = gen.keyword.search(text, depth)
+        notice = suggestion = None
+        terms: frozenset[str] = frozenset()
+        if not text:
+            notice = "Type some words to search for."
+        if text and query.mode in ("keyword", "hybrid"):
+            kr = gen.keyword.search(text, depth, query.date_from, query.date_to, query.sources)
             keyword_hits, terms = kr.hits, kr.terms
             if not terms:
                 notice = "The query has no searchable words (only stop words or operators)."
@@ -130,13 +161,24 @@ class Engine:
                     notice += " Showing results by meaning only."
             elif kr.timed_out:
                 notice = "The keyword search ran out of time; results may be incomplete."
-        else:
-            terms = gen.keyword.query_terms(text) if text else frozenset()
-        if query.mode in ("semantic", "hybrid") and text:
+        elif text:
+            terms = gen.keyword.query_terms(text)
+        if text and query.mode in ("semantic", "hybrid"):
+            alive = gen.alive
+            if filtered:
+                mask = article_mask(
+                    gen.dates,
+                    gen.source_ids,
+                    gen.source_names,
+                    query.date_from,
+                    query.date_to,
+                    query.sources,
+                )
+                alive = alive & mask[gen.article_of]
             qvec = self._embedder.encode_query(text)
-            semantic_hits = gen.vectors.search(qvec, depth)
-        if not text:
-            notice = "Type some words to search for."
+            semantic_hits = gen.vectors.search(qvec, depth, alive)
+        if text:
+            suggestion = gen.keyword.suggest(text)
 
         if query.mode == "keyword":
             scores = dict(keyword_hits)
@@ -147,6 +189,13 @@ class Engine:
         groups = group(
             scores, lambda r: int(gen.article_of[r]), s.paragraphs_per_article, s.article_score
         )
+        groups = self._rerank(gen, groups, query)
+        facets = facet_counts(
+            [g[0] for g in groups],
+            [a.get("source") for a in gen.articles],
+            [a.get("date") for a in gen.articles],
+        )
+        groups, collapsed = _collapse_duplicates(groups, gen.duplicate_of)
         kw_rank = {r: (i, sc) for i, (r, sc) in enumerate(keyword_hits, start=1)}
         sem_rank = {r: (i, sc) for i, (r, sc) in enumerate(semantic_hits, start=1)}
         results = []
@@ -155,17 +204,17 @@ class Engine:
             paras = []
             for r in rows:
                 p = gen.paragraphs[r]
-                kr_, ks = kw_rank.get(r, (None, None))
-                sr, ss = sem_rank.get(r, (None, None))
+                krank, kscore = kw_rank.get(r, (None, None))
+                srank, sscore = sem_rank.get(r, (None, None))
                 paras.append(
                     ParagraphHit(
                         paragraph_id=p["id"],
                         text=p["text"],
                         highlighted=highlight(p["text"], terms),
-                        keyword_rank=kr_,
-                        keyword_score=ks,
-                        semantic_rank=sr,
-                        semantic_score=ss,
+                        keyword_rank=krank,
+                        keyword_score=kscore,
+                        semantic_rank=srank,
+                        semantic_score=sscore,
                         score=scores[r],
                     )
                 )
@@ -178,7 +227,42 @@ class Engine:
                     url=a.get("url"),
                     score=score,
                     paragraphs=paras,
+                    duplicates=[gen.articles[d]["id"] for d in collapsed.get(art_row, [])],
                 )
             )
         took = (time.perf_counter() - t0) * 1000
-        return Results(query.text, query.mode, len(groups), round(took, 2), results, notice)
+        return Results(
+            query.text, query.mode, len(groups), round(took, 2), results, notice, suggestion, facets
+        )
+
+    @staticmethod
+    def _rerank(gen: Generation, groups: list, query: Query) -> list:
+        """Apply the recency boost and the date sort to grouped articles."""
+        if query.recency and groups:
+            rows = np.array([g[0] for g in groups])
+            ords = gen.ordinals
+            newest = int(ords.max()) if len(ords) else 0
+            factor = recency_factor(ords[rows], query.recency, newest)
+            groups = [(a, sc * float(f), ps) for (a, sc, ps), f in zip(groups, factor, strict=True)]
+            groups.sort(key=lambda g: (-g[1], g[0]))
+        if query.sort == "date":
+            groups = sorted(groups, key=lambda g: (-int(gen.dates[g[0]]), -g[1], g[0]))
+        return groups
+
+
+def _collapse_duplicates(
+    groups: list, duplicate_of: dict[int, list[int]]
+) -> tuple[list, dict[int, list[int]]]:
+    """Keep the best-ranked article of each near-duplicate group; remember the others."""
+    if not duplicate_of:
+        return groups, {}
+    kept, collapsed, seen = [], {}, set()
+    for g in groups:
+        if g[0] in seen:
+            continue
+        others = duplicate_of.get(g[0], [])
+        seen.update(others)
+        if others:
+            collapsed[g[0]] = others
+        kept.append(g)
+    return kept, collapsed

@@ -4,29 +4,36 @@ Files (all plain and inspectable)::
 
     manifest.json     format version, model + dimension, counts, build time, input fingerprint,
                       per-file sha256 (checked on open)
-    articles.jsonl    one article a line; row order = article number
-    paragraphs.jsonl  {"id", "article", "text", "hash"}; row i = vectors.npy row i = Whoosh "row"
+    articles.jsonl    one article a line; row order = article number; "deleted": true marks an
+                      article removed by `newsearch delete` (compacted away by a full build)
+    paragraphs.jsonl  {"id", "article", "text", "hash"}; row i = vectors.npy row i = Whoosh "row";
+                      rows of one article are contiguous
     vectors.npy       float32 (N, dim), L2-normalized
-    whoosh/           keyword index
+    duplicates.json   groups of near-duplicate article rows and the threshold that made them
+    whoosh/           keyword index (deleted articles' paragraphs removed from it)
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .config import FORMAT_VERSION, Settings
+from .facets import date_number, date_ordinal
 from .keyword import KeywordIndex
+from .related import article_vectors
 from .store import IndexCorrupt, read_manifest
 from .vectors import VectorStore
 
 ARTICLES = "articles.jsonl"
 PARAGRAPHS = "paragraphs.jsonl"
 VECTORS = "vectors.npy"
+DUPLICATES = "duplicates.json"
 WHOOSH = "whoosh"
 
 
@@ -58,7 +65,8 @@ class Generation:
     article_of: np.ndarray  # paragraph row -> article row
     vectors: VectorStore
     keyword: KeywordIndex
-    article_index: dict[str, int]
+    article_index: dict[str, int]  # live article id -> row
+    duplicate_groups: list[list[int]]
 
     @classmethod
     def open(cls, path: Path, settings: Settings, verify: bool = True) -> Generation:
@@ -69,17 +77,64 @@ class Generation:
             paragraphs = read_jsonl(path / PARAGRAPHS)
             vectors = VectorStore.load(path / VECTORS, manifest["dimension"])
             keyword = KeywordIndex(path / WHOOSH, settings.search_time_budget)
+            dups = json.loads((path / DUPLICATES).read_text(encoding="utf-8"))["groups"]
         except (OSError, ValueError, KeyError) as e:
             raise IndexCorrupt(f"{path}: cannot open ({e})") from e
         n = len(paragraphs)
-        if not (len(vectors) == n == keyword.doc_count == manifest["counts"]["paragraphs"]):
+        article_of = np.fromiter((p["article"] for p in paragraphs), dtype=np.int32, count=n)
+        deleted = np.array([bool(a.get("deleted")) for a in articles], dtype=bool)
+        live_rows = int((~deleted[article_of]).sum()) if n else 0
+        if not (len(vectors) == n == manifest["counts"]["rows"]) or keyword.doc_count != live_rows:
             raise IndexCorrupt(
                 f"{path}: rows misaligned (paragraphs {n}, vectors {len(vectors)}, "
-                f"keyword {keyword.doc_count})"
+                f"keyword {keyword.doc_count} of {live_rows} live)"
             )
-        article_of = np.fromiter((p["article"] for p in paragraphs), dtype=np.int32, count=n)
-        index = {a["id"]: i for i, a in enumerate(articles)}
-        return cls(path, manifest, articles, paragraphs, article_of, vectors, keyword, index)
+        index = {a["id"]: i for i, a in enumerate(articles) if not a.get("deleted")}
+        return cls(path, manifest, articles, paragraphs, article_of, vectors, keyword, index, dups)
 
     def close(self) -> None:
         self.keyword.close()
+
+    # Derived arrays, computed once per generation on first use.
+    @cached_property
+    def article_alive(self) -> np.ndarray:
+        return np.array([not a.get("deleted") for a in self.articles], dtype=bool)
+
+    @cached_property
+    def alive(self) -> np.ndarray:
+        """Paragraph rows that belong to live articles."""
+        return self.article_alive[self.article_of]
+
+    @cached_property
+    def dates(self) -> np.ndarray:
+        return np.array([date_number(a.get("date")) for a in self.articles], dtype=np.int64)
+
+    @cached_property
+    def ordinals(self) -> np.ndarray:
+        return np.array([date_ordinal(a.get("date")) for a in self.articles], dtype=np.int64)
+
+    @cached_property
+    def source_names(self) -> list[str]:
+        return sorted({a["source"] for a in self.articles if a.get("source")})
+
+    @cached_property
+    def source_ids(self) -> np.ndarray:
+        ids = {s: i for i, s in enumerate(self.source_names)}
+        return np.array([ids.get(a.get("source") or "", -1) for a in self.articles], np.int32)
+
+    @cached_property
+    def article_vectors(self) -> np.ndarray:
+        return article_vectors(self.vectors.matrix, self.article_of, len(self.articles))
+
+    @cached_property
+    def duplicate_of(self) -> dict[int, list[int]]:
+        """Article row → the other rows of its near-duplicate group."""
+        out: dict[int, list[int]] = {}
+        for g in self.duplicate_groups:
+            for r in g:
+                out[r] = [x for x in g if x != r]
+        return out
+
+    def live_count(self) -> tuple[int, int]:
+        """(articles, paragraphs) that searches can return."""
+        return int(self.article_alive.sum()), int(self.alive.sum())

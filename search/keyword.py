@@ -28,6 +28,7 @@ ANALYZER = (
     | StopFilter()
     | StemFilter()
 )
+_FOLD = RegexTokenizer(r"\w+") | LowercaseFilter() | CharsetFilter(accent_map)
 MIN_PREFIX = 3  # "a*" would expand to every term in the index
 MAX_TERMS = 64
 
@@ -38,7 +39,8 @@ def make_schema(title_boost: float = 2.0) -> Schema:
         article=ID(stored=False),
         # "de-escalation" analyzes to two tokens: search them as the phrase "de escal".
         title=TEXT(analyzer=ANALYZER, field_boost=title_boost, multitoken_query="phrase"),
-        text=TEXT(analyzer=ANALYZER, multitoken_query="phrase"),
+        # spelling=True keeps unstemmed words in "spell_text" for "did you mean".
+        text=TEXT(analyzer=ANALYZER, multitoken_query="phrase", spelling=True),
         source=ID,
         date=ID,
     )
@@ -153,7 +155,12 @@ class KeywordIndex:
         return (q if q is not None and _usable(q) else None), True
 
     def search(
-        self, text: str, limit: int, filter_rows: query.Query | None = None
+        self,
+        text: str,
+        limit: int,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        sources: tuple[str, ...] = (),
     ) -> KeywordResult:
         q, rewritten = self.parse(text)
         if q is None or q is query.NullQuery:
@@ -164,7 +171,7 @@ class KeywordIndex:
             if f in ("text", "title")
         )
         s = self._searcher()
-        collector = s.collector(limit=limit)
+        collector = s.collector(limit=limit, filter=_filter(date_from, date_to, sources))
         timed = TimeLimitCollector(collector, timelimit=self._budget, use_alarm=False)
         timed_out = False
         try:
@@ -174,6 +181,36 @@ class KeywordIndex:
         results = timed.results()
         hits = [(hit["row"], float(hit.score)) for hit in results]
         return KeywordResult(hits, terms, rewritten, timed_out)
+
+    def suggest(self, text: str) -> str | None:
+        """The query with unknown words replaced by the closest indexed word, or None.
+
+        A word is "unknown" when neither its stemmed form occurs in the text or title field;
+        candidates come from the unstemmed spelling field, closest edit distance first, then
+        the most frequent.
+        """
+        reader = self._searcher().reader()
+        changed = False
+
+        def fix(m: re.Match[str]) -> str:
+            nonlocal changed
+            word = m.group(0)
+            folded = "".join(t.text for t in _FOLD(word))
+            stems = analyze(word)
+            if not folded or not stems or len(folded) < 3 or folded.isdigit():
+                return word.lower()
+            if any(reader.doc_frequency(f, st) for st in stems for f in ("text", "title")):
+                return word.lower()
+            for dist in (1, 2):
+                cands = list(reader.terms_within("spell_text", folded, dist, prefix=1))
+                if cands:
+                    best = max(cands, key=lambda c: (reader.frequency("spell_text", c), c))
+                    changed = True
+                    return best
+            return word.lower()
+
+        fixed = re.sub(r"\w+", fix, text)
+        return " ".join(fixed.split()) if changed else None
 
     def query_terms(self, text: str) -> frozenset[str]:
         """Analyzed positive terms of a query (used to highlight semantic results too)."""
@@ -185,6 +222,18 @@ class KeywordIndex:
             for f, t in _positive_terms(q)
             if f in ("text", "title")
         )
+
+
+def _filter(date_from: str | None, date_to: str | None, sources: tuple[str, ...]):
+    parts: list[query.Query] = []
+    if date_from or date_to:
+        # ISO dates compare as strings; "" (no date) falls outside any range.
+        parts.append(query.TermRange("date", date_from or "0000", date_to or "9999-99-99"))
+    if sources:
+        parts.append(query.Or([query.Term("source", s) for s in sources]))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else query.And(parts)
 
 
 def _and_not(positive: query.Query, negative: query.Query) -> query.Query:

@@ -44,16 +44,27 @@ class Problem:
 
 
 MODES = ("keyword", "semantic", "hybrid")
+SORTS = ("relevance", "date")
 
 
 @dataclass(frozen=True)
 class Query:
-    """A search request as the engine sees it (already validated)."""
+    """A search request as the engine sees it (already validated).
+
+    ``date_from``/``date_to`` are inclusive ISO dates; ``sources`` keeps articles from any of
+    them; ``recency`` is a half-life in days (None: off) measured back from the newest article
+    in the index, since news corpora are rarely from today.
+    """
 
     text: str
     mode: str = "hybrid"
     limit: int = 10
     offset: int = 0
+    date_from: str | None = None
+    date_to: str | None = None
+    sources: tuple[str, ...] = ()
+    sort: str = "relevance"
+    recency: float | None = None
 
 
 @dataclass
@@ -79,6 +90,7 @@ class ArticleHit:
     url: str | None
     score: float
     paragraphs: list[ParagraphHit] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # near-copies collapsed into this one
 
 
 @dataclass
@@ -89,6 +101,8 @@ class Results:
     took_ms: float
     results: list[ArticleHit] = field(default_factory=list)
     notice: str | None = None  # e.g. "query had no searchable words"
+    suggestion: str | None = None  # "did you mean", from the index's own vocabulary
+    facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

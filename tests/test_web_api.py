@@ -13,8 +13,8 @@ from web import create_app
 
 SEED_TITLE = "Turkey, Russia agree on coordination in Syria amid US withdrawal"
 SEED_QUERY = "Idlib de-escalation"
-TOP_KEYS = {"query", "mode", "total", "took_ms", "results", "notice"}
-HIT_KEYS = {"article_id", "title", "date", "source", "url", "score", "paragraphs"}
+TOP_KEYS = {"query", "mode", "total", "took_ms", "results", "notice", "suggestion", "facets"}
+HIT_KEYS = {"article_id", "title", "date", "source", "url", "score", "paragraphs", "duplicates"}
 PARA_KEYS = {
     "paragraph_id",
     "text",

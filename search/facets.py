@@ -1,0 +1,74 @@
+"""Filters, facets, date sorting and recency: pure functions over per-article arrays."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def date_number(iso: str | None) -> int:
+    """ "2019-01-05" → 20190105; missing → 0 (sorts last, never inside a date filter)."""
+    if not iso:
+        return 0
+    try:
+        return int(iso[:10].replace("-", ""))
+    except ValueError:
+        return 0
+
+
+def article_mask(
+    dates: np.ndarray,
+    source_ids: np.ndarray,
+    sources: list[str],
+    date_from: str | None,
+    date_to: str | None,
+    wanted: Sequence[str],
+) -> np.ndarray:
+    """Boolean mask of articles passing the date range (inclusive) and source filters."""
+    mask = np.ones(len(dates), dtype=bool)
+    if date_from:
+        mask &= dates >= date_number(date_from)
+    if date_to:
+        mask &= (dates <= date_number(date_to)) & (dates > 0)
+    if wanted:
+        ids = [i for i, s in enumerate(sources) if s in set(wanted)]
+        mask &= np.isin(source_ids, ids)
+    return mask
+
+
+def facet_counts(
+    rows: Sequence[int],
+    source_of: Sequence[str | None],
+    date_of: Sequence[str | None],
+    top: int = 20,
+) -> dict[str, list[dict]]:
+    """Source counts (most first) and per-month counts (chronological) over ``rows``."""
+    sources = Counter(source_of[r] for r in rows if source_of[r])
+    months = Counter(date_of[r][:7] for r in rows if date_of[r])
+    return {
+        "source": [
+            {"value": v, "count": c}
+            for v, c in sorted(sources.items(), key=lambda x: (-x[1], x[0]))[:top]
+        ],
+        "date": [{"period": p, "count": c} for p, c in sorted(months.items())],
+    }
+
+
+def date_ordinal(iso: str | None) -> int:
+    """Days since 0001-01-01 for an ISO date; 0 when missing or invalid."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(iso[:10]).toordinal() if iso else 0
+    except ValueError:
+        return 0
+
+
+def recency_factor(ordinals: np.ndarray, half_life_days: float, newest: int) -> np.ndarray:
+    """Multiplier 0.5 ** (age / half-life), age counted back from the newest article's date;
+    undated articles get the smallest factor present (they are not promoted)."""
+    age = np.where(ordinals > 0, newest - ordinals, np.inf).astype(np.float64)
+    factor = np.power(0.5, np.maximum(age, 0) / half_life_days)
+    return factor
