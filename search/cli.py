@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
+import shutil
 import textwrap
 from pathlib import Path
 
 import click
 
 from .config import Settings
-from .models import MODES, Query
+from .models import MODES, SORTS, Query
 
 DEFAULT_INPUT = Path("seeds")
 
@@ -46,12 +46,8 @@ def index_cmd(paths: tuple[Path, ...], index_dir: str | None, if_stale: bool, qu
         )
         return
 
-    def report(problem) -> None:
-        tag = "skipped" if problem.skipped else "warning"
-        click.echo(f"{tag}: {problem}", err=True)
-
     try:
-        rep = build_index(inputs, settings, progress=not quiet, on_problem=report)
+        rep = build_index(inputs, settings, progress=not quiet, on_problem=_report_problem)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
     except OSError as e:
@@ -66,10 +62,25 @@ def index_cmd(paths: tuple[Path, ...], index_dir: str | None, if_stale: bool, qu
 @click.option("--mode", type=click.Choice(MODES), default=None)
 @click.option("--limit", type=click.IntRange(1, 100), default=10)
 @click.option("--offset", type=click.IntRange(0, 10_000), default=0)
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
+@click.option("--recency", type=click.FloatRange(1, 36500), help="Half-life in days.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as the web API.")
 @click.option("--index-dir", type=click.Path(), default=None)
 def search_cmd(
-    text: str, mode: str | None, limit: int, offset: int, as_json: bool, index_dir: str | None
+    text: str,
+    mode: str | None,
+    limit: int,
+    offset: int,
+    date_from,
+    date_to,
+    sources: tuple[str, ...],
+    sort: str,
+    recency: float | None,
+    as_json: bool,
+    index_dir: str | None,
 ) -> None:
     """Search the index and print matching articles."""
     from .engine import Engine
@@ -78,22 +89,43 @@ def search_cmd(
     settings = _settings(index_dir)
     if len(text) > settings.max_query_chars:
         raise click.UsageError(f"query longer than {settings.max_query_chars} characters")
+    if date_from and date_to and date_from > date_to:
+        raise click.UsageError("--from is after --to")
     try:
         engine = Engine.open(settings)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
-    res = engine.search(Query(text, mode or settings.mode, limit, offset))
+    query = Query(
+        text,
+        mode or settings.mode,
+        limit,
+        offset,
+        date_from=date_from.date().isoformat() if date_from else None,
+        date_to=date_to.date().isoformat() if date_to else None,
+        sources=sources,
+        sort=sort,
+        recency=recency,
+    )
+    res = engine.search(query)
     if as_json:
         click.echo(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
         return
+    _print_results(res, offset)
+
+
+def _print_results(res, offset: int) -> None:
     click.echo(f"{res.total} articles ({res.took_ms:.0f} ms, {res.mode})")
+    if res.suggestion:
+        click.echo(f"Did you mean: {res.suggestion}")
     if res.notice:
         click.echo(res.notice)
-    width = min(100, click.get_terminal_size()[0] if sys.stdout.isatty() else 100)
+    width = min(100, shutil.get_terminal_size((100, 20)).columns)
     for i, a in enumerate(res.results, start=offset + 1):
         meta = " · ".join(x for x in (a.date, a.source) if x)
         click.secho(f"\n{i}. {a.title or a.article_id}", bold=True)
         click.echo(f"   {a.article_id}{'  ' + meta if meta else ''}  score {a.score:.4f}")
+        if a.duplicates:
+            click.echo(f"   + {len(a.duplicates)} similar stories: {', '.join(a.duplicates)}")
         for p in a.paragraphs:
             why = []
             if p.keyword_rank:
@@ -104,6 +136,49 @@ def search_cmd(
                 textwrap.fill(p.text, width, initial_indent="   > ", subsequent_indent="     ")
             )
             click.echo(f"     [{' · '.join(why)}]")
+
+
+@main.command("add")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--index-dir", type=click.Path(), default=None)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def add_cmd(paths: tuple[Path, ...], index_dir: str | None, quiet: bool) -> None:
+    """Add or replace (same id) articles without rebuilding the index."""
+    from .store import IndexError_
+    from .update import add_paths
+
+    settings = _settings(index_dir)
+    try:
+        rep = add_paths(list(paths), settings, progress=not quiet, on_problem=_report_problem)
+    except IndexError_ as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(rep.summary())
+    if rep.articles == 0:
+        raise click.ClickException("nothing could be added")
+
+
+@main.command("delete")
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--index-dir", type=click.Path(), default=None)
+def delete_cmd(ids: tuple[str, ...], index_dir: str | None) -> None:
+    """Remove articles by id without rebuilding the index."""
+    from .store import IndexError_
+    from .update import delete_ids
+
+    try:
+        deleted, unknown, gen = delete_ids(list(ids), _settings(index_dir))
+    except IndexError_ as e:
+        raise click.ClickException(str(e)) from e
+    for u in unknown:
+        click.echo(f"not found: {u}", err=True)
+    click.echo(f"deleted {len(deleted)} articles" + (f" → {gen}" if gen else ""))
+    if not deleted:
+        raise click.ClickException("no article deleted")
+
+
+def _report_problem(problem) -> None:
+    tag = "skipped" if problem.skipped else "warning"
+    click.echo(f"{tag}: {problem}", err=True)
 
 
 @main.command("serve")
@@ -157,7 +232,6 @@ def eval_cmd(
 ) -> None:
     """Score each mode on judged queries: nDCG@10, MAP, MRR@10, Recall@100, queries/s."""
     from . import evaluate as ev
-    from .engine import Engine
     from .store import IndexError_
 
     paths = list(docs)
@@ -167,10 +241,12 @@ def eval_cmd(
     except ValueError as e:
         raise click.ClickException(str(e)) from e
     try:
-        rep = ev.ensure_index(paths, settings, progress=not as_json)
-        if rep is not None:
-            click.echo(rep.summary(), err=True)
-        engine = Engine.open(settings)
+        engine = ev.open_engine(
+            paths,
+            settings,
+            progress=not as_json,
+            on_build=lambda r: click.echo(r.summary(), err=True),
+        )
         results = ev.evaluate(engine, qs, judgments, MODES if mode == "all" else [mode])
     except (IndexError_, OSError, ValueError) as e:
         raise click.ClickException(str(e)) from e
@@ -180,6 +256,54 @@ def eval_cmd(
     judged = sum(1 for q in qs if q in judgments)
     click.echo(f"{judged} judged queries, index {settings.index_dir}")
     click.echo(ev.format_table(results))
+
+
+@main.command("fetch")
+@click.argument("feeds", nargs=-1, required=True)
+@click.option("--index-dir", type=click.Path(), default=None, help="Where the index lives.")
+@click.option(
+    "--save",
+    "save_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("feeds"),
+    show_default=True,
+    help="Folder that keeps the fetched articles, one .jsonl per run (an index input).",
+)
+@click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True)
+@click.option(
+    "--max-items", type=click.IntRange(1), default=200, show_default=True, help="Per feed."
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def fetch_cmd(
+    feeds: tuple[str, ...],
+    index_dir: str | None,
+    save_dir: Path,
+    timeout: float,
+    max_items: int,
+    quiet: bool,
+) -> None:
+    """Fetch RSS/Atom feeds and their linked pages, save them as .jsonl, then index them."""
+    from .fetch import fetch, save_articles
+    from .store import IndexError_
+    from .update import add_paths
+
+    settings = _settings(index_dir)
+
+    fetched = fetch(feeds, timeout=timeout, max_items=max_items)
+    for problem in fetched.problems:
+        _report_problem(problem)
+    click.echo(fetched.summary())
+    if not fetched.articles:
+        raise click.ClickException("no articles fetched, index left as it was")
+    saved = save_articles(fetched.articles, save_dir)
+    click.echo(f"saved {len(fetched.articles)} articles to {saved}")
+    try:
+        rep = add_paths([saved], settings, progress=not quiet, on_problem=_report_problem)
+    except IndexError_ as e:
+        raise click.ClickException(str(e)) from e
+    except OSError as e:
+        raise click.ClickException(f"build failed, previous index kept: {e}") from e
+    click.echo(rep.summary())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,8 +33,13 @@ Qrels = dict[str, dict[str, int]]  # query id -> article id -> relevance grade
 
 # Output name -> ir_measures measure. R@100 only means something if the run holds 100 results.
 MEASURES = {"ndcg@10": nDCG @ 10, "map": AP, "mrr@10": RR @ 10, "recall@100": R @ 100}
-LABELS = {"ndcg@10": "nDCG@10", "map": "MAP", "mrr@10": "MRR@10", "recall@100": "Recall@100",
-          "qps": "queries/s"}
+LABELS = {
+    "ndcg@10": "nDCG@10",
+    "map": "MAP",
+    "mrr@10": "MRR@10",
+    "recall@100": "Recall@100",
+    "qps": "queries/s",
+}
 RUN_DEPTH = 100
 CACHE_ROOT = Path(tempfile.gettempdir()) / "newsearch-eval"
 # Settings that shape what is stored in an index (the rest only change ranking).
@@ -52,7 +57,7 @@ def load_queries(path: Path | str) -> dict[str, str]:
                 rec = json.loads(line)
                 queries[str(rec["id"])] = str(rec["text"])
             except (ValueError, KeyError, TypeError) as e:
-                raise ValueError(f"{path}:{n}: expected {{\"id\", \"text\"}} JSON ({e})") from e
+                raise ValueError(f'{path}:{n}: expected {{"id", "text"}} JSON ({e})') from e
     return queries
 
 
@@ -84,17 +89,24 @@ def load_qrels(path: Path | str) -> Qrels:
 
 
 def run(engine: Engine, queries: Mapping[str, str], mode: str, limit: int = RUN_DEPTH) -> Run:
-    """Each query's ranked article ids from ``engine`` in ``mode``.
+    """Each query's top ``limit`` article ids from ``engine`` in ``mode``.
 
-    Scores are rank-derived (``limit - rank``), so ``ir_measures`` keeps the engine's exact order
-    instead of re-breaking ties among equal fused scores by document id.
+    Near-duplicates the engine folded into a hit are listed right after it: the result shows
+    them, and dropping them would count a found story as missed. Scores are rank-derived
+    (``limit - rank``) so ``ir_measures`` keeps the engine's exact order instead of re-breaking
+    ties among equal fused scores by document id.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} ({', '.join(MODES)})")
     out: Run = {}
     for qid, text in queries.items():
         res = engine.search(Query(text, mode=mode, limit=limit))
-        out[qid] = {hit.article_id: float(limit - i) for i, hit in enumerate(res.results)}
+        ranked: list[str] = []
+        for hit in res.results:
+            ranked.append(hit.article_id)
+            ranked.extend(getattr(hit, "duplicates", None) or [])
+        ranked = list(dict.fromkeys(ranked))[:limit]
+        out[qid] = {doc: float(limit - i) for i, doc in enumerate(ranked)}
     return out
 
 
@@ -116,8 +128,13 @@ def score(run: Run, qrels: Qrels) -> dict[str, float]:
     return {name: sum(v.values()) / len(v) for name, v in per_query(run, qrels).items()}
 
 
-def evaluate(engine: Engine, queries: Mapping[str, str], qrels: Qrels,
-             modes: Iterable[str] = MODES, limit: int = RUN_DEPTH) -> dict[str, dict[str, float]]:
+def evaluate(
+    engine: Engine,
+    queries: Mapping[str, str],
+    qrels: Qrels,
+    modes: Iterable[str] = MODES,
+    limit: int = RUN_DEPTH,
+) -> dict[str, dict[str, float]]:
     """``{mode: {metric: value, ..., "qps": queries per second}}`` for each mode.
 
     Only judged queries are run. The query-embedding cache is cleared before each mode and one
@@ -154,19 +171,45 @@ def cache_dir(docs: Iterable[Path | str], settings: Settings, root: Path = CACHE
     return root / f"{stem}-{digest}"
 
 
-def ensure_index(docs: list[Path], settings: Settings, progress: bool = True
-                 ) -> BuildReport | None:
+def ensure_index(
+    docs: list[Path], settings: Settings, progress: bool = True, force: bool = False
+) -> BuildReport | None:
     """Build ``docs`` into ``settings.index_dir`` unless it is already current (then None)."""
     from .build import build_index, is_stale
 
-    if not is_stale(docs, settings):
+    if not force and not is_stale(docs, settings):
         return None
     Path(settings.index_dir).mkdir(parents=True, exist_ok=True)
     return build_index(docs, settings, progress=progress)
 
 
-def eval_settings(docs: list[Path], index_dir: Path | str | None = None, **overrides
-                  ) -> Settings:
+def open_engine(
+    docs: list[Path],
+    settings: Settings,
+    progress: bool = True,
+    on_build: Callable[[BuildReport], None] | None = None,
+) -> Engine:
+    """An engine over ``docs``, (re)building the index first when needed.
+
+    A current-looking index that cannot be opened (e.g. written by an older build of the same
+    format version) is rebuilt once; vectors are still reused from it by content hash.
+    """
+    from .engine import Engine
+    from .store import IndexCorrupt
+
+    for force in (False, True):
+        rep = ensure_index(docs, settings, progress, force=force)
+        if rep is not None and on_build is not None:
+            on_build(rep)
+        try:
+            return Engine.open(settings)
+        except IndexCorrupt:
+            if force or rep is not None:
+                raise
+    raise AssertionError("unreachable")
+
+
+def eval_settings(docs: list[Path], index_dir: Path | str | None = None, **overrides) -> Settings:
     """Settings for an evaluation: environment + overrides, index in ``index_dir`` or the cache.
 
     ``NEWSEARCH_INDEX_DIR`` is deliberately ignored: evaluating must never rebuild the
@@ -180,15 +223,22 @@ def format_table(results: Mapping[str, Mapping[str, float]], first: str = "mode"
     """A Markdown table, one row per key of ``results`` (readable in a terminal and a README)."""
     cols = [c for c in LABELS if any(c in r for r in results.values())]
     head = [first] + [LABELS[c] for c in cols]
-    rows = [[name] + [f"{r[c]:.1f}" if c == "qps" else f"{r[c]:.4f}" for c in cols]
-            for name, r in results.items()]
+    rows = [
+        [name] + [f"{r[c]:.1f}" if c == "qps" else f"{r[c]:.4f}" for c in cols]
+        for name, r in results.items()
+    ]
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
 
     def line(cells: list[str]) -> str:
-        padded = (c.ljust(w) if i == 0 else c.rjust(w)
-                  for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        padded = (
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
         return "| " + " | ".join(padded) + " |"
 
-    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":"
-                         for i, w in enumerate(widths)) + "|"
+    sep = (
+        "|"
+        + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths))
+        + "|"
+    )
     return "\n".join([line(head), sep, *(line(r) for r in rows)])

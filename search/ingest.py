@@ -34,6 +34,7 @@ from typing import Any
 
 from charset_normalizer import from_bytes
 
+from search.htmlpage import parse_html
 from search.models import Article, Problem
 from search.paragraphs import split_sentences
 
@@ -199,9 +200,8 @@ def parse_txt(text: str, file: str) -> Iterator[Record | Problem]:
 
 
 def _json_type(value: Any) -> str:
-    return {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    return "null" if value is None else kinds.get(type(value), "a number")
 
 
 def parse_jsonl(text: str, file: str) -> Iterator[Record | Problem]:
@@ -215,6 +215,9 @@ def parse_jsonl(text: str, file: str) -> Iterator[Record | Problem]:
         except json.JSONDecodeError as e:
             yield Problem(file, n, f"invalid JSON: {e.msg} at column {e.colno}")
             continue
+        except (ValueError, RecursionError) as e:  # e.g. an integer with too many digits
+            yield Problem(file, n, f"invalid JSON: {e}")
+            continue
         if isinstance(obj, dict):
             yield (n, obj)
         else:
@@ -225,7 +228,7 @@ def parse_json(text: str, file: str) -> Iterator[Record | Problem]:
     """A list of objects, ``{"articles": [...]}`` or a single object; numbered from 1."""
     try:
         data = json.loads(text, strict=False)
-    except json.JSONDecodeError as e:
+    except (ValueError, RecursionError) as e:
         yield Problem(file, None, f"invalid JSON: {e}")
         return
     if isinstance(data, dict) and isinstance(data.get("articles"), list):
@@ -272,6 +275,7 @@ PARSERS: dict[str, Parser] = {
     ".jsonl": parse_jsonl,
     ".json": parse_json,
     ".csv": parse_csv,
+    **dict.fromkeys((".html", ".htm"), parse_html),
 }
 SUPPORTED: frozenset[str] = frozenset(PARSERS)
 

@@ -29,6 +29,7 @@ ANALYZER = (
     | StemFilter()
 )
 _FOLD = RegexTokenizer(r"\w+") | LowercaseFilter() | CharsetFilter(accent_map)
+_FILTER_SCORE = 1.0
 MIN_PREFIX = 3  # "a*" would expand to every term in the index
 MAX_TERMS = 64
 
@@ -60,9 +61,22 @@ def write_index(directory: Path, docs: Iterable[KeywordDoc], title_boost: float 
     """Create a fresh Whoosh index in ``directory`` from ``docs``; returns the document count."""
     directory.mkdir(parents=True, exist_ok=True)
     ix = windex.create_in(str(directory), make_schema(title_boost))
-    writer = ix.writer(limitmb=256)
+    return _write(ix.writer(limitmb=256), docs, ())
+
+
+def update_index(
+    directory: Path, delete_articles: Iterable[str], docs: Iterable[KeywordDoc]
+) -> int:
+    """In a copy of a generation's index: drop articles' paragraphs, add ``docs``."""
+    ix = windex.open_dir(str(directory))
+    return _write(ix.writer(limitmb=128), docs, delete_articles)
+
+
+def _write(writer, docs: Iterable[KeywordDoc], delete_articles: Iterable[str]) -> int:
     n = 0
     try:
+        for article_id in delete_articles:
+            writer.delete_by_term("article", article_id)
         for d in docs:
             writer.add_document(
                 row=d.row,
@@ -171,15 +185,23 @@ class KeywordIndex:
             if f in ("text", "title")
         )
         s = self._searcher()
-        collector = s.collector(limit=limit, filter=_filter(date_from, date_to, sources))
-        timed = TimeLimitCollector(collector, timelimit=self._budget, use_alarm=False)
+        allow = _filter(date_from, date_to, sources)
+        if allow is not None:
+            # The filter as an AND clause scoring a constant 1 (taken off again below): a
+            # FilterCollector would be bypassed by TimeLimitCollector, which feeds its child
+            # directly, and Whoosh turns a constant score of 0 into 1 anyway.
+            q = query.And([q, query.ConstantScoreQuery(allow, _FILTER_SCORE)])
+        timed = TimeLimitCollector(
+            s.collector(limit=limit), timelimit=self._budget, use_alarm=False
+        )
         timed_out = False
         try:
             s.search_with_collector(q, timed)
         except TimeLimit:
             timed_out = True
         results = timed.results()
-        hits = [(hit["row"], float(hit.score)) for hit in results]
+        offset = _FILTER_SCORE if allow is not None else 0.0
+        hits = [(hit["row"], float(hit.score) - offset) for hit in results]
         return KeywordResult(hits, terms, rewritten, timed_out)
 
     def suggest(self, text: str) -> str | None:

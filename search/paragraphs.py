@@ -30,7 +30,7 @@ ABBREVIATIONS = frozenset(
 # Possible boundary: sentence punctuation, optional closing quotes/brackets, whitespace, then
 # something that can start a sentence (capital, digit, opening quote or bracket).
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[A-Z0-9À-Þ])")
-_ACRONYM = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]?\.?")  # U.S. / D.C. / U.S (spaced-out text)
+_ACRONYM = re.compile(r"(?:[A-Za-z]\.){2,}")  # U.S. / D.C. (the last dot added by the caller)
 _LEADING_OPENERS = "\"'“‘(["
 
 
@@ -43,20 +43,20 @@ def approx_tokens(text: str) -> int:
     return math.ceil(len(_TOKEN.findall(text)) * 1.3)
 
 
-def _is_abbreviation(before: str) -> bool:
-    """True if the word just before a '.' (``before`` = text up to the dot) is an abbreviation."""
-    words = before.split()
-    if not words:
+def _is_abbreviation(text: str, start: int, dot: int) -> bool:
+    """True if the word before the '.' at ``text[dot]`` (not before ``start``) abbreviates."""
+    end = dot
+    while end > start and text[end - 1] == " ":  # spaced-out text: "THE U.S . FIRST"
+        end -= 1
+    word = text[max(start, text.rfind(" ", start, end) + 1) : end].lstrip(_LEADING_OPENERS)
+    word = word.rstrip(".")
+    if not word:
         return False
-    word = words[-1].lstrip(_LEADING_OPENERS)
-    if before[-1:].isspace():
-        # Spaced-out text such as "THE U.S . FIRST": judge the word before the space.
-        word = word.rstrip(".")
     if word.lower() in ABBREVIATIONS:
         return True
     if len(word) == 1 and word.isalpha():  # an initial: "John F. Kennedy"
         return True
-    return bool(_ACRONYM.fullmatch(word + "." if not word.endswith(".") else word))
+    return bool(_ACRONYM.fullmatch(word + "."))
 
 
 def split_sentences(text: str) -> list[str]:
@@ -71,7 +71,7 @@ def split_sentences(text: str) -> list[str]:
     start = 0
     for match in _BOUNDARY.finditer(text):
         punct = match.group().rstrip().rstrip("\"'”’)]")
-        if punct == "." and _is_abbreviation(text[start : match.start()]):
+        if punct == "." and _is_abbreviation(text, start, match.start()):
             continue
         sentence = text[start : match.end()].strip()
         if sentence:
@@ -101,11 +101,15 @@ def _split_chars(word: str, count_tokens: TokenCounter, max_tokens: int) -> list
     return pieces
 
 
-def _pack(units: list[str], count_tokens: TokenCounter, max_tokens: int) -> list[str]:
+Sized = tuple[str, int]  # a piece of text and its token count
+
+
+def _pack(units: list[str], count_tokens: TokenCounter, max_tokens: int) -> list[Sized]:
     """Join consecutive units (sentences or words) into chunks of at most ``max_tokens``.
 
     As few chunks as greedy packing needs, but of similar sizes (aiming at total / chunks), so
-    the last one is not a stub. Never over ``max_tokens``: each chunk is re-counted as joined.
+    the last one is not a stub. Sizes are added up (one count per unit, cheap); each chunk is
+    then counted as joined text, and re-packed strictly in the rare case that is over.
     """
     overhead = count_tokens("")  # e.g. [CLS] and [SEP]: counted once per chunk, not per unit
     budget = max_tokens - overhead
@@ -116,29 +120,53 @@ def _pack(units: list[str], count_tokens: TokenCounter, max_tokens: int) -> list
             needed, filled = needed + 1, 0
         filled += size
     target = sum(sizes) / needed
-    chunks: list[str] = []
+    groups: list[list[str]] = []
     current: list[str] = []
     current_size = 0
     for unit, size in zip(units, sizes, strict=True):
         grown = current_size + size
-        if current and (
-            grown > budget
-            or grown - target > target - current_size  # stopping here is nearer the target
-            or count_tokens(" ".join([*current, unit])) > max_tokens
-        ):
-            chunks.append(" ".join(current))
+        # Close the chunk when the unit would overflow it, or stopping is nearer the target.
+        if current and (grown > budget or grown - target > target - current_size):
+            groups.append(current)
             current, grown = [], size
         current.append(unit)
         current_size = grown
     if current:
-        chunks.append(" ".join(current))
+        groups.append(current)
+    chunks: list[Sized] = []
+    for group in groups:
+        chunk = " ".join(group)
+        size = count_tokens(chunk)
+        if size <= max_tokens:
+            chunks.append((chunk, size))
+        else:
+            chunks.extend(_pack_strict(group, count_tokens, max_tokens))
     return chunks
 
 
-def _fit(text: str, count_tokens: TokenCounter, max_tokens: int) -> list[str]:
+def _pack_strict(units: list[str], count_tokens: TokenCounter, max_tokens: int) -> list[Sized]:
+    """Greedy packing that counts every candidate as joined text (for odd tokenizers).
+
+    Each unit fits alone, so every chunk fits: one unit, or a join that was counted.
+    """
+    chunks: list[Sized] = []
+    current = units[0]
+    for unit in units[1:]:
+        joined = f"{current} {unit}"
+        if count_tokens(joined) <= max_tokens:
+            current = joined
+        else:
+            chunks.append((current, count_tokens(current)))
+            current = unit
+    chunks.append((current, count_tokens(current)))
+    return chunks
+
+
+def _fit(text: str, count_tokens: TokenCounter, max_tokens: int) -> list[Sized]:
     """Split one paragraph into pieces of at most ``max_tokens`` (sentences, then words)."""
-    if count_tokens(text) <= max_tokens:
-        return [text]
+    size = count_tokens(text)
+    if size <= max_tokens:
+        return [(text, size)]
     units: list[str] = []
     for sentence in split_sentences(text):
         if count_tokens(sentence) <= max_tokens:
@@ -149,33 +177,33 @@ def _fit(text: str, count_tokens: TokenCounter, max_tokens: int) -> list[str]:
                 units.append(word)
             else:
                 units.extend(_split_chars(word, count_tokens, max_tokens))
-    chunks = _pack(units, count_tokens, max_tokens)
-    # Units that fit alone always fit as a chunk of one, so this only fails on a tokenizer
-    # whose count of a joined text is below that of its parts; guard against it regardless.
-    for chunk in chunks:
-        if count_tokens(chunk) > max_tokens:
-            raise ValueError(f"could not fit a chunk into {max_tokens} tokens: {chunk[:60]!r}")
-    return chunks
+    return _pack(units, count_tokens, max_tokens)
 
 
 def _merge_short(
-    pieces: list[str], count_tokens: TokenCounter, max_tokens: int, min_tokens: int
+    pieces: list[Sized], count_tokens: TokenCounter, max_tokens: int, min_tokens: int
 ) -> list[str]:
     """Merge pieces under ``min_tokens`` into the previous piece, else the next, if they fit."""
-    out: list[str] = []
-    carry: str | None = None  # a short piece waiting to be prepended to the next one
-    for i, piece in enumerate(pieces):
+    out: list[Sized] = []
+    carry: Sized | None = None  # a short piece waiting to be prepended to the next one
+    for i, (text, size) in enumerate(pieces):
         if carry is not None:
-            piece, carry = f"{carry} {piece}", None
-        if count_tokens(piece) < min_tokens:
-            if out and count_tokens(f"{out[-1]} {piece}") <= max_tokens:
-                out[-1] = f"{out[-1]} {piece}"
-                continue
-            if i + 1 < len(pieces) and count_tokens(f"{piece} {pieces[i + 1]}") <= max_tokens:
-                carry = piece
-                continue
-        out.append(piece)
-    return out
+            text = f"{carry[0]} {text}"
+            size, carry = carry[1], None  # the joined count, measured when carry was chosen
+        if size < min_tokens:
+            if out:
+                joined = f"{out[-1][0]} {text}"
+                joined_size = count_tokens(joined)
+                if joined_size <= max_tokens:
+                    out[-1] = (joined, joined_size)
+                    continue
+            if i + 1 < len(pieces):
+                joined_size = count_tokens(f"{text} {pieces[i + 1][0]}")
+                if joined_size <= max_tokens:
+                    carry = (text, joined_size)
+                    continue
+        out.append((text, size))
+    return [text for text, _ in out]
 
 
 def split_article(
@@ -193,12 +221,12 @@ def split_article(
     """
     if max_tokens < 1 or min_tokens > max_tokens:
         raise ValueError(f"need 1 <= max_tokens and min_tokens <= max_tokens, got {max_tokens=}")
-    pieces: list[str] = []
+    sized: list[Sized] = []
     for raw in article.paragraphs:
         text = " ".join(raw.split())
         if text:
-            pieces.extend(_fit(text, count_tokens, max_tokens))
-    pieces = _merge_short(pieces, count_tokens, max_tokens, min_tokens)
+            sized.extend(_fit(text, count_tokens, max_tokens))
+    pieces = _merge_short(sized, count_tokens, max_tokens, min_tokens)
     return [
         Paragraph(id=f"{article.id}:{n}", article_id=article.id, n=n, text=text)
         for n, text in enumerate(pieces)

@@ -311,14 +311,11 @@ def test_folder_recursion_order_hidden_and_unsupported() -> None:
     assert "hidden-dir" not in ids and "hidden-file" not in ids
     assert any(a.dateline == "WASHINGTON, D.C." for a in articles)
     unsupported = [p for p in problems if p.reason.startswith("unsupported")]
+    listed = ", ".join(sorted(SUPPORTED))  # more formats may be registered in PARSERS
     assert unsupported == [
-        Problem(
-            str(DATA / "README.md"),
-            None,
-            "unsupported file type .md (supported: .csv, .json, .jsonl, .txt)",
-        )
+        Problem(str(DATA / "README.md"), None, f"unsupported file type .md (supported: {listed})")
     ]
-    assert SUPPORTED == {".txt", ".jsonl", ".json", ".csv"}
+    assert {".txt", ".jsonl", ".json", ".csv"} <= SUPPORTED
 
 
 def test_missing_path_reported_and_file_listed_once(tmp_path: Path) -> None:
@@ -408,3 +405,23 @@ def test_real_time_untitled_articles_get_titles() -> None:
     assert problems == []
     assert len(articles) == 423
     assert all(0 < len(a.title) <= 100 for a in articles)
+
+
+def test_jsonl_odd_values_reported(tmp_path: Path) -> None:
+    f = tmp_path / "odd.jsonl"
+    lines = [
+        '{"id": "ok", "text": "Fine."}',
+        '{"id": "big", "text": "x", "n": ' + "9" * 5000 + "}",
+        '{"id": {"nested": 1}, "text": "Id is an object."}',
+        '{"id": "t", "text": 12}',
+        "null",
+    ]
+    f.write_text("\n".join(lines), "utf-8")
+    articles, problems = read(f)
+    assert [a.id for a in articles] == ["ok"]
+    assert [(p.line, p.reason.split(":")[0]) for p in problems] == [
+        (2, "invalid JSON"),
+        (3, "field 'id' must be text, got an object"),
+        (4, "field 'text' must be text or a list of strings, got a number"),
+        (5, "expected a JSON object, got null"),
+    ]

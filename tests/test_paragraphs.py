@@ -191,3 +191,13 @@ def test_approx_tokens() -> None:
 def test_invalid_limits_rejected() -> None:
     with pytest.raises(ValueError):
         split_article(article("Some text."), words, max_tokens=5, min_tokens=10)
+
+
+def test_counter_where_joining_costs_more_still_fits() -> None:
+    def chars(text: str) -> int:  # the joining spaces count too: the sum of parts is too low
+        return len(text)
+
+    text = " ".join(SENTENCES * 3)
+    paragraphs = split_article(article(text), chars, max_tokens=120, min_tokens=1)
+    assert all(len(p.text) <= 120 for p in paragraphs)
+    assert " ".join(p.text for p in paragraphs) == text

@@ -1,31 +1,58 @@
-"""The JSON API: ``GET /api/search`` and ``GET /api/health``.
+"""The JSON API: ``/api/search``, ``/api/articles/<id>``, ``/api/articles/<id>/related`` and
+``/api/health``.
 
 Every answer is JSON, errors included (``{"error": {"code", "message"}}``); bad input gives
-400, a missing index 503, and only a bug on our side 500 (logged, never a traceback).
+400, an unknown article 404, a missing index 503, and only a bug on our side 500 (logged,
+never a traceback).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 
 from web import get_engine, get_settings, json_error
-from web.params import ParamError, parse_search_args
+from web.params import ParamError, parse_int, parse_search_args
 
-__all__ = ["bp"]
+__all__ = ["MAX_ARTICLE_ID_CHARS", "RELATED_LIMIT", "bp"]
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 log = logging.getLogger(__name__)
 
 NOT_READY = "The search index is not ready yet; build it with `newsearch index` and retry."
+RELATED_LIMIT = (5, 1, 50)  # default, lowest, highest
+MAX_ARTICLE_ID_CHARS = 1_000  # longer ids cannot exist, so do not even look them up
 
 
 def _not_ready() -> Any:
     response, status = json_error(503, "index_not_ready", NOT_READY)
     response.headers["Retry-After"] = "5"
     return response, status
+
+
+def _not_found(article_id: str) -> Any:
+    return json_error(404, "not_found", "No article has this id.", article_id=article_id)
+
+
+def _call(what: str, fn: Callable[[], Any]) -> Any:
+    """Run an engine call; a failure is logged and becomes a JSON 500 without internals."""
+    try:
+        return fn()
+    except Exception:
+        log.exception("%s failed", what)
+        raise _Failed(what) from None
+
+
+class _Failed(Exception):
+    """An engine call failed (already logged)."""
+
+
+@bp.errorhandler(_Failed)
+def _failed(exc: _Failed) -> Any:
+    return json_error(500, "internal_error", f"The {exc} failed on our side.")
 
 
 @bp.get("/search")
@@ -38,12 +65,39 @@ def search() -> Any:
     engine = get_engine()
     if engine is None:
         return _not_ready()
-    try:
-        results = engine.search(query)
-    except Exception:
-        log.exception("search failed for %r", query)
-        return json_error(500, "internal_error", "The search failed on our side.")
+    results = _call("search", lambda: engine.search(query))
     return jsonify(results.to_dict())
+
+
+@bp.get("/articles/<path:article_id>")
+def article(article_id: str) -> Any:
+    """One article with all of its paragraphs and the ids of its near-duplicates."""
+    engine = get_engine()
+    if engine is None:
+        return _not_ready()
+    if len(article_id) > MAX_ARTICLE_ID_CHARS:
+        return _not_found(article_id[:MAX_ARTICLE_ID_CHARS])
+    found = _call("article lookup", lambda: engine.article(article_id))
+    return jsonify(found) if found is not None else _not_found(article_id)
+
+
+@bp.get("/articles/<path:article_id>/related")
+def related(article_id: str) -> Any:
+    """The articles nearest in meaning: ``{"article_id", "results": [...]}``."""
+    default, low, high = RELATED_LIMIT
+    try:
+        limit = parse_int(request.args, "limit", default, low, high)
+    except ParamError as exc:
+        return json_error(400, exc.code, exc.message, param=exc.param)
+    engine = get_engine()
+    if engine is None:
+        return _not_ready()
+    if len(article_id) > MAX_ARTICLE_ID_CHARS:
+        return _not_found(article_id[:MAX_ARTICLE_ID_CHARS])
+    found = _call("related search", lambda: engine.related(article_id, limit))
+    if found is None:
+        return _not_found(article_id)
+    return jsonify({"article_id": article_id, "results": found})
 
 
 @bp.get("/health")
@@ -52,11 +106,7 @@ def health() -> Any:
     engine = get_engine()
     if engine is None:
         return _not_ready()
-    try:
-        return jsonify(engine.health())
-    except Exception:
-        log.exception("health check failed")
-        return json_error(500, "internal_error", "The health check failed on our side.")
+    return jsonify(_call("health check", engine.health))
 
 
 @bp.after_request

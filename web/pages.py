@@ -1,136 +1,146 @@
-"""The HTML search page: a plain GET form that works without JavaScript.
+"""The HTML pages: the search page ``/`` and the article page ``/articles/<id>``.
 
-All text is autoescaped by Jinja; the only markup let through is the engine's
-``highlighted`` field, and even that only if it contains nothing but ``<mark>`` tags.
+Plain GET forms and links only, so everything works without JavaScript; the JSON API and
+these pages share parameter validation (:mod:`web.params`) and the engine.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
-from urllib.parse import urlsplit
 
-from flask import Blueprint, render_template, request, url_for
-from markupsafe import Markup, escape
+from flask import Blueprint, abort, render_template, request
+from werkzeug.datastructures import MultiDict
 
+from search.models import Query
 from web import get_engine, get_settings
-from web.params import DEFAULT_LIMIT, ParamError, parse_search_args
+from web.api import MAX_ARTICLE_ID_CHARS
+from web.links import active_filters, date_facets, page_links, search_url, source_facets
+from web.params import DEFAULT_LIMIT, MAX_SOURCES, ParamError, parse_search_args
+from web.present import present_hit, safe_url, story_refs
 
-__all__ = ["bp", "explain", "highlight", "page_links", "safe_url"]
+__all__ = ["RECENCY_CHOICES", "bp"]
 
 bp = Blueprint("pages", __name__)
 log = logging.getLogger(__name__)
 
-PARAGRAPHS_SHOWN = 3
-_MARK_TAG = re.compile(r"</?mark>")
-_UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f<>\"'`\\]")
+RELATED_SHOWN = 5
+MODES = ("hybrid", "keyword", "semantic")
+RECENCY_CHOICES = (("", "Off"), ("7", "7 days"), ("30", "30 days"), ("365", "365 days"))
+SORT_CHOICES = (("relevance", "Best match"), ("date", "Newest first"))
+NOT_READY_MESSAGE = "The search index is not ready yet. Please try again in a moment."
+_RETRY = {"Retry-After": "5"}
 
 
-def safe_url(url: str | None) -> str | None:
-    """``url`` if it is an absolute http(s) URL (so never ``javascript:``), else None."""
-    if not url:
-        return None
-    url = url.strip()
-    if _UNSAFE_URL_CHARS.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        return None
-    return url
+def _form(args: MultiDict[str, str], query: Query | None, default_mode: str) -> dict[str, Any]:
+    """What the form fields show: the validated query, or the raw input after a 400."""
+    if query is None:
+        return {
+            "q": args.get("q", ""),
+            "mode": args.get("mode", "") or default_mode,
+            "limit": args.get("limit", ""),
+            "from": args.get("from", ""),
+            "to": args.get("to", ""),
+            "sources": [s for s in args.getlist("source") if s][:MAX_SOURCES],
+            "sort": args.get("sort", "") or "relevance",
+            "recency": args.get("recency", ""),
+        }
+    return {
+        "q": query.text,
+        "mode": query.mode,
+        "limit": str(query.limit) if query.limit != DEFAULT_LIMIT else "",
+        "from": query.date_from or "",
+        "to": query.date_to or "",
+        "sources": list(query.sources),
+        "sort": query.sort,
+        "recency": f"{query.recency:g}" if query.recency is not None else "",
+    }
 
 
-def highlight(paragraph: dict[str, Any]) -> Markup:
-    """The engine's pre-escaped ``highlighted`` HTML, or the escaped plain text if it holds
-    any tag other than ``<mark>`` (defence in depth: we mark only that field safe)."""
-    html = paragraph.get("highlighted") or ""
-    if html and not re.search(r"[<>]", _MARK_TAG.sub("", html)):
-        return Markup(html)
-    return escape(paragraph.get("text") or "")
-
-
-def explain(paragraph: dict[str, Any]) -> str:
-    """Why a paragraph matched, e.g. ``keyword #2 (score 7.1) · semantic #1 (cosine 0.62)``."""
-    parts = []
-    if paragraph.get("keyword_rank") is not None:
-        part = f"keyword #{paragraph['keyword_rank']}"
-        if paragraph.get("keyword_score") is not None:
-            part += f" (score {paragraph['keyword_score']:.1f})"
-        parts.append(part)
-    if paragraph.get("semantic_rank") is not None:
-        part = f"semantic #{paragraph['semantic_rank']}"
-        if paragraph.get("semantic_score") is not None:
-            part += f" (cosine {paragraph['semantic_score']:.2f})"
-        parts.append(part)
-    return " · ".join(parts)
-
-
-def page_links(
-    text: str, mode: str, limit: int, offset: int, total: int, max_offset: int
-) -> dict[str, str | None]:
-    """URLs of the previous and next result pages (None at either end), keeping q and mode."""
-
-    def link(new_offset: int) -> str:
-        args: dict[str, Any] = {"q": text, "mode": mode}
-        if limit != DEFAULT_LIMIT:
-            args["limit"] = limit
-        if new_offset:
-            args["offset"] = new_offset
-        return url_for("pages.index", **args)
-
-    previous = link(max(0, offset - limit)) if offset > 0 else None
-    following = offset + limit
-    has_next = following < total and following <= max_offset
-    return {"previous": previous, "next": link(following) if has_next else None}
+def _choices(form: dict[str, Any]) -> dict[str, Any]:
+    """Options of the selects; an unusual recency from the URL gets an option of its own."""
+    recency = list(RECENCY_CHOICES)
+    if form["recency"] and form["recency"] not in {value for value, _ in recency}:
+        recency.append((form["recency"], f"{form['recency']} days"))
+    return {"modes": MODES, "sorts": SORT_CHOICES, "recencies": recency}
 
 
 @bp.get("/")
 def index() -> Any:
-    """The search form, and the results when ``q`` is given."""
+    """The search form, and the results with facets when ``q`` is given."""
     settings = get_settings()
-    form = {
-        "q": request.args.get("q", ""),
-        "mode": request.args.get("mode", "") or settings.mode,
-        "limit": request.args.get("limit", ""),
-    }
-    context: dict[str, Any] = {"form": form, "modes": ("hybrid", "keyword", "semantic")}
     try:
         query = parse_search_args(request.args, settings, require_text=False)
     except ParamError as exc:
-        return render_template("search.html", error=exc.message, **context), 400
-    form["mode"] = query.mode
-    form["limit"] = str(query.limit) if query.limit != DEFAULT_LIMIT else ""
+        form = _form(request.args, None, settings.mode)
+        return render_template("search.html", error=exc.message, form=form, **_choices(form)), 400
+    form = _form(request.args, query, settings.mode)
+    context: dict[str, Any] = {"form": form, "query": query, **_choices(form)}
 
     engine = get_engine()
     if engine is None:
-        return render_template("search.html", not_ready=True, **context), 503
+        return render_template("search.html", not_ready=True, **context), 503, _RETRY
     if not query.text:
         return render_template("search.html", **context)
     try:
         results = engine.search(query).to_dict()
+        hits = [present_hit(h, engine, query.mode, query.recency) for h in results["results"]]
     except Exception:
         log.exception("search failed for %r", query)
         message = "Sorry, the search failed on our side. Please try again."
         return render_template("search.html", error=message, **context), 500
 
-    for hit in results["results"]:
-        hit["link"] = safe_url(hit.get("url"))
-        hit["shown"] = [
-            {"html": highlight(p), "why": explain(p)}
-            for p in hit.get("paragraphs", [])[:PARAGRAPHS_SHOWN]
-        ]
-    links = page_links(
-        query.text, query.mode, query.limit, query.offset, results["total"], settings.max_offset
-    )
+    facets = results.get("facets") or {}
+    suggestion = results.get("suggestion")
+    if suggestion and suggestion.casefold() == query.text.casefold():
+        suggestion = None
     return render_template(
         "search.html",
-        query=query,
         results=results,
+        hits=hits,
         first=query.offset + 1,
-        last=query.offset + len(results["results"]),
-        links=links,
+        last=query.offset + len(hits),
+        links=page_links(query, results["total"], settings.max_offset),
+        suggestion=suggestion,
+        suggestion_url=search_url(query, text=suggestion) if suggestion else None,
+        sources=source_facets(query, facets.get("source") or []),
+        dates=date_facets(query, facets.get("date") or []),
+        filters=active_filters(query),
+        clear_url=search_url(
+            query, date_from=None, date_to=None, sources=(), sort="relevance", recency=None
+        ),
         **context,
+    )
+
+
+@bp.get("/articles/<path:article_id>")
+def article(article_id: str) -> Any:
+    """One article in full, with related stories and its near-duplicates; 404 if unknown."""
+    engine = get_engine()
+    if engine is None:
+        body = render_template(
+            "error.html", status=503, title="Not ready", message=NOT_READY_MESSAGE
+        )
+        return body, 503, _RETRY
+    if len(article_id) > MAX_ARTICLE_ID_CHARS:
+        abort(404, description="There is no article with this id.")
+    found = engine.article(article_id)
+    if found is None:
+        abort(404, description="There is no article with this id.")
+    try:
+        related = engine.related(article_id, RELATED_SHOWN) or []
+    except Exception:  # the article itself is still worth showing
+        log.exception("related search failed for %r", article_id)
+        related = []
+    for story in related:
+        story["link"] = safe_url(story.get("url"))
+    form = _form(MultiDict(), None, get_settings().mode)
+    return render_template(
+        "article.html",
+        article=found,
+        link=safe_url(found.get("url")),
+        related=related,
+        duplicates=story_refs(engine, list(found.get("duplicates") or [])),
+        form=form,
+        **_choices(form),
     )

@@ -1,0 +1,152 @@
+"""News web pages (HTML) → article records: main text without navigation, ads or scripts.
+
+trafilatura finds the article body and its metadata (title from og:title/<title>, publication
+date from meta tags, site name, canonical URL). ``parse_html`` is the ``.html``/``.htm`` parser
+for ``search.ingest`` (it yields raw records like the other parsers, so ``make_article`` gives
+ids, titles and dates the same treatment); ``article_from_html`` is the same for a fetched page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+from search.models import Article, Problem
+
+if TYPE_CHECKING:
+    from search.ingest import Record
+
+# search.ingest imports this module for its parser table, so its functions are imported where
+# they are used; trafilatura too, because it takes ~0.4 s to import and most runs need no HTML.
+
+NO_TEXT = "no article text found"
+# Fewer words than this is not an article but a leftover such as "Home" or "Loading…".
+MIN_WORDS = 5
+
+_BLOCKS = frozenset("p div li ul ol h1 h2 h3 h4 h5 h6 blockquote pre table tr br hr".split())
+_HIDDEN = frozenset(("script", "style", "template"))
+
+
+def http_url(url: str | None, base: str | None = None) -> str | None:
+    """``url`` (resolved against ``base``) when it is an absolute http(s) URL, else None."""
+    if not url:
+        return None
+    url = urljoin(base, url.strip()) if base else url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+def hostname(url: str | None) -> str | None:
+    """Host of ``url`` without a leading ``www.``: the source when a page names no site."""
+    host = urlsplit(url).hostname if url else None
+    return host.removeprefix("www.") if host else None
+
+
+def _is_host_of(name: str, *urls: str | None) -> bool:
+    """True when ``name`` is the host (with port), or a domain of the host, of one of ``urls``."""
+    name = name.lower()
+    netlocs = [urlsplit(u).netloc.lower() for u in urls if u]
+    return bool(name) and any(n == name or n.endswith("." + name) for n in netlocs)
+
+
+class _TextCollector(HTMLParser):
+    """Text of an HTML fragment with a blank line at every block boundary; scripts dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN:
+            self._hidden += 1
+        elif tag in _BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in _BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def html_to_paragraphs(fragment: str) -> list[str]:
+    """An HTML fragment (a feed summary) as plain paragraphs: one per block element or <br>."""
+    from search.ingest import split_paragraphs
+
+    collector = _TextCollector()
+    collector.feed(fragment)
+    collector.close()
+    return split_paragraphs("".join(collector.parts))
+
+
+def html_record(html: str, url: str | None = None) -> dict[str, Any] | None:
+    """Fields of the article in ``html`` for ``make_article``, or None when it has no text.
+
+    ``url`` is where the page came from (used to resolve a relative canonical link, and as the
+    URL when the page names none). The id is the URL, which stays stable across fetches;
+    without one ``make_article`` falls back to the content hash.
+    """
+    import trafilatura
+    from trafilatura.settings import set_date_params
+
+    doc = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=False,  # layout tables, tickers and score widgets make poor paragraphs
+        favor_precision=True,  # link lists ("Related stories", section pages) are not text
+        # Only dates the page states in its metadata or markup: the extensive search guesses
+        # from free text and takes e.g. a footer's "© 2019" for the publication date.
+        date_extraction_params=set_date_params(extensive=False),
+    )
+    if doc is None or not doc.text:
+        return None
+    title = " ".join((doc.title or "").split())
+    paragraphs = [p for p in (" ".join(line.split()) for line in doc.text.split("\n")) if p]
+    if paragraphs and title and paragraphs[0].casefold() == title.casefold():
+        paragraphs.pop(0)  # the page's <h1>, already the title
+    if sum(len(p.split()) for p in paragraphs) < MIN_WORDS:
+        return None
+    page_url = http_url(doc.url, base=url) or http_url(url)
+    site = " ".join((doc.sitename or "").split())
+    if _is_host_of(site, url, page_url):  # trafilatura's stand-in for a missing name
+        site = ""  # so the source is the same as in a feed entry without a page
+    return {
+        "id": page_url,
+        "title": title,
+        "text": paragraphs,
+        "date": doc.date,  # trafilatura's default output format is already YYYY-MM-DD
+        "source": site or hostname(page_url),
+        "url": page_url,
+    }
+
+
+def parse_html(text: str, file: str) -> Iterator[Record | Problem]:
+    """One article per HTML file (the ``search.ingest`` parser for ``.html`` and ``.htm``)."""
+    record = html_record(text)
+    if record is None:
+        yield Problem(file, None, NO_TEXT)
+    else:
+        yield (None, record)
+
+
+def article_from_html(html: str, url: str | None) -> Article | None:
+    """The article on a web page fetched from ``url``, or None when it has no article text."""
+    from search.ingest import make_article
+
+    record = html_record(html, url)
+    if record is None:
+        return None
+    made = make_article(url or "<html>", None, record)
+    return made[-1] if isinstance(made[-1], Article) else None

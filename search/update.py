@@ -1,0 +1,124 @@
+"""Incremental updates: ``newsearch add`` and ``newsearch delete`` without a full rebuild.
+
+An update copies the live generation into a new one: removed or replaced articles become
+tombstones (``"deleted": true``; their rows stay so vectors and Whoosh rows keep lining up),
+new paragraphs are appended, only they are embedded (the rest is reused by content hash), and
+the Whoosh index is updated in place in the copy. The whole update runs under the writer lock
+and is published with the same atomic swap as a build. A full build compacts tombstones away.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+from .build import BuildReport, build_index, embed_records, keyword_doc, split_all
+from .build import write_generation as _write_generation
+from .config import Settings
+from .generation import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH, check_compatible, read_jsonl
+from .ingest import read_corpus
+from .keyword import update_index
+from .models import Article, Problem
+from .vectors import Embedder, load_embedder
+
+LOCK_WAIT = 30.0
+
+
+def _live_generation(settings: Settings) -> tuple[Path, dict, list[dict], list[dict], np.ndarray]:
+    gen = store.current_generation(settings.index_dir)
+    manifest = store.read_manifest(gen, verify=True)
+    check_compatible(manifest, settings, gen)
+    records = read_jsonl(gen / ARTICLES)
+    paras = read_jsonl(gen / PARAGRAPHS)
+    vectors = np.load(gen / VECTORS, allow_pickle=False)
+    return gen, manifest, records, paras, vectors
+
+
+def add_paths(
+    paths: list[Path],
+    settings: Settings,
+    progress: bool = False,
+    embedder: Embedder | None = None,
+    on_problem: Callable[[Problem], None] | None = None,
+) -> BuildReport:
+    """Add (or replace, by id) the articles in ``paths``; builds from scratch if no index."""
+    try:
+        store.current_generation(settings.index_dir)
+    except store.IndexNotReady:
+        return build_index(paths, settings, progress, embedder, on_problem)
+    t0 = time.perf_counter()
+    report = BuildReport()
+    embedder = embedder or load_embedder(settings.model_name, settings.embed_batch_size)
+    new: list[Article] = []
+    for item in read_corpus(paths):
+        if isinstance(item, Problem):
+            report.problems.append(item)
+            if on_problem:
+                on_problem(item)
+        else:
+            new.append(item)
+    report.skipped = sum(1 for p in report.problems if p.skipped)
+    report.warnings = len(report.problems) - report.skipped
+
+    with store.writer_lock(settings.index_dir, wait=LOCK_WAIT):
+        gen, manifest, records, paras, vectors = _live_generation(settings)
+        live = {r["id"]: i for i, r in enumerate(records) if not r.get("deleted")}
+        replaced = [a.id for a in new if a.id in live]
+        for article_id in replaced:
+            records[live[article_id]]["deleted"] = True
+        first = len(records)
+        new_records, new_paras = split_all(new, settings, embedder, progress, report, first)
+        new_vecs, report.reused = embed_records(
+            new_records, new_paras, embedder, settings, progress, first
+        )
+        report.embedded = len(new_paras) - report.reused
+        first_para = len(paras)
+        tmp = store.new_generation_dir(settings.index_dir)
+        shutil.copytree(gen / WHOOSH, tmp / WHOOSH)
+        docs = (keyword_doc(new_records, first_para + i, p, first) for i, p in enumerate(new_paras))
+        update_index(tmp / WHOOSH, replaced, docs)
+        all_vectors = np.concatenate([vectors, new_vecs]) if len(new_vecs) else vectors
+        final = _write_generation(
+            settings,
+            tmp,
+            records + new_records,
+            paras + new_paras,
+            all_vectors,
+            manifest.get("inputs"),
+            manifest["counts"].get("skipped", 0),
+        )
+    report.articles, report.paragraphs = len(new_records), len(new_paras)
+    report.generation = final.name
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def delete_ids(ids: list[str], settings: Settings) -> tuple[list[str], list[str], str | None]:
+    """Remove articles by id. Returns (deleted, unknown, new generation name or None)."""
+    with store.writer_lock(settings.index_dir, wait=LOCK_WAIT):
+        gen, manifest, records, paras, vectors = _live_generation(settings)
+        live = {r["id"]: i for i, r in enumerate(records) if not r.get("deleted")}
+        deleted = [i for i in dict.fromkeys(ids) if i in live]
+        unknown = [i for i in dict.fromkeys(ids) if i not in live]
+        if not deleted:
+            return [], unknown, None
+        for article_id in deleted:
+            records[live[article_id]]["deleted"] = True
+        tmp = store.new_generation_dir(settings.index_dir)
+        shutil.copytree(gen / WHOOSH, tmp / WHOOSH)
+        update_index(tmp / WHOOSH, deleted, ())
+        final = _write_generation(
+            settings,
+            tmp,
+            records,
+            paras,
+            vectors,
+            manifest.get("inputs"),
+            manifest["counts"].get("skipped", 0),
+        )
+    return deleted, unknown, final.name

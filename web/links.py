@@ -1,0 +1,167 @@
+"""Links of the search page: every one is a plain GET URL built from the current Query, so
+pagination, facets, filter removal and "did you mean" all work without JavaScript and keep
+whatever else the user had chosen.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import replace
+from typing import Any
+
+from flask import url_for
+
+from search.models import Query
+from web.params import DEFAULT_LIMIT
+
+__all__ = [
+    "active_filters",
+    "date_facets",
+    "month_label",
+    "page_links",
+    "query_args",
+    "search_url",
+    "source_facets",
+]
+
+MAX_MONTH_ROWS = 24  # more months than this are shown as years (a click then shows months)
+
+
+def query_args(query: Query) -> dict[str, Any]:
+    """The query-string arguments that reproduce ``query`` (defaults left out, mode kept)."""
+    args: dict[str, Any] = {"q": query.text, "mode": query.mode}
+    if query.date_from:
+        args["from"] = query.date_from
+    if query.date_to:
+        args["to"] = query.date_to
+    if query.sources:
+        args["source"] = list(query.sources)
+    if query.sort != "relevance":
+        args["sort"] = query.sort
+    if query.recency is not None:
+        args["recency"] = f"{query.recency:g}"
+    if query.limit != DEFAULT_LIMIT:
+        args["limit"] = query.limit
+    if query.offset:
+        args["offset"] = query.offset
+    return args
+
+
+def search_url(query: Query, **changes: Any) -> str:
+    """The page URL for ``query`` with ``changes`` applied; any change but ``offset`` goes
+    back to the first page, since the old position means nothing in a new result set."""
+    if "offset" not in changes:
+        changes["offset"] = 0
+    return url_for("pages.index", **query_args(replace(query, **changes)))
+
+
+def page_links(query: Query, total: int, max_offset: int) -> dict[str, Any]:
+    """Previous/next page URLs (None at either end) and "page N of M" numbers."""
+    step = query.limit
+    previous = search_url(query, offset=max(0, query.offset - step)) if query.offset > 0 else None
+    following = query.offset + step
+    has_next = following < total and following <= max_offset
+    return {
+        "previous": previous,
+        "next": search_url(query, offset=following) if has_next else None,
+        "page": query.offset // step + 1,
+        "pages": max(1, -(-total // step)),
+    }
+
+
+def _bar(count: int, most: int) -> float:
+    """Bar length in percent of the widest bar (a visible sliver for any non-zero count)."""
+    return max(2.0, round(100.0 * count / most, 1)) if most else 0.0
+
+
+def source_facets(query: Query, facet: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for the source facet: label, count, bar, and a link adding that source filter."""
+    most = max((f["count"] for f in facet), default=0)
+    rows = []
+    for f in facet:
+        value = str(f["value"])
+        active = value in query.sources
+        rows.append(
+            {
+                "label": value,
+                "count": f["count"],
+                "bar": _bar(f["count"], most),
+                "active": active,
+                "url": None if active else search_url(query, sources=(*query.sources, value)),
+            }
+        )
+    return rows
+
+
+def month_label(period: str) -> str:
+    """ "2019-03" → "Mar 2019"; a year or anything odd is shown as it is."""
+    try:
+        year, month = period.split("-")
+        return f"{calendar.month_abbr[int(month)]} {int(year)}"
+    except (ValueError, IndexError):
+        return period
+
+
+def _span(period: str) -> tuple[str, str] | None:
+    """First and last day of a "YYYY-MM" month or "YYYY" year, or None if malformed."""
+    try:
+        if len(period) == 4:
+            year = int(period)
+            return f"{year:04d}-01-01", f"{year:04d}-12-31"
+        year, month = (int(x) for x in period.split("-"))
+        last = calendar.monthrange(year, month)[1]
+        return f"{year:04d}-{month:02d}-01", f"{year:04d}-{month:02d}-{last:02d}"
+    except (ValueError, calendar.IllegalMonthError):
+        return None
+
+
+def date_facets(query: Query, facet: list[dict[str, Any]]) -> dict[str, Any]:
+    """The month facet as bar-chart rows linking to that month; years when there are many.
+
+    Returns ``{"unit": "month" | "year", "rows": [...]}``.
+    """
+    counts = [(str(f["period"]), int(f["count"])) for f in facet]
+    unit = "month"
+    if len(counts) > MAX_MONTH_ROWS:
+        unit, by_year = "year", {}
+        for period, count in counts:
+            by_year[period[:4]] = by_year.get(period[:4], 0) + count
+        counts = sorted(by_year.items())
+    most = max((c for _, c in counts), default=0)
+    rows = []
+    for period, count in counts:
+        span = _span(period)
+        active = span == (query.date_from, query.date_to)
+        url = None
+        if span and not active:
+            url = search_url(query, date_from=span[0], date_to=span[1])
+        label = month_label(period) if unit == "month" else period
+        rows.append(
+            {
+                "label": label,
+                "period": period,
+                "count": count,
+                "bar": _bar(count, most),
+                "active": active,
+                "url": url,
+            }
+        )
+    return {"unit": unit, "rows": rows}
+
+
+def active_filters(query: Query) -> list[dict[str, str]]:
+    """Each filter or ordering in force, in words, with a link that removes just it."""
+    out = []
+    if query.date_from:
+        out.append({"label": f"From {query.date_from}", "url": search_url(query, date_from=None)})
+    if query.date_to:
+        out.append({"label": f"To {query.date_to}", "url": search_url(query, date_to=None)})
+    for source in query.sources:
+        rest = tuple(s for s in query.sources if s != source)
+        out.append({"label": f"Source: {source}", "url": search_url(query, sources=rest)})
+    if query.sort != "relevance":
+        out.append({"label": "Newest first", "url": search_url(query, sort="relevance")})
+    if query.recency is not None:
+        label = f"Recent stories favoured (half-life {query.recency:g} days)"
+        out.append({"label": label, "url": search_url(query, recency=None)})
+    return out
