@@ -190,11 +190,7 @@ class Engine:
             scores, lambda r: int(gen.article_of[r]), s.paragraphs_per_article, s.article_score
         )
         groups = self._rerank(gen, groups, query)
-        facets = facet_counts(
-            [g[0] for g in groups],
-            [a.get("source") for a in gen.articles],
-            [a.get("date") for a in gen.articles],
-        )
+        facets = facet_counts([g[0] for g in groups], gen.source_of, gen.date_of)
         groups, collapsed = _collapse_duplicates(groups, gen.duplicate_of)
         kw_rank = {r: (i, sc) for i, (r, sc) in enumerate(keyword_hits, start=1)}
         sem_rank = {r: (i, sc) for i, (r, sc) in enumerate(semantic_hits, start=1)}

@@ -114,6 +114,14 @@ class Generation:
         return np.array([date_ordinal(a.get("date")) for a in self.articles], dtype=np.int64)
 
     @cached_property
+    def source_of(self) -> list[str | None]:
+        return [a.get("source") for a in self.articles]
+
+    @cached_property
+    def date_of(self) -> list[str | None]:
+        return [a.get("date") for a in self.articles]
+
+    @cached_property
     def source_names(self) -> list[str]:
         return sorted({a["source"] for a in self.articles if a.get("source")})
 
