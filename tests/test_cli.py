@@ -1,0 +1,85 @@
+"""The `newsearch` command line: index (with bad records), search, add, delete, staleness."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from search.cli import main
+
+
+@pytest.fixture()
+def run():
+    def invoke(*args: str):
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+def test_index_reports_bad_records_and_indexes_the_rest(tmp_path, corpus_dir, run):
+    src = tmp_path / "src"
+    shutil.copytree(corpus_dir, src)
+    (src / "bad.jsonl").write_text(
+        '{"id": "ok-1", "title": "Harbour reopens", "text": "The harbour reopened today."}\n'
+        "{not json\n"
+        '{"id": "empty", "title": "Nothing", "text": ""}\n'
+    )
+    ix = tmp_path / "ix"
+    result = run("index", src, "--index-dir", ix, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "bad.jsonl:2" in result.output and "invalid JSON" in result.output
+    assert "bad.jsonl:3" in result.output
+    assert "indexed 10 articles" in result.output and "skipped 2 records" in result.output
+
+    again = run("index", src, "--index-dir", ix, "--if-stale", "--quiet")
+    assert again.exit_code == 0 and "up to date" in again.output
+
+    found = run("search", "harbour", "--mode", "keyword", "--json", "--index-dir", ix)
+    body = json.loads(found.output)
+    assert [r["article_id"] for r in body["results"]] == ["ok-1"]
+    assert body["results"][0]["paragraphs"][0]["highlighted"].count("<mark>") == 1
+
+
+def test_index_fails_when_nothing_is_indexable(tmp_path, run):
+    (tmp_path / "junk.jsonl").write_text("{broken\n")
+    result = run("index", tmp_path / "junk.jsonl", "--index-dir", tmp_path / "ix", "--quiet")
+    assert result.exit_code != 0 and "nothing could be indexed" in result.output
+    missing = run("index", tmp_path / "nope", "--index-dir", tmp_path / "ix")
+    assert missing.exit_code != 0 and "no such file" in missing.output
+
+
+def test_search_text_output_and_errors(settings, built_index, run):
+    out = run("search", "Idlib de-escalation", "--index-dir", settings.index_dir)
+    assert out.exit_code == 0
+    assert "1. Turkey, Russia agree on coordination in Syria" in out.output
+    assert "keyword #1" in out.output and "semantic #1" in out.output
+    bad = CliRunner().invoke(main, ["search", "x", "--limit", "0"])
+    assert bad.exit_code == 2 and "limit" in bad.output.lower()
+    filt = run(
+        "search", "prices", "--source", "Tech Daily", "--json", "--index-dir", settings.index_dir
+    )
+    assert {r["source"] for r in json.loads(filt.output)["results"]} == {"Tech Daily"}
+
+
+def test_search_without_index_is_a_clear_error(tmp_path, run):
+    out = CliRunner().invoke(main, ["search", "x", "--index-dir", str(tmp_path / "empty")])
+    assert out.exit_code == 1 and "no index" in out.output
+
+
+def test_add_and_delete_commands(tmp_path, corpus_dir, run):
+    ix = tmp_path / "ix"
+    assert run("index", corpus_dir, "--index-dir", ix, "--quiet").exit_code == 0
+    new = tmp_path / "n.jsonl"
+    new.write_text('{"id": "volcano-1", "title": "Volcano erupts", "text": "Ash fell."}\n')
+    added = run("add", new, "--index-dir", ix, "--quiet")
+    assert added.exit_code == 0 and "indexed 1 articles" in added.output
+    hit = run("search", "volcano", "--mode", "keyword", "--json", "--index-dir", ix)
+    assert [r["article_id"] for r in json.loads(hit.output)["results"]] == ["volcano-1"]
+    gone = run("delete", "volcano-1", "nope", "--index-dir", ix)
+    assert gone.exit_code == 0 and "deleted 1 articles" in gone.output
+    assert "not found: nope" in gone.output
+    miss = run("search", "volcano", "--mode", "keyword", "--json", "--index-dir", ix)
+    assert json.loads(miss.output)["results"] == []
