@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test index bench lint clean
+.PHONY: run test index bench lint clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ index: $(STAMP)
 run: index
 	$(BIN)/newsearch serve --host $(HOST) --port $(PORT) --index-dir $(INDEX_DIR)
 
-test: $(STAMP)
+# Headless Chromium + chromedriver for tests/test_browser.py (Debian packages; needs root).
+browser-deps:
+	test -x /usr/bin/chromedriver || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
+test: $(STAMP) browser-deps
 	$(BIN)/ruff check search web tests bench
 	$(BIN)/python -m pytest -q
 

@@ -9,7 +9,8 @@ from markupsafe import Markup
 
 from search.models import ArticleHit, ParagraphHit, Query, Results
 from web import create_app
-from web.pages import explain, highlight, page_links, safe_url
+from web.links import page_links
+from web.present import explain, explain_hit, highlight, safe_url
 
 SEED_TITLE = "Turkey, Russia agree on coordination in Syria amid US withdrawal"
 
@@ -48,8 +49,14 @@ def test_results_shown(client):
     assert response.status_code == 200
     assert SEED_TITLE in html
     assert "<mark>Idlib</mark>" in html
-    assert re.search(r"keyword #\d+ \(score [\d.]+\)", html)
-    assert re.search(r"semantic #\d+ \(cosine -?[\d.]+\)", html)
+    assert re.search(
+        r"<summary>Why this result\?</summary>\s*<p>Matched your words \(keyword rank \d+, "
+        r"BM25 [\d.]+\) and your meaning \(semantic rank \d+, similarity -?[\d.]+\); "
+        r"combined score 0\.\d{4}\.</p>",
+        html,
+    )
+    assert re.search(r"keyword rank \d+ \(BM25 [\d.]+\), semantic rank \d+", html)
+    assert re.search(rf'<a href="/articles/[0-9a-f]+">{re.escape(SEED_TITLE)}</a>', html)
     assert re.search(r"Results 1–\d+ of \d+ articles?", html)
     assert html.count('class="snippet"') >= 1
 
@@ -155,10 +162,20 @@ class _HostileEngine:
                 "javascript:alert(1)",
                 1.0,
                 [para, sneaky],
+                ["<u>dup</u>", "gone"],
             ),
             ArticleHit("ok", "Fine", None, None, "https://example.org/a?b=1&c=2", 0.5, [para]),
         ]
-        return Results(query.text, query.mode, 2, 1.0, hits, "<b>notice</b>")
+        facets = {
+            "source": [{"value": "<script>alert(2)</script>", "count": 1}],
+            "date": [{"period": "2019-13", "count": 1}, {"period": "<b>", "count": 1}],
+        }
+        return Results(query.text, query.mode, 2, 1.0, hits, "<b>notice</b>", "<b>sugg</b>", facets)
+
+    def article(self, article_id: str) -> dict | None:
+        if article_id == "gone":
+            return None
+        return {"id": article_id, "title": "<em>copy</em>", "date": None, "source": "<s>x</s>"}
 
 
 def test_corpus_text_cannot_inject_markup(settings):
@@ -172,6 +189,13 @@ def test_corpus_text_cannot_inject_markup(settings):
     assert "<mark>evil</mark>" in html
     assert "plain &lt;text&gt;" in html
     assert 'href="https://example.org/a?b=1&amp;c=2"' in html
+    assert "<b>sugg" not in html and "&lt;b&gt;sugg&lt;/b&gt;</a>" in html
+    assert "<script>alert(2)" not in html and "&lt;script&gt;alert(2)" in html
+    assert "<u>dup" not in html and "<em>copy" not in html and "<s>x" not in html
+    assert "2 similar stories" in html
+    assert 'href="/articles/%3Cu%3Edup%3C/u%3E"' in html
+    assert 'href="/articles/gone">gone</a>' in html, "an unknown duplicate id is still listed"
+    assert "<style" not in html and "style=" not in html and "<script" not in html
 
 
 @pytest.mark.parametrize(
@@ -205,17 +229,65 @@ def test_highlight_lets_only_mark_through():
 
 def test_explain():
     both = {"keyword_rank": 2, "keyword_score": 7.08, "semantic_rank": 1, "semantic_score": 0.6191}
-    assert explain(both) == "keyword #2 (score 7.1) · semantic #1 (cosine 0.62)"
+    assert explain(both) == "keyword rank 2 (BM25 7.1), semantic rank 1 (similarity 0.62)"
     assert explain({"keyword_rank": None, "semantic_rank": 3, "semantic_score": 0.5}) == (
-        "semantic #3 (cosine 0.50)"
+        "semantic rank 3 (similarity 0.50)"
+    )
+    assert explain({}) == ""
+
+
+def test_explain_hit_in_words():
+    both = {"keyword_rank": 1, "keyword_score": 11.08, "semantic_rank": 1, "semantic_score": 0.531}
+    hit = {"score": 0.03279, "paragraphs": [both]}
+    assert explain_hit(hit, "hybrid") == (
+        "Matched your words (keyword rank 1, BM25 11.1) and your meaning "
+        "(semantic rank 1, similarity 0.53); combined score 0.0328."
+    )
+    meaning = {"semantic_rank": 4, "semantic_score": 0.2}
+    assert explain_hit({"score": 0.015, "paragraphs": [meaning]}, "hybrid") == (
+        "Matched your meaning (semantic rank 4, similarity 0.20) but not your exact words; "
+        "combined score 0.0150."
+    )
+    words = {"keyword_rank": 2, "keyword_score": 7.0}
+    assert explain_hit({"score": 7.0, "paragraphs": [words]}, "keyword") == (
+        "Matched your words (keyword rank 2, BM25 7.0)."
+    )
+    assert explain_hit({"score": 1e-6, "paragraphs": [words]}, "keyword", 7.0) == (
+        "Matched your words (keyword rank 2, BM25 7.0); article score 1e-06 after favouring "
+        "recent stories (half-life 7 days)."
+    )
+    assert explain_hit({"score": 0.6, "paragraphs": [meaning]}, "semantic") == (
+        "Matched your meaning (semantic rank 4, similarity 0.20); article score 0.60."
     )
 
 
 def test_page_links_stop_at_the_ends(app):
     with app.test_request_context():
-        first = page_links("q", "hybrid", 10, 0, 25, 10_000)
+        first = page_links(Query("q", limit=10, offset=0), 25, 10_000)
         assert first["previous"] is None and "offset=10" in first["next"]
-        last = page_links("q", "hybrid", 10, 20, 25, 10_000)
+        assert (first["page"], first["pages"]) == (1, 3)
+        last = page_links(Query("q", limit=10, offset=20), 25, 10_000)
         assert last["next"] is None and "offset=10" in last["previous"]
-        capped = page_links("q", "hybrid", 10, 10_000, 50_000, 10_000)
+        assert (last["page"], last["pages"]) == (3, 3)
+        capped = page_links(Query("q", limit=10, offset=10_000), 50_000, 10_000)
         assert capped["next"] is None
+
+
+def test_page_links_keep_every_filter(app):
+    query = Query("q", "keyword", 5, 5, "2019-01-01", "2019-06-30", ("A & B", "C"), "date", 30.0)
+    with app.test_request_context():
+        links = page_links(query, 100, 10_000)
+    for href in (links["previous"], links["next"]):
+        for part in (
+            "q=q",
+            "mode=keyword",
+            "limit=5",
+            "from=2019-01-01",
+            "to=2019-06-30",
+            "source=A+%26+B",
+            "source=C",
+            "sort=date",
+            "recency=30",
+        ):
+            assert part in href, (part, href)
+    assert "offset=" not in links["previous"] and "offset=10" in links["next"]

@@ -86,9 +86,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = engine
     app.extensions[f"{EXTENSION}.slot"] = slot
 
-    from web import api, pages
+    from web import api, openapi, pages
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.after_request(_add_security_headers)
     app.register_error_handler(HTTPException, _handle_http_error)

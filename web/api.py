@@ -3,7 +3,8 @@
 
 Every answer is JSON, errors included (``{"error": {"code", "message"}}``); bad input gives
 400, an unknown article 404, a missing index 503, and only a bug on our side 500 (logged,
-never a traceback).
+never a traceback). Article ids come from the corpus and may contain ``/``; the one id shape
+that cannot be fetched is one ending in ``/related``, which the related route answers instead.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from web.params import DEFAULT_LIMIT
 __all__ = [
     "active_filters",
     "date_facets",
+    "days",
     "month_label",
     "page_links",
     "query_args",
@@ -25,6 +26,11 @@ __all__ = [
 ]
 
 MAX_MONTH_ROWS = 24  # more months than this are shown as years (a click then shows months)
+
+
+def days(value: float) -> str:
+    """A recency half-life as the user would write it: 30.0 → "30", 2.5 → "2.5"."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 def query_args(query: Query) -> dict[str, Any]:
@@ -39,7 +45,7 @@ def query_args(query: Query) -> dict[str, Any]:
     if query.sort != "relevance":
         args["sort"] = query.sort
     if query.recency is not None:
-        args["recency"] = f"{query.recency:g}"
+        args["recency"] = days(query.recency)
     if query.limit != DEFAULT_LIMIT:
         args["limit"] = query.limit
     if query.offset:
@@ -162,6 +168,6 @@ def active_filters(query: Query) -> list[dict[str, str]]:
     if query.sort != "relevance":
         out.append({"label": "Newest first", "url": search_url(query, sort="relevance")})
     if query.recency is not None:
-        label = f"Recent stories favoured (half-life {query.recency:g} days)"
+        label = f"Recent stories favoured (half-life {days(query.recency)} days)"
         out.append({"label": label, "url": search_url(query, recency=None)})
     return out

@@ -7,6 +7,7 @@ these pages share parameter validation (:mod:`web.params`) and the engine.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request
@@ -15,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from search.models import Query
 from web import get_engine, get_settings
 from web.api import MAX_ARTICLE_ID_CHARS
-from web.links import active_filters, date_facets, page_links, search_url, source_facets
+from web.links import active_filters, date_facets, days, page_links, search_url, source_facets
 from web.params import DEFAULT_LIMIT, MAX_SOURCES, ParamError, parse_search_args
 from web.present import present_hit, safe_url, story_refs
 
@@ -30,6 +31,7 @@ RECENCY_CHOICES = (("", "Off"), ("7", "7 days"), ("30", "30 days"), ("365", "365
 SORT_CHOICES = (("relevance", "Best match"), ("date", "Newest first"))
 NOT_READY_MESSAGE = "The search index is not ready yet. Please try again in a moment."
 _RETRY = {"Retry-After": "5"}
+_NUMBER = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
 
 
 def _form(args: MultiDict[str, str], query: Query | None, default_mode: str) -> dict[str, Any]:
@@ -53,15 +55,16 @@ def _form(args: MultiDict[str, str], query: Query | None, default_mode: str) -> 
         "to": query.date_to or "",
         "sources": list(query.sources),
         "sort": query.sort,
-        "recency": f"{query.recency:g}" if query.recency is not None else "",
+        "recency": days(query.recency) if query.recency is not None else "",
     }
 
 
 def _choices(form: dict[str, Any]) -> dict[str, Any]:
     """Options of the selects; an unusual recency from the URL gets an option of its own."""
     recency = list(RECENCY_CHOICES)
-    if form["recency"] and form["recency"] not in {value for value, _ in recency}:
-        recency.append((form["recency"], f"{form['recency']} days"))
+    value = form["recency"]
+    if _NUMBER.fullmatch(value) and value not in {v for v, _ in recency}:
+        recency.append((value, f"{value} days"))
     return {"modes": MODES, "sorts": SORT_CHOICES, "recencies": recency}
 
 

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
+from web.links import days
+
 __all__ = ["explain", "explain_hit", "highlight", "story_refs", "present_hit", "safe_url"]
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,13 @@ def _meaning(paragraph: dict[str, Any]) -> str | None:
     return f"your meaning (semantic rank {paragraph['semantic_rank']}{extra})"
 
 
+def _number(value: float, digits: int) -> str:
+    """``value`` to ``digits`` decimals, or to 3 significant digits when that would show 0."""
+    if value and abs(value) < 10**-digits:
+        return f"{value:.3g}"
+    return f"{value:.{digits}f}"
+
+
 def explain_hit(hit: dict[str, Any], mode: str, recency: float | None = None) -> str:
     """Why an article matched, in a sentence, from its best paragraph: e.g. "Matched your
     words (keyword rank 1, BM25 11.1) and your meaning (semantic rank 1, similarity 0.53);
@@ -106,15 +115,15 @@ def explain_hit(hit: dict[str, Any], mode: str, recency: float | None = None) ->
         if mode == "hybrid":
             sentence += " but not your exact words"
     else:
-        sentence = "Matched"
+        sentence = "Ranked by the article as a whole"
     score = hit.get("score")
     leg = {"keyword": "keyword_score", "semantic": "semantic_score"}.get(mode)
     same = leg is not None and score is not None and best.get(leg) == score
     if score is not None and (recency is not None or not same):
         kind, digits = _SCORE_STYLE.get(mode, ("score", 4))
-        sentence += f"; {kind} {score:.{digits}f}"
+        sentence += f"; {kind} {_number(score, digits)}"
         if recency is not None:
-            sentence += f" after favouring recent stories (half-life {recency:g} days)"
+            sentence += f" after favouring recent stories (half-life {days(recency)} days)"
     return sentence + "."
 
 

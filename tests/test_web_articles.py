@@ -1,0 +1,210 @@
+"""Article JSON (``/api/articles/<id>``, ``.../related``) and the article page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from web import create_app
+
+SEED_TITLE = "Turkey, Russia agree on coordination in Syria amid US withdrawal"
+ARTICLE_KEYS = {"id", "title", "date", "source", "url", "dateline", "paragraphs", "duplicates"}
+RELATED_KEYS = {"article_id", "title", "date", "source", "url", "score"}
+
+
+@pytest.fixture()
+def seed_id(client) -> str:
+    body = client.get("/api/search", query_string={"q": "Idlib de-escalation"}).get_json()
+    assert body["results"][0]["title"] == SEED_TITLE
+    return body["results"][0]["article_id"]
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+def test_article_json(client):
+    response = client.get("/api/articles/ceasefire-4")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == ARTICLE_KEYS
+    assert body["id"] == "ceasefire-4" and body["date"] == "2019-01-05"
+    assert body["source"] == "Coastal Herald" and body["url"] == "https://example.org/ceasefire-4"
+    assert [p["paragraph_id"] for p in body["paragraphs"]][:2] == ["ceasefire-4:0", "ceasefire-4:1"]
+    assert body["duplicates"] == []
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/articles/nope", "/api/articles/a/b", "/api/articles/x" + "y" * 2000]
+)
+def test_unknown_article_is_json_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    error = response.get_json()["error"]
+    assert error["code"] == "not_found" and error["message"]
+
+
+def test_related_json(client, seed_id):
+    response = client.get(f"/api/articles/{seed_id}/related")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["article_id"] == seed_id
+    assert len(body["results"]) == 5, "default limit is 5 and the corpus has 9 articles"
+    for story in body["results"]:
+        assert set(story) == RELATED_KEYS and story["article_id"] != seed_id
+    scores = [s["score"] for s in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert body["results"][0]["article_id"] == "ceasefire-4", "the other Syria story is nearest"
+
+
+@pytest.mark.parametrize(("limit", "count"), [("1", 1), ("2", 2), ("50", 8)])
+def test_related_limit(client, seed_id, limit, count):
+    body = client.get(f"/api/articles/{seed_id}/related?limit={limit}").get_json()
+    assert len(body["results"]) == count
+
+
+@pytest.mark.parametrize("limit", ["0", "51", "x", "-1", "2.5"])
+def test_related_bad_limit(client, limit):
+    response = client.get(f"/api/articles/ceasefire-4/related?limit={limit}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["param"] == "limit" and error["message"] == (
+        "limit must be an integer between 1 and 50"
+    )
+
+
+def test_related_of_unknown_article_is_404(client):
+    response = client.get("/api/articles/nope/related")
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_article_endpoints_503_without_index(tmp_path):
+    client = create_app({"TESTING": True, "INDEX_DIR": tmp_path}).test_client()
+    for path in ("/api/articles/x", "/api/articles/x/related"):
+        response = client.get(path)
+        assert response.status_code == 503
+        assert response.get_json()["error"]["code"] == "index_not_ready"
+    assert client.get("/api/articles/x/related?limit=0").status_code == 400
+    response = client.get("/articles/x")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert "not ready" in response.get_data(as_text=True)
+
+
+class _BrokenEngine:
+    def article(self, article_id):
+        raise RuntimeError("boom: secret internals")
+
+    def related(self, article_id, limit=5):
+        raise RuntimeError("boom: secret internals")
+
+
+def test_article_failure_is_json_500(settings, caplog):
+    client = create_app(
+        {"TESTING": True, "SETTINGS": settings, "ENGINE": _BrokenEngine()}
+    ).test_client()
+    for path in ("/api/articles/x", "/api/articles/x/related"):
+        response = client.get(path)
+        assert response.status_code == 500
+        assert response.get_json()["error"]["code"] == "internal_error"
+        assert "boom" not in response.get_data(as_text=True)
+    assert "boom: secret internals" in caplog.text
+
+
+# --- page -----------------------------------------------------------------------------------
+
+
+def test_article_page(client, seed_id):
+    response = client.get(f"/articles/{seed_id}")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert f"<h1>{SEED_TITLE}</h1>" in html
+    assert '<span class="dateline">MOSCOW</span>' in html
+    assert "Idlib de-escalation zone" in html and "<mark>" not in html
+    assert html.count('<p id="p') >= 5
+    assert "Read the original story" not in html, "the seed article has no url"
+    related = re.findall(r'<a href="/articles/([^"]+)">', html)
+    assert related[0] == "ceasefire-4" and seed_id not in related
+    assert "<script" not in html and "style=" not in html and "autofocus" not in html
+
+
+def test_search_result_links_to_the_article_page(client, seed_id):
+    html = client.get("/?q=Idlib+de-escalation").get_data(as_text=True)
+    assert f'<a href="/articles/{seed_id}">{SEED_TITLE}</a>' in html
+    source = client.get("/?q=ceasefire").get_data(as_text=True)
+    link = '<a class="external" href="https://example.org/ceasefire-4" rel="noopener noreferrer">'
+    assert link + "source</a>" in source
+
+
+def test_article_page_with_date_source_and_link(client):
+    html = client.get("/articles/ceasefire-4").get_data(as_text=True)
+    assert '<time datetime="2019-01-05">2019-01-05</time>' in html
+    assert '<span class="source">Coastal Herald</span>' in html
+    assert (
+        'href="https://example.org/ceasefire-4" rel="noopener noreferrer">Read the original story'
+        in html
+    )
+
+
+def test_unknown_article_page_is_404(client):
+    response = client.get("/articles/no-such-story")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "There is no article with this id." in html and "Back to search" in html
+
+
+class _HostileEngine:
+    """An article whose every field is an injection attempt, with near-duplicates."""
+
+    def article(self, article_id):
+        if article_id == "gone":
+            return None
+        return {
+            "id": article_id,
+            "title": "<script>alert(1)</script>",
+            "date": "2019-01-01",
+            "source": "<b>src</b>",
+            "url": "javascript:alert(1)",
+            "dateline": "<i>PARIS</i>",
+            "paragraphs": [
+                {"paragraph_id": f"{article_id}:0", "text": "<img src=x onerror=alert(1)>"}
+            ],
+            "duplicates": ["dup/1", "gone"],
+        }
+
+    def related(self, article_id, limit=5):
+        return [
+            {
+                "article_id": "r?1",
+                "title": "<u>rel</u>",
+                "date": None,
+                "source": None,
+                "url": "javascript:x",
+                "score": 0.5,
+            }
+        ]
+
+
+def test_article_page_escapes_everything(settings):
+    app = create_app({"TESTING": True, "SETTINGS": settings, "ENGINE": _HostileEngine()})
+    response = app.test_client().get("/articles/evil")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    for raw in ("<script>alert", "<b>src", "<i>PARIS", "<img", "<u>rel", "javascript:"):
+        assert raw not in html, raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;</h1>" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "Read the original story" not in html
+    assert 'href="/articles/r%3F1"' in html
+    assert "Near-duplicates of this story" in html
+    assert 'href="/articles/dup/1"' in html and 'href="/articles/gone">gone</a>' in html
+
+
+def test_article_ids_with_slashes_and_spaces_round_trip(settings):
+    app = create_app({"TESTING": True, "SETTINGS": settings, "ENGINE": _HostileEngine()})
+    client = app.test_client()
+    response = client.get("/articles/dup/1")
+    assert response.status_code == 200
+    assert client.get("/api/articles/a%20b/c").get_json()["id"] == "a b/c"
+    assert client.get("/api/articles/a/b/related").get_json()["article_id"] == "a/b"
