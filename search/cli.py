@@ -152,6 +152,8 @@ def add_cmd(paths: tuple[Path, ...], index_dir: str | None, quiet: bool) -> None
         rep = add_paths(list(paths), settings, progress=not quiet, on_problem=_report_problem)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
+    except OSError as e:  # e.g. disk full: the new generation was never published
+        raise click.ClickException(f"update failed, previous index kept: {e}") from e
     click.echo(rep.summary())
     if rep.articles == 0:
         raise click.ClickException("nothing could be added")
@@ -169,6 +171,8 @@ def delete_cmd(ids: tuple[str, ...], index_dir: str | None) -> None:
         deleted, unknown, gen = delete_ids(list(ids), _settings(index_dir))
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
+    except OSError as e:
+        raise click.ClickException(f"delete failed, previous index kept: {e}") from e
     for u in unknown:
         click.echo(f"not found: {u}", err=True)
     click.echo(f"deleted {len(deleted)} articles" + (f" → {gen}" if gen else ""))
@@ -247,6 +251,13 @@ def eval_cmd(
             progress=not as_json,
             on_build=lambda r: click.echo(r.summary(), err=True),
         )
+        coverage = ev.judged_coverage(engine, judgments)
+        if coverage < 1.0:
+            click.echo(
+                f"warning: {1 - coverage:.1%} of the relevant judged documents are not in the "
+                "index (skipped at indexing, or ids that do not match the docs' id field)",
+                err=True,
+            )
         results = ev.evaluate(engine, qs, judgments, MODES if mode == "all" else [mode])
     except (IndexError_, OSError, ValueError) as e:
         raise click.ClickException(str(e)) from e

@@ -25,15 +25,18 @@ class Settings:
     max_tokens: int = 200
     min_tokens: int = 12
     embed_batch_size: int = 64
+    # "torch" (fp32 SentenceTransformer, the reference), "openvino" (fp32) or "openvino-int8"
+    # (NNCF static int8, exported once into <index_dir>/models); see search/vectors.py.
+    embed_backend: str = "torch"
     embed_title: bool = False  # prepend the article title to each embedded paragraph
     # Ranking.
     mode: str = "hybrid"
     fusion: str = "rrf"  # "rrf" or "weighted"
     rrf_k: int = 60
     alpha: float = 0.5  # weight of the semantic leg in the weighted sum
-    depth: int = 200  # candidate paragraphs taken from each leg
+    depth: int = 400  # candidate paragraphs taken from each leg
     paragraphs_per_article: int = 3
-    article_score: str = "max"  # "max" or "sum2" (best paragraph plus half the second)
+    article_score: str = "sum2"  # "max" or "sum2" (best paragraph plus half the second)
     title_boost: float = 2.0
     # Articles whose mean paragraph vectors have cosine ≥ this are one story (see README).
     duplicate_threshold: float = 0.95

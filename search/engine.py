@@ -9,6 +9,7 @@ last good one keeps serving.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from .vectors import Embedder, load_embedder
 __all__ = ["Engine", "IndexNotReady", "IndexCorrupt"]
 log = logging.getLogger(__name__)
 RELOAD_CHECK_SECONDS = 1.0
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _open_best(settings: Settings) -> Generation:
@@ -144,7 +146,8 @@ class Engine:
         s = self.settings
         gen = self.generation
         depth = max(s.depth, 3 * (query.offset + query.limit))
-        text = query.text.strip()
+        # Lone surrogates (undecodable bytes of a command-line argument) break the tokenizer.
+        text = _SURROGATE.sub("\ufffd", query.text).strip()
         filtered = bool(query.date_from or query.date_to or query.sources)
         keyword_hits: list[tuple[int, float]] = []
         semantic_hits: list[tuple[int, float]] = []

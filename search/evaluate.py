@@ -157,6 +157,15 @@ def evaluate(
     return results
 
 
+def judged_coverage(engine: Engine, qrels: Qrels) -> float:
+    """Share of relevant judged documents that are in the index (catches mismatched ids)."""
+    relevant = {doc for docs in qrels.values() for doc, rel in docs.items() if rel > 0}
+    if not relevant:
+        return 1.0
+    index = engine.generation.article_index
+    return sum(doc in index for doc in relevant) / len(relevant)
+
+
 def cache_dir(docs: Iterable[Path | str], settings: Settings, root: Path = CACHE_ROOT) -> Path:
     """A per-corpus, per-index-settings directory under the system temp dir.
 
@@ -166,6 +175,9 @@ def cache_dir(docs: Iterable[Path | str], settings: Settings, root: Path = CACHE
     """
     paths = sorted(str(Path(p).resolve()) for p in docs)
     key = "\n".join(paths + [f"{k}={getattr(settings, k)}" for k in INDEX_SETTINGS])
+    backend = getattr(settings, "embed_backend", "torch")
+    if backend != "torch":  # other backends' vectors differ slightly: keep them apart
+        key += f"\nembed_backend={backend}"
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     stem = (Path(paths[0]).parent.name if paths else "") or "docs"
     return root / f"{stem}-{digest}"

@@ -58,6 +58,7 @@ class NotTextError(ValueError):
 _LINE_BREAKS = re.compile("\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _C1 = re.compile("[\x80-\x9f]")
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f\x80-\x9f\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # from JSON escapes like "\ud800": not text
 
 
 def _c1_to_cp1252(match: re.Match[str]) -> str:
@@ -71,6 +72,7 @@ def clean_text(text: str) -> str:
     text = _LINE_BREAKS.sub("\n", text)
     text = _C1.sub(_c1_to_cp1252, text)
     text = _CONTROL.sub("", text)
+    text = _SURROGATE.sub("\ufffd", text)  # a lone surrogate breaks tokenizers and UTF-8
     return unicodedata.normalize("NFC", text)
 
 
@@ -427,6 +429,9 @@ def _read_file(path: Path) -> Iterator[tuple[int | None, list[Article | Problem]
     file = str(path)
     if not path.exists():
         yield None, [Problem(file, None, "no such file or directory")]
+        return
+    if not path.is_file():  # reading a FIFO or /dev/zero would never end
+        yield None, [Problem(file, None, "not a regular file (a pipe, device or socket)")]
         return
     parser = PARSERS.get(path.suffix.lower())
     if parser is None:

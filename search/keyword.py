@@ -7,6 +7,7 @@ paragraph so BM25F can weigh it and ``title:word`` works.
 
 from __future__ import annotations
 
+import heapq
 import re
 import threading
 from collections.abc import Iterable
@@ -32,6 +33,11 @@ _FOLD = RegexTokenizer(r"\w+") | LowercaseFilter() | CharsetFilter(accent_map)
 _FILTER_SCORE = 1.0
 MIN_PREFIX = 3  # "a*" would expand to every term in the index
 MAX_TERMS = 64
+# Terms all prefixes of one query may expand to, together: Whoosh builds one matcher per
+# expanded term *before* the time budget starts counting ("con*" on a big index is thousands).
+MAX_EXPANSIONS = 512
+MAX_SUGGEST = 32  # unknown words of one query looked up for "did you mean" (a fuzzy scan each)
+USER_FIELDS = frozenset({"title", "text", "source", "date", "article", "row"})  # not spell_text
 
 
 def make_schema(title_boost: float = 2.0) -> Schema:
@@ -184,6 +190,7 @@ class KeywordIndex:
             for f, t in _positive_terms(q)
             if f in ("text", "title")
         )
+        q = _cap_prefixes(q)
         s = self._searcher()
         allow = _filter(date_from, date_to, sources)
         if allow is not None:
@@ -213,15 +220,19 @@ class KeywordIndex:
         """
         reader = self._searcher().reader()
         changed = False
+        lookups = 0
 
         def fix(m: re.Match[str]) -> str:
-            nonlocal changed
+            nonlocal changed, lookups
             word = m.group(0)
             folded = "".join(t.text for t in _FOLD(word))
             stems = analyze(word)
             if not folded or not stems or len(folded) < 3 or folded.isdigit():
                 return word.lower()
             if any(reader.doc_frequency(f, st) for st in stems for f in ("text", "title")):
+                return word.lower()
+            lookups += 1
+            if lookups > MAX_SUGGEST:
                 return word.lower()
             for dist in (1, 2):
                 cands = list(reader.terms_within("spell_text", folded, dist, prefix=1))
@@ -287,11 +298,41 @@ def _fix_not(q: query.Query) -> query.Query:
     return q
 
 
+class _TopPrefix(query.Prefix):
+    """A prefix that expands to its ``limit`` most frequent terms (Whoosh's expands to all)."""
+
+    def __init__(self, fieldname: str, text: str, limit: int, boost: float = 1.0) -> None:
+        super().__init__(fieldname, text, boost=boost)
+        self.limit = limit
+
+    def _btexts(self, ixreader):
+        found = ixreader.iter_prefix(self.fieldname, self.text)
+        top = heapq.nlargest(self.limit, found, key=lambda t: t[1].doc_frequency())
+        return sorted(btext for btext, _ in top)
+
+
+def _cap_prefixes(q: query.Query) -> query.Query:
+    """Share MAX_EXPANSIONS among the query's prefixes so matcher set-up stays bounded."""
+    leaves = [q] if q.is_leaf() else list(q.leaves())
+    n = sum(1 for x in leaves if isinstance(x, query.Prefix))
+    if not n:
+        return q
+    limit = max(1, MAX_EXPANSIONS // n)
+
+    def cap(node: query.Query) -> query.Query:
+        if isinstance(node, query.Prefix) and not isinstance(node, _TopPrefix):
+            return _TopPrefix(node.fieldname, node.text, limit, node.boost)
+        return node
+
+    return q.accept(cap)
+
+
 def _is_bounded(q: query.Query) -> bool:
     leaves = list(q.leaves()) if not q.is_leaf() else [q]
     return 0 < len(leaves) <= MAX_TERMS and not any(
         isinstance(x, (query.Wildcard, query.Regex, query.Every))
         or (isinstance(x, query.Prefix) and len(x.text) < MIN_PREFIX)
+        or (x.field() is not None and x.field() not in USER_FIELDS)  # 'spell_text:"a b"' fails
         for x in leaves
     )
 

@@ -31,6 +31,9 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 _GEN_RE = re.compile(r"^gen-(\d{6})$")
 KEEP_GENERATIONS = 2
+# A replaced generation may still be read for a while (an engine notices a new CURRENT on its
+# next search, at most every second, and finishes the searches it started): not removed sooner.
+PRUNE_GRACE_SECONDS = 60.0
 
 
 class IndexError_(Exception):
@@ -137,6 +140,8 @@ def new_generation_dir(index_dir: Path) -> Path:
     index_dir.mkdir(parents=True, exist_ok=True)
     for stale in index_dir.glob("gen-*.tmp-*"):  # left by a killed build
         shutil.rmtree(stale, ignore_errors=True)
+    for stale in index_dir.glob(f"{CURRENT}.tmp-*"):  # a pointer a killed commit never moved
+        stale.unlink(missing_ok=True)
     tmp = index_dir / f"gen-{_next_number(index_dir):06d}.tmp-{os.getpid()}"
     tmp.mkdir()
     return tmp
@@ -173,7 +178,22 @@ def commit_generation(index_dir: Path, tmp_dir: Path, manifest: dict[str, Any]) 
 
 
 def _prune(index_dir: Path, keep: str) -> None:
-    """Remove generations older than the last KEEP_GENERATIONS (readers may still hold one)."""
-    gens = sorted(p for p in index_dir.iterdir() if _GEN_RE.match(p.name) and p.name != keep)
-    for old in gens[: max(0, len(gens) - (KEEP_GENERATIONS - 1))]:
-        shutil.rmtree(old, ignore_errors=True)
+    """Remove generations older than the last KEEP_GENERATIONS, once replaced for a while.
+
+    A generation stopped being live when the next one was committed (its manifest's mtime);
+    one replaced less than PRUNE_GRACE_SECONDS ago may still be answering a search.
+    """
+    gens = sorted(p for p in index_dir.iterdir() if _GEN_RE.match(p.name))
+    older = [p for p in gens if p.name != keep]
+    doomed = set(older[: max(0, len(older) - (KEEP_GENERATIONS - 1))])
+    now = time.time()
+    for old, successor in zip(gens, gens[1:], strict=False):
+        if old in doomed and now - _mtime(successor / MANIFEST) >= PRUNE_GRACE_SECONDS:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # a successor without a manifest: not a reason to keep anything
+        return 0.0

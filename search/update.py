@@ -35,7 +35,10 @@ def _live_generation(settings: Settings) -> tuple[Path, dict, list[dict], list[d
     check_compatible(manifest, settings, gen)
     records = read_jsonl(gen / ARTICLES)
     paras = read_jsonl(gen / PARAGRAPHS)
-    vectors = np.load(gen / VECTORS, allow_pickle=False)
+    try:
+        vectors = np.load(gen / VECTORS, allow_pickle=False)
+    except (OSError, ValueError) as e:  # e.g. an object array: never unpickled
+        raise store.IndexCorrupt(f"{gen / VECTORS}: cannot load ({e})") from e
     return gen, manifest, records, paras, vectors
 
 

@@ -1,0 +1,117 @@
+"""``make bench``: every performance figure of issue #6 in one table, each next to a baseline
+measured in the same run.
+
+    .venv/bin/python bench/run.py --quick            # ~10k paragraphs, a few minutes
+    .venv/bin/python bench/run.py                    # Reuters + BBC, ~100k paragraphs
+    .venv/bin/python bench/run.py --skip build       # reuse the index from an earlier run
+
+Sections: build (full, per stage, re-index, Whoosh writer options, alignment, size), query
+latency in-process (legs vs bm25s / semantic_search, modes), the server over loopback
+(start-up, HTTP latency, 8/32 clients, RSS). The corpora are read in place; indexes and the
+converted model live under ``--work-dir`` (a temp dir by default), never in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CORPORA, Table, query_set, subset_corpus  # noqa: E402
+
+from search.config import Settings  # noqa: E402
+
+SECTIONS = ("build", "query", "server")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="every 10th article (~10k paragraphs), shorter load runs",
+    )
+    ap.add_argument(
+        "--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "newsearch-bench"
+    )
+    ap.add_argument(
+        "--backend",
+        default=None,
+        help="embedding backend (default: NEWSEARCH_EMBED_BACKEND or Settings)",
+    )
+    ap.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
+    ap.add_argument("--queries", type=int, default=240, help="queries per mode (≥ 200)")
+    ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = ap.parse_args(argv)
+
+    every = 10 if args.quick else 1
+    work = args.work_dir / ("quick" if args.quick else "full")
+    paths = subset_corpus(CORPORA, every, args.work_dir / "subsets")
+    settings = Settings.from_env(index_dir=work / "index")
+    if args.backend:
+        settings = replace(settings, embed_backend=args.backend)
+    os.environ["NEWSEARCH_EMBED_BACKEND"] = settings.embed_backend  # the server follows suit
+    queries = query_set(paths, args.queries)
+    print(
+        f"corpus: {', '.join(map(str, paths))}; index {settings.index_dir}; "
+        f"embedding backend {settings.embed_backend}; {len(queries)} queries",
+        flush=True,
+    )
+    table = Table()
+    t0 = time.perf_counter()
+
+    if "build" not in args.skip:
+        import indexing
+
+        print("build …", flush=True)
+        table.rows += indexing.rows(
+            paths,
+            settings,
+            sample_n=500 if args.quick else 2000,
+            whoosh_limit=None if args.quick else 30_000,
+        )
+
+    in_process: dict = {}
+    if "query" not in args.skip or "server" not in args.skip:
+        import latency
+
+        from search.engine import Engine
+        from search.vectors import embedder_for
+
+        engine = Engine.open(settings, embedder=embedder_for(settings))
+        print("query latency (in-process) …", flush=True)
+        in_process = latency.engine_latency(engine, queries)
+        if "query" not in args.skip:
+            table.rows += latency.rows(
+                engine, queries, settings.depth, settings.embed_backend, modes=in_process
+            )
+        engine.generation.close()
+        del engine
+
+    if "server" not in args.skip:
+        import server
+
+        print("server …", flush=True)
+        table.rows += server.bench_server(
+            settings.index_dir, queries, in_process, load_seconds=8 if args.quick else 20
+        )
+
+    print(
+        f"\n== newsearch bench ({'quick' if args.quick else 'full'}; "
+        f"{time.perf_counter() - t0:.0f} s; backend {settings.embed_backend}; "
+        f"{os.cpu_count()} cores, shared) =="
+    )
+    print(table.render())
+    if args.json:
+        args.json.write_text(json.dumps(table.to_json(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
