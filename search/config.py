@@ -12,7 +12,7 @@ from typing import Any
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_DIM = 384
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: duplicates.json, tombstones, counts.rows
 
 
 @dataclass(frozen=True)
