@@ -34,8 +34,15 @@ test: $(STAMP) browser-deps
 	$(BIN)/ruff check search web tests bench
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+# `make bench BENCH_ARGS=--quick` for a ~10k-paragraph run; all figures print in one table.
+BENCH_ARGS ?= --backend openvino-int8
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix search web tests bench

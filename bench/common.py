@@ -175,8 +175,10 @@ class Table:
                     {True: "yes", False: "NO", None: ""}[r.ok],
                 ]
             )
-        widths = [max(len(h), *(len(x[i]) for x in lines)) if lines else len(h)
-                  for i, h in enumerate(head)]
+        widths = [
+            max(len(h), *(len(x[i]) for x in lines)) if lines else len(h)
+            for i, h in enumerate(head)
+        ]
         out = [" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
         out.append("-+-".join("-" * w for w in widths))
         out += [" | ".join(c.ljust(w) for c, w in zip(x, widths, strict=True)) for x in lines]

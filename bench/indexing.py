@@ -241,6 +241,24 @@ def rows(
             + ", ".join(f"{k} {v:.1f} s" for k, v in again.timings.items()),
         )
     )
+    from search.build import is_stale
+
+    t = time.perf_counter()
+    stale = is_stale(list(paths), settings)
+    check_s = time.perf_counter() - t
+    out.append(
+        Row(
+            "build",
+            "`index --if-stale`, unchanged inputs",
+            check_s,
+            "s",
+            rep.seconds,
+            "full build",
+            target="≤ 5% of full",
+            ok=(not stale) and check_s <= 0.05 * rep.seconds,
+            note="stale?! it would rebuild" if stale else "up to date: nothing rebuilt",
+        )
+    )
     gen_dir = store.current_generation(index_dir)
     verdict = check_alignment(gen_dir, settings)
     out.append(

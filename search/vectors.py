@@ -49,6 +49,7 @@ MIN_COSINE = {"openvino": 0.9999, "openvino-int8": 0.985}
 CALIBRATION_SIZE = 600  # paragraphs fed to NNCF (in batches of CALIBRATION_BATCH)
 CALIBRATION_BATCH = 8
 CHECK_SIZE = 200  # paragraphs used for the cosine check against torch fp32
+MIN_CALIBRATION = 40
 
 
 class ModelUnavailable(Exception):
@@ -133,9 +134,7 @@ class OpenVINOEmbedder(Embedder):
     A subclass of ``Embedder`` so type hints and ``Embedder.encode_query.cache_clear()`` hold.
     """
 
-    def __init__(
-        self, model_name: str, ir_path: Path, backend: str, batch_size: int = 64
-    ) -> None:
+    def __init__(self, model_name: str, ir_path: Path, backend: str, batch_size: int = 64) -> None:
         import openvino as ov
         from tokenizers import Tokenizer
 
@@ -177,11 +176,14 @@ class OpenVINOEmbedder(Embedder):
                 e = encs[i].ids
                 ids[r, : len(e)] = e
                 mask[r, : len(e)] = 1
-            yield rows, {
-                "input_ids": ids,
-                "attention_mask": mask,
-                "token_type_ids": np.zeros_like(ids),
-            }
+            yield (
+                rows,
+                {
+                    "input_ids": ids,
+                    "attention_mask": mask,
+                    "token_type_ids": np.zeros_like(ids),
+                },
+            )
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -271,8 +273,11 @@ def export_openvino(
     if backend not in ("openvino", "openvino-int8"):
         raise ValueError(f"not an OpenVINO backend: {backend!r}")
     texts = [t for t in dict.fromkeys(calibration) if t.strip()]
-    if len(texts) < 50:
-        raise ValueError(f"need at least 50 calibration paragraphs, got {len(texts)}")
+    if len(texts) < MIN_CALIBRATION:
+        raise ModelUnavailable(
+            f"the {backend} export needs at least {MIN_CALIBRATION} paragraphs to calibrate "
+            f"and check on, got {len(texts)}; index more text or use embed_backend='torch'"
+        )
     sample = _calibration_sample(texts, CALIBRATION_SIZE + CHECK_SIZE)
     check, calib = sample[::4][:CHECK_SIZE], [t for i, t in enumerate(sample) if i % 4]
     mdir = model_path(model_name)
@@ -364,6 +369,10 @@ def load_embedder(
         return _load(model_name, batch_size, backend, None)
     if cache_dir is None:
         raise ValueError(f"the {backend} backend needs a cache_dir for its converted model")
+    try:
+        import openvino  # noqa: F401
+    except ImportError as e:
+        raise ModelUnavailable(f"{backend} needs: pip install -e '.[openvino]' ({e})") from e
     dest = export_dir(cache_dir, model_name, backend)
     if not (dest / "model.xml").exists():
         texts = list(calibration()) if calibration is not None else []

@@ -153,16 +153,34 @@ def _arm(phase, target: str | None, nth: int, emb) -> None:
     os.rename, os.replace = rename, replace_
 
 
+def _after_fork(settings: Settings) -> object:
+    """Make this forked child independent of its parent; returns the (shared) embedder.
+
+    * torch: one thread (OpenMP's pool does not survive ``fork``: the child would hang).
+    * the embedder's lock: a parent thread may have held it at fork time.
+    * tqdm's write lock is a *multiprocessing* lock shared with the parent: a child killed
+      while holding it (tqdm bars are created even when disabled) would block the parent's
+      next progress bar forever. The child gets a lock of its own.
+    """
+    import torch
+    from tqdm import tqdm
+    from tqdm.std import TqdmDefaultWriteLock
+
+    torch.set_num_threads(1)
+    TqdmDefaultWriteLock.mp_lock = None
+    TqdmDefaultWriteLock.th_lock = threading.RLock()
+    tqdm.set_lock(TqdmDefaultWriteLock())
+    emb = load_embedder(settings.model_name, settings.embed_batch_size)
+    emb._lock = threading.Lock()
+    return emb
+
+
 def _builder(
     settings: Settings, paths: list[Path], op: str, target: str | None, nth: int, phase, log: Path
 ) -> None:
     """Child process: build (``op="build"``) or update (``"add"``), maybe dying on the way."""
     try:
-        import torch
-
-        torch.set_num_threads(1)
-        emb = load_embedder(settings.model_name, settings.embed_batch_size)
-        emb._lock = threading.Lock()  # a parent thread may have held it at fork time
+        emb = _after_fork(settings)
         _arm(phase, target, nth, emb)
         if op == "build":
             build.build_index(paths, settings, embedder=emb)
@@ -211,15 +229,12 @@ def _server(settings: Settings, conn) -> None:
     """Child process: the production WSGI server (waitress) over ``settings.index_dir``."""
     import logging
 
-    import torch
     from waitress import create_server
 
     import search.engine
     from web import create_app
 
-    torch.set_num_threads(1)
-    emb = load_embedder(settings.model_name, settings.embed_batch_size)
-    emb._lock = threading.Lock()
+    _after_fork(settings)
     search.engine.RELOAD_CHECK_SECONDS = 0.05  # switch generations as often as possible
     logging.basicConfig(level=logging.WARNING)
     app = create_app({"SETTINGS": settings, "ENGINE_RETRY_SECONDS": 0.2})
@@ -389,6 +404,10 @@ def test_kill_9_at_any_moment_while_serving(server, tmp_path: Path) -> None:
         prober.join(60)
     leftovers = [p.name for p in s.index_dir.iterdir() if ".tmp-" in p.name]
     assert not leftovers
+    from tqdm.std import TqdmDefaultWriteLock
+
+    shared = getattr(TqdmDefaultWriteLock, "mp_lock", None)  # no child died holding ours
+    assert shared is None or (shared.acquire(timeout=5) and shared.release() is None)
     total = sum(kills.values())
     print(
         f"\n{total} kills survived, {completed} builds completed; by phase: "

@@ -154,6 +154,14 @@ _ARTICLE_ID = {
 
 _STR = {"type": "string"}
 _OPT_STR = _nullable(_STR)
+# Article fields are the source's data, never validated or escaped: e.g. a url may be
+# "javascript:..." and a title may hold "<script>" (the HTML pages link http(s) URLs only).
+_URL = _nullable(
+    {
+        "type": "string",
+        "description": "As the source gave it, not validated: check the scheme before linking.",
+    }
+)
 _DATE_OUT = _nullable({"type": "string", "format": "date"})
 
 SCHEMAS: dict[str, Any] = {
@@ -198,7 +206,7 @@ SCHEMAS: dict[str, Any] = {
             "title": _STR,
             "date": _DATE_OUT,
             "source": _OPT_STR,
-            "url": _OPT_STR,
+            "url": _URL,
             "score": {"type": "number"},
             "paragraphs": {"type": "array", "items": _ref("ParagraphHit")},
             "duplicates": {
@@ -259,7 +267,7 @@ SCHEMAS: dict[str, Any] = {
             "title": _STR,
             "date": _DATE_OUT,
             "source": _OPT_STR,
-            "url": _OPT_STR,
+            "url": _URL,
             "dateline": _OPT_STR,
             "paragraphs": {
                 "type": "array",
@@ -287,7 +295,7 @@ SCHEMAS: dict[str, Any] = {
                         "title": _STR,
                         "date": _DATE_OUT,
                         "source": _OPT_STR,
-                        "url": _OPT_STR,
+                        "url": _URL,
                         "score": {"type": "number"},
                     },
                 },
