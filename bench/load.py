@@ -27,6 +27,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -132,30 +133,34 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def start_server(index_dir: Path, port: int, threads: int) -> subprocess.Popen:
+def start_server(index_dir: Path, port: int, threads: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     cmd = [sys.executable, "-m", "search.cli", "serve", "--host", HOST, "--port", str(port)]
     cmd += ["--index-dir", str(index_dir), "--threads", str(threads)]
-    return subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    with open(log, "wb") as out:  # a file, not a pipe nobody reads (a full pipe blocks it)
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def wait_ready(proc: subprocess.Popen, port: int, timeout: float) -> float:
+def wait_ready(proc: subprocess.Popen, port: int, timeout: float, log: Path) -> float:
     t0 = time.monotonic()
+    answer = "no answer"
     while time.monotonic() - t0 < timeout:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}:\n{proc.stderr.read()[-2000:]}")
+            tail = log.read_text(errors="replace")[-2000:]
+            raise SystemExit(f"server exited with {proc.returncode}:\n{tail}")
         try:
             conn = http.client.HTTPConnection(HOST, port, timeout=5)
             conn.request("GET", "/api/health")
-            if conn.getresponse().status == 200:
+            res = conn.getresponse()
+            answer = f"{res.status} {res.read()[:300].decode(errors='replace')}"
+            if res.status == 200:
                 return time.monotonic() - t0
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"server not ready after {timeout:.0f} s")
+    tail = log.read_text(errors="replace")[-1500:]
+    raise SystemExit(f"server not ready after {timeout:.0f} s ({answer}); its log:\n{tail}")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -186,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = [make_requests(articles, 2_000, args.seed + c) for c in range(args.clients)]
 
     port = free_port()
-    proc = start_server(args.index_dir, port, args.threads)
+    log = Path(tempfile.gettempdir()) / f"newsearch-load-{os.getpid()}.log"
+    proc = start_server(args.index_dir, port, args.threads, log)
     try:
-        startup = wait_ready(proc, port, timeout=180)
+        startup = wait_ready(proc, port, timeout=180, log=log)
         rss = {"start": rss_mb(proc.pid)}
         samples: list[tuple[float, float]] = []
         sent = 0
@@ -232,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         alive = proc.poll() is None
     finally:
         stop_server(proc)
+        log.unlink(missing_ok=True)
 
     lat = [x * 1000 for x in tally.latencies]
     n, failed = len(lat), sum(tally.failures.values())
