@@ -41,8 +41,12 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
+# The load run (50 clients, 60 s, loopback, bounded) goes against the index bench/run.py built.
+LOAD_INDEX ?= $${TMPDIR:-/tmp}/newsearch-bench/$(if $(findstring --quick,$(BENCH_ARGS)),quick,full)/index
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	NEWSEARCH_EMBED_BACKEND=$(if $(findstring openvino-int8,$(BENCH_ARGS)),openvino-int8,torch) \
+	  $(BIN)/python bench/load.py --index-dir $(LOAD_INDEX)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix search web tests bench
