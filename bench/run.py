@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,45 +69,62 @@ def main(argv: list[str] | None = None) -> int:
     table = Table()
     t0 = time.perf_counter()
 
+    def section(name: str, fn) -> None:
+        """Run one section; a failure becomes a row, so the other sections still print."""
+        print(f"{name} …", flush=True)
+        try:
+            table.rows += fn()
+        except Exception as e:  # noqa: BLE001 - report and go on to the next section
+            traceback.print_exc()
+            table.add(name, "SECTION FAILED", None, "", baseline_what=f"{type(e).__name__}: {e}")
+        print(table.render(), flush=True)  # progress: everything measured so far
+
     if "build" not in args.skip:
         import indexing
 
-        print("build …", flush=True)
-        table.rows += indexing.rows(
-            paths,
-            settings,
-            sample_n=500 if args.quick else 2000,
-            whoosh_limit=None if args.quick else 30_000,
+        section(
+            "build",
+            lambda: indexing.rows(
+                paths,
+                settings,
+                sample_n=500 if args.quick else 2000,
+                whoosh_limit=None if args.quick else 20_000,
+            ),
         )
 
     in_process: dict = {}
     if "query" not in args.skip or "server" not in args.skip:
         import latency
 
-        from search.engine import Engine
-        from search.vectors import embedder_for
+        def query_rows() -> list:
+            from search.engine import Engine
+            from search.vectors import embedder_for
 
-        engine = Engine.open(settings, embedder=embedder_for(settings))
-        print("query latency (in-process) …", flush=True)
-        in_process = latency.engine_latency(engine, queries, warm)
-        if "query" not in args.skip:
-            table.rows += latency.rows(
-                engine, queries, warm, settings.depth, settings.embed_backend, modes=in_process
-            )
-        engine.generation.close()
-        del engine
+            engine = Engine.open(settings, embedder=embedder_for(settings))
+            in_process.update(latency.engine_latency(engine, queries, warm))
+            out = []
+            if "query" not in args.skip:
+                out = latency.rows(
+                    engine, queries, warm, settings.depth, settings.embed_backend, in_process
+                )
+            engine.generation.close()
+            return out
+
+        section("query latency (in-process)", query_rows)
 
     if "server" not in args.skip:
         import server
 
-        print("server …", flush=True)
-        table.rows += server.bench_server(
-            settings.index_dir,
-            queries,
-            warm,
-            pool,
-            in_process,
-            load_seconds=8 if args.quick else 20,
+        section(
+            "server",
+            lambda: server.bench_server(
+                settings.index_dir,
+                queries,
+                warm,
+                pool,
+                in_process,
+                load_seconds=8 if args.quick else 20,
+            ),
         )
 
     print(

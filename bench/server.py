@@ -218,7 +218,7 @@ def bench_server(
                         f"{mode} {p}",
                         s[p],
                         "ms",
-                        in_process[mode][p],
+                        in_process.get(mode, {}).get(p),
                         "same engine in-process",
                     )
                 )
