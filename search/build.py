@@ -172,6 +172,26 @@ def _article_record(a: Article) -> dict:
     }
 
 
+def read_articles(
+    paths: list[Path],
+    report: BuildReport,
+    progress: bool = False,
+    on_problem: Callable[[Problem], None] | None = None,
+) -> list[Article]:
+    """Every good article of ``paths``; problems go into ``report`` (and to ``on_problem``)."""
+    articles: list[Article] = []
+    for item in tqdm(read_corpus(paths), desc="reading", unit="rec", disable=not progress):
+        if isinstance(item, Problem):
+            report.problems.append(item)
+            if on_problem:
+                on_problem(item)
+        else:
+            articles.append(item)
+    report.skipped = sum(1 for p in report.problems if p.skipped)
+    report.warnings = len(report.problems) - report.skipped
+    return articles
+
+
 def build_index(
     paths: list[Path],
     settings: Settings,
@@ -189,16 +209,7 @@ def build_index(
     t = time.perf_counter()
     fingerprint = inputs_fingerprint(paths, settings)
 
-    articles: list[Article] = []
-    for item in tqdm(read_corpus(paths), desc="reading", unit="rec", disable=not progress):
-        if isinstance(item, Problem):
-            report.problems.append(item)
-            if on_problem:
-                on_problem(item)
-        else:
-            articles.append(item)
-    report.skipped = sum(1 for p in report.problems if p.skipped)
-    report.warnings = len(report.problems) - report.skipped
+    articles = read_articles(paths, report, progress, on_problem)
     report.timings["parse"] = time.perf_counter() - t
 
     t = time.perf_counter()

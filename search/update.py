@@ -17,14 +17,20 @@ from pathlib import Path
 import numpy as np
 
 from . import store
-from .build import BuildReport, build_index, embed_records, keyword_doc, split_all
+from .build import (
+    BuildReport,
+    build_index,
+    embed_records,
+    keyword_doc,
+    read_articles,
+    split_all,
+)
 from .build import write_generation as _write_generation
 from .config import Settings
 from .generation import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH, check_compatible, read_jsonl
-from .ingest import read_corpus
 from .keyword import update_index
-from .models import Article, Problem
-from .vectors import Embedder, load_embedder
+from .models import Problem
+from .vectors import Embedder, embedder_for
 
 LOCK_WAIT = 30.0
 
@@ -56,17 +62,9 @@ def add_paths(
         return build_index(paths, settings, progress, embedder, on_problem)
     t0 = time.perf_counter()
     report = BuildReport()
-    embedder = embedder or load_embedder(settings.model_name, settings.embed_batch_size)
-    new: list[Article] = []
-    for item in read_corpus(paths):
-        if isinstance(item, Problem):
-            report.problems.append(item)
-            if on_problem:
-                on_problem(item)
-        else:
-            new.append(item)
-    report.skipped = sum(1 for p in report.problems if p.skipped)
-    report.warnings = len(report.problems) - report.skipped
+    # The same backend as the build, or content hashes would not match and nothing be reused.
+    embedder = embedder or embedder_for(settings)
+    new = read_articles(paths, report, progress, on_problem)
 
     with store.writer_lock(settings.index_dir, wait=LOCK_WAIT):
         gen, manifest, records, paras, vectors = _live_generation(settings)
