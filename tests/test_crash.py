@@ -107,8 +107,8 @@ def _arm(phase, target: str | None, nth: int, emb) -> None:
 
     import whoosh.writing
 
+    wrap(build, "read_corpus", "read")  # update reads through build.read_articles
     for module in (build, update):
-        wrap(module, "read_corpus", "read")
         wrap(module, "split_all", "split")
     wrap(emb, "encode", "embed")
     wrap(whoosh.writing.SegmentWriter, "add_document", "keyword-write")
