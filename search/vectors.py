@@ -162,12 +162,13 @@ class OpenVINOEmbedder(Embedder):
         self._core = ov.Core()
         self._model = self._core.read_model(str(ir_path))
         self._threads = max(1, os.cpu_count() or 1)
-        # Queries: one request using every core, lowest latency. Bulk work compiles its own
-        # copy on first use (a server never needs it, so start-up does not pay for it).
+        # Small inputs (a query, a short list): one request on one thread — as with torch, a
+        # second thread only adds synchronisation for a tiny matrix on a busy 2-core machine.
+        # Bulk work compiles its own copy on first use (a server never pays for it).
         self._single = self._core.compile_model(
             self._model,
             "CPU",
-            {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self._threads},
+            {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1},
         )
         self._request = self._single.create_infer_request()
         self._bulk: Any = None
@@ -197,7 +198,11 @@ class OpenVINOEmbedder(Embedder):
                 },
             )
 
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: list[str], progress: bool = False, threads: int | None = None
+    ) -> np.ndarray:
+        """Vectors for ``texts``; ``threads`` is accepted for ``Embedder`` compatibility
+        (small inputs always run on one thread, bulk on one stream per core)."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
