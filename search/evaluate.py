@@ -43,7 +43,14 @@ LABELS = {
 RUN_DEPTH = 100
 CACHE_ROOT = Path(tempfile.gettempdir()) / "newsearch-eval"
 # Settings that shape what is stored in an index (the rest only change ranking).
-INDEX_SETTINGS = ("model_name", "max_tokens", "min_tokens", "embed_title", "title_boost")
+INDEX_SETTINGS = (
+    "model_name",
+    "max_tokens",
+    "min_tokens",
+    "embed_title",
+    "title_boost",
+    "embed_backend",
+)
 
 
 def load_queries(path: Path | str) -> dict[str, str]:
