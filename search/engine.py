@@ -26,7 +26,7 @@ from .highlight import highlight
 from .models import ArticleHit, ParagraphHit, Query, Results
 from .related import nearest_articles
 from .store import IndexCorrupt, IndexNotReady
-from .vectors import Embedder, load_embedder
+from .vectors import Embedder, index_backend, query_embedder
 
 __all__ = ["Engine", "IndexNotReady", "IndexCorrupt"]
 log = logging.getLogger(__name__)
@@ -66,7 +66,10 @@ class Engine:
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
         """Open the live generation of ``settings.index_dir``; raises IndexNotReady/IndexCorrupt."""
         gen = _open_best(settings)
-        embedder = embedder or load_embedder(settings.model_name, settings.embed_batch_size)
+        # Queries are embedded like the index was (its manifest says which backend).
+        embedder = embedder or query_embedder(
+            settings, index_backend(gen.manifest, settings.embed_backend)
+        )
         if embedder.dimension != gen.manifest["dimension"]:
             raise IndexCorrupt(f"{gen.path}: dimension {gen.manifest['dimension']} != model's")
         return cls(settings, gen, embedder)

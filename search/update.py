@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from .config import Settings
 from .generation import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH, check_compatible, read_jsonl
 from .keyword import update_index
 from .models import Problem
-from .vectors import Embedder, embedder_for
+from .vectors import Embedder, embedder_for, index_backend
 
 LOCK_WAIT = 30.0
 
@@ -63,6 +64,8 @@ def add_paths(
     t0 = time.perf_counter()
     report = BuildReport()
     # The same backend as the build, or content hashes would not match and nothing be reused.
+    live_manifest = store.read_manifest(store.current_generation(settings.index_dir), verify=False)
+    settings = replace(settings, embed_backend=index_backend(live_manifest, settings.embed_backend))
     embedder = embedder or embedder_for(settings)
     new = read_articles(paths, report, progress, on_problem)
 
