@@ -7,6 +7,7 @@ paragraph so BM25F can weigh it and ``title:word`` works.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import re
 import threading
@@ -642,15 +643,29 @@ def _positive_terms(q: query.Query) -> Iterable[tuple[str, str]]:
         yield from _positive_terms(child)
 
 
+_TOKEN_RE = re.compile(r"\w+(?:\.\w+)*")  # ANALYZER's tokenizer
+
+
+@functools.lru_cache(maxsize=100_000)
+def _analyzed_word(word: str) -> str:
+    """The analyzed form of one token of ``ANALYZER`` (stop words kept, unstemmed).
+
+    Every filter of the chain works on one token at a time, so a word analyses the same alone
+    as inside a paragraph; caching it spares re-stemming the same words in every result.
+    """
+    return "".join(t.text for t in ANALYZER(word, removestops=False))
+
+
 def term_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
     """Character spans of tokens in ``text`` whose analyzed form is one of ``terms``."""
     if not terms:
         return []
     prefixes = tuple(t[:-1] for t in terms if t.endswith("*"))
     spans = []
-    for tok in ANALYZER(text, chars=True, removestops=False):
-        if tok.text in terms or (prefixes and tok.text.startswith(prefixes)):
-            spans.append((tok.startchar, tok.endchar))
+    for m in _TOKEN_RE.finditer(text):
+        form = _analyzed_word(m.group())
+        if form in terms or (prefixes and form.startswith(prefixes)):
+            spans.append(m.span())
     return spans
 
 
