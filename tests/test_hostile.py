@@ -160,6 +160,39 @@ def test_odd_unicode_survives_and_is_searchable(hostile) -> None:
         assert res.status_code == 200
 
 
+def _isolated_texts(source: str) -> list[str]:
+    """Text found directly inside elements with ``dir="auto"`` (bidi-isolated by the UA)."""
+    found, stack = [], []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):  # noqa: ANN001
+            if tag not in ("input", "img", "br", "meta", "link"):
+                stack.append(dict(attrs).get("dir") == "auto")
+
+        def handle_endtag(self, tag):  # noqa: ANN001
+            if stack:
+                stack.pop()
+
+        def handle_data(self, data):  # noqa: ANN001
+            if stack and stack[-1]:
+                found.append(data)
+
+    P().feed(source)
+    return found
+
+
+def test_rtl_override_in_a_title_stays_inside_it(hostile) -> None:
+    """A U+202E in a title would reverse the rest of the line; titles and paragraphs are
+    shown in dir="auto" elements, which isolate them."""
+    client, articles = hostile
+    odd = articles["unicode-odd"]
+    page = client.get("/?q=emoji+party&mode=keyword").get_data(as_text=True)
+    assert odd.title in _isolated_texts(page)
+    art = client.get("/articles/unicode-odd").get_data(as_text=True)
+    isolated = _isolated_texts(art)
+    assert odd.title in isolated and odd.paragraphs[0] in isolated
+
+
 def test_hostile_query_is_echoed_as_text(hostile) -> None:
     client, _ = hostile
     q = '"><script>alert(1)</script><img src=x onerror=alert(2)>'

@@ -119,19 +119,19 @@ def test_article_page(client, seed_id):
     response = client.get(f"/articles/{seed_id}")
     assert response.status_code == 200 and response.mimetype == "text/html"
     html = response.get_data(as_text=True)
-    assert f"<h1>{SEED_TITLE}</h1>" in html
+    assert f'<h1 dir="auto">{SEED_TITLE}</h1>' in html
     assert '<span class="dateline">MOSCOW</span>' in html
     assert "Idlib de-escalation zone" in html and "<mark>" not in html
     assert html.count('<p id="p') >= 5
     assert "Read the original story" not in html, "the seed article has no url"
-    related = re.findall(r'<a href="/articles/([^"]+)">', html)
+    related = re.findall(r'<a dir="auto" href="/articles/([^"]+)">', html)
     assert related[0] == "ceasefire-4" and seed_id not in related
     assert "<script" not in html and "style=" not in html and "autofocus" not in html
 
 
 def test_search_result_links_to_the_article_page(client, seed_id):
     html = client.get("/?q=Idlib+de-escalation").get_data(as_text=True)
-    assert f'<a href="/articles/{seed_id}">{SEED_TITLE}</a>' in html
+    assert f'<a dir="auto" href="/articles/{seed_id}">{SEED_TITLE}</a>' in html
     source = client.get("/?q=ceasefire").get_data(as_text=True)
     link = '<a class="external" href="https://example.org/ceasefire-4" rel="noopener noreferrer">'
     assert link + "source</a>" in source
@@ -140,7 +140,7 @@ def test_search_result_links_to_the_article_page(client, seed_id):
 def test_article_page_with_date_source_and_link(client):
     html = client.get("/articles/ceasefire-4").get_data(as_text=True)
     assert '<time datetime="2019-01-05">2019-01-05</time>' in html
-    assert '<span class="source">Coastal Herald</span>' in html
+    assert '<span class="source" dir="auto">Coastal Herald</span>' in html
     assert (
         'href="https://example.org/ceasefire-4" rel="noopener noreferrer">Read the original story'
         in html

@@ -56,7 +56,7 @@ def test_results_shown(client):
         html,
     )
     assert re.search(r"keyword rank \d+ \(BM25 [\d.]+\), semantic rank \d+", html)
-    assert re.search(rf'<a href="/articles/[0-9a-f]+">{re.escape(SEED_TITLE)}</a>', html)
+    assert re.search(rf'<a dir="auto" href="/articles/[0-9a-f]+">{re.escape(SEED_TITLE)}</a>', html)
     assert re.search(r"Results 1–\d+ of \d+ articles?", html)
     assert html.count('class="snippet"') >= 1
 
