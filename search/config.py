@@ -37,6 +37,13 @@ class Settings:
     depth: int = 400  # candidate paragraphs taken from each leg
     paragraphs_per_article: int = 3
     article_score: str = "sum2"  # "max" or "sum2" (best paragraph plus half the second)
+    # "paragraph": fuse the legs' paragraph rankings, then group into articles; "article":
+    # group each leg into articles first, then fuse the article rankings (search/fusion.py).
+    fusion_level: str = "paragraph"
+    # With fusion_level="article", semantic and hybrid also fuse the cosine of the query to each
+    # candidate article's mean paragraph vector. Off: +0.03 nDCG@10 on TIME, -0.08 on the
+    # Reuters check (bench/relevance.py).
+    article_vector: bool = False
     title_boost: float = 2.0
     # Articles whose mean paragraph vectors have cosine ≥ this are one story (see README).
     duplicate_threshold: float = 0.95

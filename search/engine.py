@@ -20,7 +20,7 @@ import numpy as np
 from . import store
 from .config import Settings
 from .facets import article_mask, facet_counts, recency_factor
-from .fusion import fuse, group
+from .fusion import article_cosines, fuse, fuse_articles, group, regroup
 from .generation import Generation
 from .highlight import highlight
 from .models import ArticleHit, ParagraphHit, Query, Results
@@ -192,9 +192,22 @@ class Engine:
             scores = dict(semantic_hits)
         else:
             scores = fuse(keyword_hits, semantic_hits, s.fusion, s.rrf_k, s.alpha)
-        groups = group(
-            scores, lambda r: int(gen.article_of[r]), s.paragraphs_per_article, s.article_score
-        )
+
+        def article_of(r: int) -> int:
+            return int(gen.article_of[r])
+
+        groups = group(scores, article_of, s.paragraphs_per_article, s.article_score)
+        if s.fusion_level == "article" and query.mode != "keyword" and semantic_hits:
+            sims: list[tuple[int, float]] = []
+            if s.article_vector:  # candidates only: they already respect filters and deletions
+                cands = gen.article_of[[r for r, _ in keyword_hits + semantic_hits]]
+                qvec = self._embedder.encode_query(text)  # cached: no second embedding
+                sims = article_cosines(gen.article_vectors, qvec, cands)
+            kw = keyword_hits if query.mode == "hybrid" else []
+            art = fuse_articles(
+                kw, semantic_hits, article_of, sims, s.fusion, s.rrf_k, s.alpha, s.article_score
+            )
+            groups = regroup(groups, art)
         groups = self._rerank(gen, groups, query)
         facets = facet_counts([g[0] for g in groups], gen.source_of, gen.date_of)
         groups, collapsed = _collapse_duplicates(groups, gen.duplicate_of)
