@@ -323,38 +323,52 @@ class KeywordIndex:
 
 @dataclass(frozen=True)
 class _TermPlan:
-    """A query Whoosh would score as a plain sum of BM25F term scores: positive terms OR-ed,
-    optionally ``AND NOT`` an OR of excluded terms (which adds Whoosh's constant 1.0)."""
+    """A query Whoosh scores as a plain sum over its leaves: positive leaves OR-ed, optionally
+    ``AND NOT`` an OR of excluded leaves (which adds Whoosh's constant 1.0 to every score).
 
-    positive: tuple[tuple[str, str], ...]
-    negative: tuple[tuple[str, str], ...] = ()
+    A leaf is ``(field, text)`` for a term, ``(field, words, slop)`` for a phrase (scored as
+    the sum of its words' term scores, as Whoosh's span matcher does) or ``(field, "abc*",
+    limit)`` for a prefix (its ``limit`` most frequent expansions, each scored as a term).
+    """
+
+    positive: tuple[tuple, ...]
+    negative: tuple[tuple, ...] = ()
 
 
-def _plain_terms(q: query.Query) -> tuple[tuple[str, str], ...] | None:
-    """``(field, text)`` of a Term, or of an unboosted, unscaled Or of Terms; else None."""
-    if isinstance(q, query.Term) and type(q) is query.Term:
-        leaves = [q]
-    elif type(q) is query.Or and q.boost == 1.0 and not q.scale and not q.minmatch:
-        leaves = list(q.subqueries)
-        if not all(type(x) is query.Term for x in leaves):
-            return None
+def _plain_leaves(q: query.Query, prefix_limit: int) -> tuple[tuple, ...] | None:
+    """Leaves of a plain leaf or of an unboosted, unscaled Or of them; else None."""
+    if type(q) is query.Or and q.boost == 1.0 and not q.scale and not q.minmatch:
+        nodes = list(q.subqueries)
     else:
-        return None
-    if not all(x.boost == 1.0 and x.fieldname in ("title", "text") for x in leaves):
-        return None
-    return tuple((x.fieldname, x.text) for x in leaves)
+        nodes = [q]
+    out = []
+    for x in nodes:
+        if x.boost != 1.0 or getattr(x, "fieldname", None) not in ("title", "text"):
+            return None
+        if type(x) is query.Term:
+            out.append((x.fieldname, x.text))
+        elif type(x) is query.Phrase and x.words:
+            out.append((x.fieldname, tuple(x.words), x.slop))
+        elif type(x) is query.Prefix and len(x.text) >= MIN_PREFIX:
+            out.append((x.fieldname, x.text + "*", prefix_limit))
+        else:
+            return None
+    return tuple(out)
 
 
 def _term_plan(q: query.Query) -> _TermPlan | None:
     """The plan for ``q`` when the vectorized scorer gives Whoosh's ranking, else None
-    (phrases, prefixes, boosts and nested groups go to Whoosh)."""
-    pos = _plain_terms(q)
+    (boosts, nested groups, wildcards and anything unusual go to Whoosh)."""
+    leaves = [q] if q.is_leaf() else list(q.leaves())
+    n_prefix = sum(1 for x in leaves if isinstance(x, query.Prefix))
+    limit = max(1, MAX_EXPANSIONS // n_prefix) if n_prefix else 0
+    pos = _plain_leaves(q, limit)
     if pos is not None:
         return _TermPlan(pos)
     if type(q) is query.And and q.boost == 1.0 and len(q.subqueries) == 2:
         a, b = q.subqueries
         if type(b) is query.Not and b.boost == 1.0:
-            pos, neg = _plain_terms(a), _plain_terms(b.query)
+            pos, neg = _plain_leaves(a, limit), _plain_leaves(b.query, limit)
             if pos is not None and neg is not None:
                 return _TermPlan(pos, neg)
     return None
@@ -390,7 +404,7 @@ class _ScoredPostings:
                 gone = [d for d in range(r.doc_count_all()) if r.is_deleted(d)]
                 dead[np.asarray(gone, dtype=np.int64) + offset] = True
         self._row_of = np.full(n, -1, dtype=np.int64)
-        self._dead = dead
+        self._dead = dead  # set last: other threads test it without the lock
 
     def _field_lengths(self, s, field: str) -> np.ndarray:
         fl = self._lengths.get(field)
@@ -459,24 +473,56 @@ class _ScoredPostings:
                 self._filters[key] = mask
         return mask
 
+    def _leaf(self, s, leaf: tuple) -> tuple[np.ndarray, np.ndarray] | None:
+        """(sorted docnums, scores) of one plan leaf; None when it matches nothing."""
+        if len(leaf) == 2:
+            return self._term(s, *leaf)
+        field, what, extra = leaf
+        if isinstance(what, tuple):  # a phrase: Whoosh finds the documents (positions)
+            docs = np.fromiter(
+                s.docs_for_query(query.Phrase(field, list(what), slop=extra)), dtype=np.int64
+            )
+            if not len(docs):
+                return None
+            docs.sort()
+            scores = np.zeros(len(docs))
+            for word in what:  # every word occurs in each matching document
+                ids, sc = self._term(s, field, word)
+                scores += sc[np.searchsorted(ids, docs)]
+            return docs.astype(np.int32), scores
+        expansions = _TopPrefix(field, what[:-1], extra)._btexts(s.reader())
+        parts = [self._term(s, field, field_text(s, field, b)) for b in expansions]
+        parts = [p for p in parts if p is not None]
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        ids = np.concatenate([p[0] for p in parts])
+        docs, inverse = np.unique(ids, return_inverse=True)
+        scores = np.bincount(inverse, weights=np.concatenate([p[1] for p in parts]))
+        return docs.astype(np.int32), scores
+
     def top(
         self, s, plan: _TermPlan, limit: int, allow: np.ndarray | None = None
     ) -> list[tuple[int, float]] | None:
         """The best ``limit`` (row, score), as Whoosh would rank them; None to defer to it."""
-        with self._lock:
-            if self._dead is None:
-                self._setup(s)
-            postings = [self._term(s, f, t) for f, t in plan.positive]
-            excluded = [self._term(s, f, t) for f, t in plan.negative]
+        if self._dead is None:
+            with self._lock:
+                if self._dead is None:
+                    self._setup(s)
+        # Caches are filled without the lock: two threads may decode the same term once each.
+        postings = [self._leaf(s, leaf) for leaf in plan.positive]
+        excluded = [self._leaf(s, leaf) for leaf in plan.negative]
         postings = [p for p in postings if p is not None]
         if not postings or limit <= 0:
             return []
         n = s.doc_count_all()
         acc = np.zeros(n, dtype=np.float64)
         hit = np.zeros(n, dtype=bool)
-        for ids, sc in postings:  # a term's docnums are distinct, so += adds each once
+        for ids, sc in postings:  # a leaf's docnums are distinct, so += adds each once
             acc[ids] += sc
             hit[ids] = True
+        hit &= ~self._dead
         if plan.negative:
             for p in excluded:
                 if p is not None:
@@ -503,6 +549,11 @@ class _ScoredPostings:
         for d in missing.tolist():
             row_of[d] = s.stored_fields(d)["row"]
         return row_of[docs]
+
+
+def field_text(s, field: str, btext: bytes) -> str:
+    """A term's text from its indexed bytes."""
+    return s.schema[field].from_bytes(btext)
 
 
 def _read_postings(reader, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
