@@ -35,6 +35,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from search import evaluate as ev
 from search.config import Settings
 from search.engine import Engine
@@ -146,6 +148,16 @@ def wins(per: dict[str, float], ref: dict[str, float], eps: float = 1e-9) -> str
     return f"+{w}/-{lose}"
 
 
+def paired_ci(
+    per: dict[str, float], ref: dict[str, float], n: int = 5000, seed: int = 0
+) -> tuple[float, float]:
+    """95% paired-bootstrap interval of the mean per-query difference ``per - ref``."""
+    diffs = np.array([per[q] - ref[q] for q in ref])
+    idx = np.random.default_rng(seed).integers(0, len(diffs), (n, len(diffs)))
+    means = diffs[idx].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
 def table(rows: Iterable[tuple[str, dict[str, float], str]], cols: Iterable[str] = COLS) -> str:
     cols = list(cols)
     head = ["configuration"] + [ev.LABELS[c] for c in cols] + ["vs best leg"]
@@ -183,10 +195,13 @@ def bench_ranking(engine: Engine, corpus: Corpus) -> dict[str, Any]:
     ref = base[best_name][1]
     rows = [(name, m, wins(p, ref)) for name, (m, p) in base.items()]
 
+    per: dict[str, dict[str, float]] = {}  # per-query nDCG@10 of every hybrid configuration
+
     def hybrid(label: str, **ranking: Any) -> None:
         m, p = measure(engine, corpus, "hybrid", **ranking)
         rows.append((label, m, wins(p, ref)))
         out[label] = m
+        per[label] = p
 
     for how in ("max", "sum2"):
         for k in RRF_KS:
@@ -200,6 +215,7 @@ def bench_ranking(engine: Engine, corpus: Corpus) -> dict[str, Any]:
         m, p = measure(engine, corpus, "hybrid", fusion_level="article", **ranking)
         a_rows.append((label, m, wins(p, ref)))
         out[label] = m
+        per[label] = p
 
     for how in ("max", "sum2"):
         for vec in (False, True):
@@ -237,9 +253,13 @@ def bench_ranking(engine: Engine, corpus: Corpus) -> dict[str, Any]:
     print("single-mode rows are repeated for reference.\n")
     print(table(a_rows))
     ratio = best_hybrid[1]["ndcg@10"] / best_single if best_single else float("nan")
+    lo, hi = paired_ci(per[best_hybrid[0]], ref)
     print(
-        f"\nBest single mode: {best_name} {best_single:.4f}; best hybrid: {best_hybrid[0]} "
-        f"{best_hybrid[1]['ndcg@10']:.4f} ({ratio:.3f}x; target 1.05x = {1.05 * best_single:.4f})"
+        f"\nBest single mode: {best_name} {best_single:.4f}; best hybrid of those tried: "
+        f"{best_hybrid[0]} {best_hybrid[1]['ndcg@10']:.4f} ({ratio:.3f}x; target 1.05x = "
+        f"{1.05 * best_single:.4f}). Paired bootstrap 95% interval of the nDCG@10 gain over the "
+        f"best single mode: [{lo:+.4f}, {hi:+.4f}] ({len(ref)} queries; picked on this set, so "
+        "optimistic)."
     )
 
     # depth only matters below the engine's floor of 3 x limit, so measure it as the first
