@@ -1,0 +1,191 @@
+"""The fast paths of issue #6 give the answers of the slow ones they replace.
+
+* the numpy keyword scorer ranks and scores as Whoosh's own (exhaustive) search,
+* cached highlighting marks the same spans as running the analyzer over the paragraph,
+* the did-you-mean lexicon finds the same candidates as Whoosh's ``terms_within``,
+* the int8 shortlist scan returns the exact scan's neighbours and scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from whoosh import query
+
+from search import keyword, store
+from search.keyword import (
+    ANALYZER,
+    KeywordDoc,
+    KeywordIndex,
+    _filter,
+    _term_plan,
+    term_spans,
+    update_index,
+    write_index,
+)
+from search.models import Query
+from search.vectors import VectorStore
+
+QUERIES = [
+    "Idlib",
+    "Turkish parliament budget",
+    "ceasefire talks in Syria",
+    "title:ceasefire",
+    '"de-escalation zone"',
+    "de-escalation",
+    "Moscow -Syria",
+    "Syria NOT Idlib",
+    "cease*",
+    "parl* budget",
+    "Erdoğan Çavuşoğlu",
+    "Cavusoglu",
+    "the of and",
+    "zzzunknownword",
+]
+FILTERS = [(None, None, ()), ("2019-01-01", "2019-01-31", ()), ("2019-01-10", None, ())]
+
+
+def whoosh_ranking(kw: KeywordIndex, text: str, filters) -> list[tuple[int, float]]:
+    """Exhaustive Whoosh search (no top-k collector), best first, ties by docnum."""
+    q, _ = kw.parse(text)
+    if q is None:
+        return []
+    q = keyword._cap_prefixes(q)
+    allow = _filter(*filters)
+    off = 0.0
+    if allow is not None:
+        q = query.And([q, query.ConstantScoreQuery(allow, 1.0)])
+        off = 1.0
+    hits = kw._searcher().search(q, limit=None)
+    ranked = sorted(
+        ((h.score - off, h.docnum, h["row"]) for h in hits), key=lambda x: (-x[0], x[1])
+    )
+    return [(row, score) for score, _, row in ranked]
+
+
+def same(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> bool:
+    return [r for r, _ in a] == [r for r, _ in b] and np.allclose(
+        [s for _, s in a], [s for _, s in b], rtol=1e-9, atol=1e-9
+    )
+
+
+@pytest.fixture(scope="module")
+def kw(settings, built_index) -> KeywordIndex:
+    return KeywordIndex(store.current_generation(settings.index_dir) / "whoosh")
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+def test_fast_keyword_path_ranks_as_whoosh(kw, filters):
+    planned = 0
+    for text in QUERIES:
+        q, _ = kw.parse(text)
+        if q is not None and _term_plan(q) is not None:
+            planned += 1
+        got = kw.search(text, 1000, *filters).hits
+        assert same(got, whoosh_ranking(kw, text, filters)), text
+    assert planned >= len(QUERIES) - 3  # the fast path is what gets exercised
+
+
+def test_fast_keyword_path_limit_and_ties(kw):
+    full = kw.search("Syria", 1000).hits
+    assert len(full) > 3
+    for limit in (1, 2, 3):
+        assert kw.search("Syria", limit).hits == full[:limit]
+
+
+def test_fast_keyword_path_skips_deleted_documents(tmp_path):
+    docs = [
+        KeywordDoc(0, "a1", "Oil prices", "Oil prices rose sharply in Vienna."),
+        KeywordDoc(1, "a1", "Oil prices", "Oil ministers met again."),
+        KeywordDoc(2, "a2", "Gold", "Gold and oil both fell."),
+        KeywordDoc(3, "a3", "Wheat", "Wheat harvest, no oil mentioned twice: oil."),
+    ]
+    write_index(tmp_path / "ix", docs)
+    update_index(tmp_path / "ix", ["a1"], [KeywordDoc(4, "a4", "Oil", "Oil again.")])
+    kw = KeywordIndex(tmp_path / "ix")
+    try:
+        for text in ("oil", "oil -gold", '"oil prices"', "oi*"):
+            got = kw.search(text, 10).hits
+            assert same(got, whoosh_ranking(kw, text, (None, None, ()))), text
+            assert not {r for r, _ in got} & {0, 1}, text
+    finally:
+        kw.close()
+
+
+def test_unplanned_queries_still_use_whoosh(kw, monkeypatch):
+    calls = []
+    monkeypatch.setattr(keyword, "_term_plan", lambda q: calls.append(q))
+    assert kw.search("Idlib", 10).hits
+    assert calls
+
+
+TEXTS = [
+    "Erdoğan met Çavuşoğlu in Ankara; the U.S. envoy (Mr. Jeffrey) said talks were talking.",
+    "De-escalation zones: Idlib's ceasefire, 3.5% growth, 1,200 troops and co-operation.",
+    "The the THE of... éléphant ÉLÉPHANT naïve café's résumé",
+    "",
+    "   \n\n  ",
+    "Syria-Turkey-Russia talks; parliamentarians in parliament; budgets and budgeting.",
+]
+
+
+def old_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
+    prefixes = tuple(t[:-1] for t in terms if t.endswith("*"))
+    return [
+        (t.startchar, t.endchar)
+        for t in ANALYZER(text, chars=True, removestops=False)
+        if t.text in terms or (prefixes and t.text.startswith(prefixes))
+    ]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_cached_highlighting_matches_the_analyzer(text):
+    for terms in (
+        frozenset(keyword.analyze("talks Cavusoglu elephant parliament syria budget")),
+        frozenset({"the", "of", "u.s", "3.5", "cafe", "parliament*", "de", "escal"}),
+        frozenset({"talk*", "co*"}),
+        frozenset(),
+    ):
+        assert term_spans(text, terms) == (old_spans(text, terms) if terms else [])
+
+
+def test_spelling_lexicon_matches_terms_within(kw):
+    reader = kw._searcher().reader()
+    words = [b.decode() for b in reader.lexicon("spell_text")]
+    probes = words[::3] + [w[:-1] + "x" for w in words[::5] if len(w) > 3]
+    probes += [w[0] + w[2:] for w in words[::7] if len(w) > 4] + ["idlb", "escalaton", "zz"]
+    for w in probes:
+        one, two = kw._spelling.within(reader, w)
+        assert set(one) == set(reader.terms_within("spell_text", w, 1, prefix=1)), w
+        assert set(two) == set(reader.terms_within("spell_text", w, 2, prefix=1)), w
+
+
+def test_suggestion_for_misspelled_query_and_not_for_prefixes(settings, built_index):
+    from search.engine import Engine
+
+    engine = Engine.open(settings)
+    assert engine.search(Query("Idlb ceasfire")).suggestion == "idlib ceasefire"
+    assert engine.search(Query("Idlib ceasefire")).suggestion is None
+    assert engine.search(Query("cease*")).suggestion is None
+    assert engine.search(Query("ceasf*")).suggestion is None  # a prefix is not a misspelling
+
+
+def test_int8_shortlist_scan_matches_exact_scan(monkeypatch):
+    monkeypatch.setenv("CI", "true")  # no OpenVINO telemetry process forked mid-test
+    pytest.importorskip("openvino")
+    rng = np.random.default_rng(5)
+    m = rng.standard_normal((4000, 48)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    fast, exact = VectorStore(m, fast=True), VectorStore(m, fast=False)
+    alive = rng.random(len(m)) > 0.4
+    for i in range(12):
+        qv = m[rng.integers(len(m))] + 0.3 * rng.standard_normal(48).astype(np.float32)
+        qv /= np.linalg.norm(qv)
+        for k in (1, 10, 400, 5000):
+            for mask in (None, alive):
+                a, b = fast.search(qv, k, mask), exact.search(qv, k, mask)
+                assert [r for r, _ in a] == [r for r, _ in b], (i, k)
+                assert np.allclose([s for _, s in a], [s for _, s in b], atol=1e-5)
+    assert fast._scan is not None, "the int8 scan was not used"
+    assert fast.search(m[0], 5, np.zeros(len(m), dtype=bool)) == []
+    assert fast.search(m[0], 0) == []
