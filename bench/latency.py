@@ -1,6 +1,7 @@
 """In-process query latency, warm: each mode of ``Engine.search`` and each leg against a baseline.
 
-* keyword leg (Whoosh BM25F, depth 200) vs ``bm25s`` over the same paragraphs (title + text),
+* keyword leg (BM25F over the Whoosh index, ``settings.depth`` deep) vs ``bm25s`` over the same
+  paragraphs (title + text),
 * dense leg (``VectorStore.search``) vs ``sentence_transformers.util.semantic_search`` (exact),
 * whole ``Engine.search`` per mode (keyword, semantic, hybrid), the query-embedding cache
   cleared before every query so each one pays for its own embedding as a new query would.
