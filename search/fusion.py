@@ -1,7 +1,10 @@
 """Fusion and grouping: pure functions, no I/O, tested on their own.
 
 Rankings are lists of ``(paragraph_row, score)`` best first. Fusion gives every paragraph one
-score; grouping turns paragraphs into articles, the way the product shows results.
+score; grouping turns paragraphs into articles, the way the product shows results. Article-level
+fusion (``fuse_articles``) groups each leg first and fuses the article rankings instead, so a
+long article cannot collect several votes from one leg; ``regroup`` re-orders grouped articles by
+those scores while keeping the paragraphs chosen for display.
 """
 
 from __future__ import annotations
