@@ -11,6 +11,7 @@ import functools
 import heapq
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,9 +254,10 @@ class KeywordIndex:
         plan = _term_plan(q)
         if plan is not None:
             allow_docs = self._scored.allowed(s, date_from, date_to, sources)
-            hits = self._scored.top(s, plan, limit, allow_docs)
+            deadline = time.monotonic() + self._budget
+            hits = self._scored.top(s, plan, limit, allow_docs, deadline)
             if hits is not None:
-                return KeywordResult(hits, terms, rewritten)
+                return KeywordResult(hits, terms, rewritten, self._scored.timed_out())
         q = _cap_prefixes(q)
         allow = _filter(date_from, date_to, sources)
         if allow is not None:
@@ -460,6 +462,7 @@ class _ScoredPostings:
     """
 
     MAX_FILTERS = 32
+    MAX_PHRASES = 256  # (field, words, slop) -> docnums, so paging a phrase query is cheap
 
     def __init__(self, ix) -> None:
         self._ix = ix
@@ -469,6 +472,11 @@ class _ScoredPostings:
         self._dead: np.ndarray | None = None
         self._row_of: np.ndarray | None = None
         self._filters: dict[tuple, np.ndarray] = {}
+        self._phrases: dict[tuple, np.ndarray] = {}
+        self._local = threading.local()
+
+    def timed_out(self) -> bool:
+        return getattr(self._local, "timed_out", False)
 
     def _setup(self, s) -> None:
         n = s.doc_count_all()
@@ -548,18 +556,42 @@ class _ScoredPostings:
                 self._filters[key] = mask
         return mask
 
-    def _leaf(self, s, leaf: tuple) -> tuple[np.ndarray, np.ndarray] | None:
+    def _phrase_docs(
+        self, s, field: str, words: tuple[str, ...], slop: int, deadline: float
+    ) -> tuple[np.ndarray, bool]:
+        """Sorted docnums containing the phrase (cached), and whether the search finished
+        before ``deadline`` (if not, the documents found so far, not cached).
+
+        Whoosh checks positions document by document: "mln dlrs" takes ~200 ms at 100k.
+        """
+        key = (field, words, slop)
+        docs = self._phrases.get(key)
+        if docs is not None:
+            return docs, True
+        found = []
+        for i, d in enumerate(s.docs_for_query(query.Phrase(field, list(words), slop=slop))):
+            found.append(d)
+            if not i & 255 and time.monotonic() > deadline:
+                return np.sort(np.asarray(found, dtype=np.int32)), False
+        docs = np.sort(np.asarray(found, dtype=np.int32))
+        if time.monotonic() > deadline:
+            return docs, False
+        with self._lock:
+            if len(self._phrases) >= self.MAX_PHRASES:
+                self._phrases.pop(next(iter(self._phrases)))
+            self._phrases[key] = docs
+        return docs, True
+
+    def _leaf(self, s, leaf: tuple, deadline: float) -> tuple[np.ndarray, np.ndarray] | None:
         """(sorted docnums, scores) of one plan leaf; None when it matches nothing."""
         if len(leaf) == 2:
             return self._term(s, *leaf)
         field, what, extra = leaf
         if isinstance(what, tuple):  # a phrase: Whoosh finds the documents (positions)
-            docs = np.fromiter(
-                s.docs_for_query(query.Phrase(field, list(what), slop=extra)), dtype=np.int64
-            )
+            docs, complete = self._phrase_docs(s, field, what, extra, deadline)
+            self._local.timed_out |= not complete
             if not len(docs):
                 return None
-            docs.sort()
             scores = np.zeros(len(docs))
             for word in what:  # every word occurs in each matching document
                 ids, sc = self._term(s, field, word)
@@ -578,16 +610,26 @@ class _ScoredPostings:
         return docs.astype(np.int32), scores
 
     def top(
-        self, s, plan: _TermPlan, limit: int, allow: np.ndarray | None = None
+        self,
+        s,
+        plan: _TermPlan,
+        limit: int,
+        allow: np.ndarray | None = None,
+        deadline: float = float("inf"),
     ) -> list[tuple[int, float]] | None:
-        """The best ``limit`` (row, score), as Whoosh would rank them; None to defer to it."""
+        """The best ``limit`` (row, score), as Whoosh would rank them; None to defer to it.
+
+        ``timed_out()`` tells whether phrase matching ran past ``deadline`` (monotonic clock)
+        in this thread's last call; the ranking then covers the phrase matches found in time.
+        """
+        self._local.timed_out = False
         if self._dead is None:
             with self._lock:
                 if self._dead is None:
                     self._setup(s)
         # Caches are filled without the lock: two threads may decode the same term once each.
-        postings = [self._leaf(s, leaf) for leaf in plan.positive]
-        excluded = [self._leaf(s, leaf) for leaf in plan.negative]
+        postings = [self._leaf(s, leaf, deadline) for leaf in plan.positive]
+        excluded = [self._leaf(s, leaf, deadline) for leaf in plan.negative]
         postings = [p for p in postings if p is not None]
         if not postings or limit <= 0:
             return []

@@ -189,3 +189,21 @@ def test_int8_shortlist_scan_matches_exact_scan(monkeypatch):
     assert fast._scan is not None, "the int8 scan was not used"
     assert fast.search(m[0], 5, np.zeros(len(m), dtype=bool)) == []
     assert fast.search(m[0], 0) == []
+
+
+def test_phrase_matching_keeps_the_time_budget(settings, built_index):
+    path = store.current_generation(settings.index_dir) / "whoosh"
+    slow = KeywordIndex(path, time_budget=0.0)
+    try:
+        res = slow.search('"de-escalation zone" Idlib', 100)
+        assert res.timed_out  # reported, as the Whoosh collector's budget was
+        assert res.hits  # the terms still rank
+    finally:
+        slow.close()
+    kw = KeywordIndex(path)
+    try:
+        first = kw.search('"de-escalation zone"', 100)
+        assert not first.timed_out
+        assert kw.search('"de-escalation zone"', 100).hits == first.hits  # cached phrase
+    finally:
+        kw.close()
