@@ -210,6 +210,13 @@ class KeywordIndex:
                 self._searchers.append(s)
         return s
 
+    def prepare(self) -> None:
+        """Build what the first query would otherwise pay for (~0.3 s at 100k paragraphs):
+        deletion mask, per-document field lengths, the did-you-mean lexicon."""
+        s = self._searcher()
+        self._scored.prepare(s)
+        self._spelling.within(s.reader(), "a")
+
     def close(self) -> None:
         with self._lock:
             for s in self._searchers:
@@ -478,6 +485,14 @@ class _ScoredPostings:
     def timed_out(self) -> bool:
         return getattr(self._local, "timed_out", False)
 
+    def prepare(self, s) -> None:
+        if self._dead is None:
+            with self._lock:
+                if self._dead is None:
+                    self._setup(s)
+        for field in ("title", "text"):
+            self._field_lengths(s, field)
+
     def _setup(self, s) -> None:
         n = s.doc_count_all()
         dead = np.zeros(n, dtype=bool)
@@ -624,9 +639,7 @@ class _ScoredPostings:
         """
         self._local.timed_out = False
         if self._dead is None:
-            with self._lock:
-                if self._dead is None:
-                    self._setup(s)
+            self.prepare(s)
         # Caches are filled without the lock: two threads may decode the same term once each.
         postings = [self._leaf(s, leaf, deadline) for leaf in plan.positive]
         excluded = [self._leaf(s, leaf, deadline) for leaf in plan.negative]

@@ -479,14 +479,18 @@ class VectorStore:
     def __init__(self, matrix: np.ndarray, fast: bool | None = None) -> None:
         self.matrix = matrix
         self._want_fast = len(matrix) >= self.FAST_MIN_ROWS if fast is None else fast
-        self._scan: _HalfScan | None = None
+        self._scan: _Int8Scan | None = None
         self._scan_lock = threading.Lock()
 
-    def _fast_scan(self) -> _HalfScan | None:
+    def prepare(self) -> None:
+        """Build the int8 scan now (~0.3 s at 102k) rather than on the first search."""
+        self._fast_scan()
+
+    def _fast_scan(self) -> _Int8Scan | None:
         if self._scan is None and self._want_fast and "openvino" in sys.modules and len(self):
             with self._scan_lock:
                 if self._scan is None and self._want_fast:
-                    self._scan = _HalfScan.create(self.matrix)
+                    self._scan = _Int8Scan.create(self.matrix)
                     self._want_fast = self._scan is not None
         return self._scan
 
@@ -534,7 +538,7 @@ class VectorStore:
         return np.asarray(self.matrix[rows])
 
 
-class _HalfScan:
+class _Int8Scan:
     """``matrix @ q`` over an int8 copy of the matrix (a scale per row), compiled with OpenVINO."""
 
     def __init__(self, compiled: Any) -> None:
@@ -542,7 +546,7 @@ class _HalfScan:
         self._local = threading.local()
 
     @classmethod
-    def create(cls, matrix: np.ndarray) -> _HalfScan | None:
+    def create(cls, matrix: np.ndarray) -> _Int8Scan | None:
         try:
             import openvino as ov
             from openvino import opset13 as ops

@@ -207,3 +207,15 @@ def test_phrase_matching_keeps_the_time_budget(settings, built_index):
         assert kw.search('"de-escalation zone"', 100).hits == first.hits  # cached phrase
     finally:
         kw.close()
+
+
+def test_prepare_builds_first_use_state(settings, built_index):
+    path = store.current_generation(settings.index_dir) / "whoosh"
+    kw = KeywordIndex(path)
+    try:
+        kw.prepare()
+        assert kw._scored._dead is not None and set(kw._scored._lengths) == {"title", "text"}
+        assert kw._spelling._groups
+        assert kw.search("Idlib", 5).hits
+    finally:
+        kw.close()
