@@ -72,6 +72,7 @@ class Engine:
         )
         if embedder.dimension != gen.manifest["dimension"]:
             raise IndexCorrupt(f"{gen.path}: dimension {gen.manifest['dimension']} != model's")
+        gen.prepare()  # after the embedder: the int8 vector scan needs OpenVINO loaded
         return cls(settings, gen, embedder)
 
     @property
@@ -87,7 +88,9 @@ class Engine:
             name = store.current_name(Path(self.settings.index_dir))
             if name and name != self._gen.path.name and name != self._failed:
                 try:
-                    self._gen = Generation.open(Path(self.settings.index_dir) / name, self.settings)
+                    new = Generation.open(Path(self.settings.index_dir) / name, self.settings)
+                    new.prepare()  # other requests keep using the old one meanwhile
+                    self._gen = new
                     log.info("switched to %s", name)
                 except (IndexCorrupt, OSError) as e:
                     self._failed = name

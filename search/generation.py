@@ -95,6 +95,13 @@ class Generation:
     def close(self) -> None:
         self.keyword.close()
 
+    def prepare(self) -> None:
+        """Build what the first search would otherwise pay for (~0.6 s at 100k paragraphs):
+        keyword scorer arrays, spelling lexicon, int8 vector scan, live-row mask."""
+        self.keyword.prepare()
+        self.vectors.prepare()
+        _ = self.alive
+
     # Derived arrays, computed once per generation on first use.
     @cached_property
     def article_alive(self) -> np.ndarray:

@@ -53,6 +53,18 @@ CHECK_SIZE = 200  # paragraphs used for the cosine check against torch fp32
 MIN_CALIBRATION = 40
 
 
+def _openvino() -> Any:
+    """``import openvino`` with its telemetry off. On import, OpenVINO's converter module sends
+    a usage event (a network call from a background thread that forks; it once hung a
+    concurrent numpy matmul here). It skips that when ``CI=true``: the documented opt-out short
+    of writing a consent file into the user's home. Nothing of ours may phone home."""
+    if "openvino" not in sys.modules:
+        os.environ.setdefault("CI", "true")
+    import openvino
+
+    return openvino
+
+
 class ModelUnavailable(Exception):
     """The configured model is not installed locally (nothing is ever downloaded)."""
 
@@ -148,8 +160,9 @@ class OpenVINOEmbedder(Embedder):
     """
 
     def __init__(self, model_name: str, ir_path: Path, backend: str, batch_size: int = 64) -> None:
-        import openvino as ov
         from tokenizers import Tokenizer
+
+        ov = _openvino()
 
         self.model_name = model_name
         self.backend = backend
@@ -284,9 +297,10 @@ def export_openvino(
     ``calibration`` paragraphs drive the int8 ranges and the cosine check against torch fp32;
     the export is refused (ValueError) when the check fails, so a bad model never gets cached.
     """
-    import openvino as ov
     import torch
     from sentence_transformers import SentenceTransformer
+
+    ov = _openvino()
 
     if backend not in ("openvino", "openvino-int8"):
         raise ValueError(f"not an OpenVINO backend: {backend!r}")
@@ -388,7 +402,7 @@ def load_embedder(
     if cache_dir is None:
         raise ValueError(f"the {backend} backend needs a cache_dir for its converted model")
     try:
-        import openvino  # noqa: F401
+        _openvino()
     except ImportError as e:
         raise ModelUnavailable(f"{backend} needs: pip install -e '.[openvino]' ({e})") from e
     dest = export_dir(cache_dir, model_name, backend)
