@@ -32,6 +32,7 @@ __all__ = ["Engine", "IndexNotReady", "IndexCorrupt"]
 log = logging.getLogger(__name__)
 RELOAD_CHECK_SECONDS = 1.0
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_INTERNAL = frozenset({"split", "deleted"})  # bookkeeping in articles.jsonl, not article data
 
 
 def _open_best(settings: Settings) -> Generation:
@@ -122,7 +123,8 @@ class Engine:
             for i in rows
         ]
         dups = [gen.articles[r]["id"] for r in gen.duplicate_of.get(row, [])]
-        return {**gen.articles[row], "paragraphs": paras, "duplicates": dups}
+        record = {k: v for k, v in gen.articles[row].items() if k not in _INTERNAL}
+        return {**record, "paragraphs": paras, "duplicates": dups}
 
     def related(self, article_id: str, limit: int = 5) -> list[dict[str, Any]] | None:
         """Nearest articles by embedding (itself and its near-copies excluded), or None."""

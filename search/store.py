@@ -92,14 +92,19 @@ def current_generation(index_dir: Path) -> Path:
     return index_dir / name
 
 
-def read_manifest(gen_dir: Path, verify: bool = True) -> dict[str, Any]:
-    """Load a generation's manifest; with ``verify`` check every file's size and sha256."""
+def read_manifest(
+    gen_dir: Path, verify: bool = True, only: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    """Load a generation's manifest; with ``verify`` check every file's size and sha256
+    (or only those of the files named in ``only``)."""
     try:
         manifest = json.loads((gen_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise IndexCorrupt(f"{gen_dir / MANIFEST}: unreadable manifest ({e})") from e
     if verify:
         for rel, meta in manifest.get("files", {}).items():
+            if only is not None and rel not in only:
+                continue
             path = gen_dir / rel
             if not path.is_file():
                 raise IndexCorrupt(f"{path}: missing")

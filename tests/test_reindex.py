@@ -85,3 +85,43 @@ def test_engine_embeds_queries_like_the_index_was_embedded(tmp_path, settings, c
     assert not isinstance(eng._embedder, OpenVINOEmbedder)
     assert "queries use torch" in caplog.text
     assert eng.search(Query("wheat harvest")).results
+
+
+def test_rebuild_splits_only_changed_articles(tmp_path, settings, corpus_dir, monkeypatch):
+    from search import build
+
+    data = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, data)
+    s = replace(settings, index_dir=tmp_path / "ix")
+    first = build_index([data], s)
+    calls: list[str] = []
+    real = build.split_article
+
+    def counting(article, *args, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(article.id)
+        return real(article, *args, **kwargs)
+
+    monkeypatch.setattr(build, "split_article", counting)
+    again = build_index([data], s)
+    assert calls == [] and again.paragraphs == first.paragraphs
+    g1, g2 = s.index_dir / first.generation, s.index_dir / again.generation
+    assert (g1 / "paragraphs.jsonl").read_bytes() == (g2 / "paragraphs.jsonl").read_bytes()
+    seed = data / "seed.txt"
+    seed.write_text(seed.read_text() + "\n\nA zanzibarish paragraph nobody indexed before.\n")
+    third = build_index([data], s)
+    assert len(calls) == 1  # only the changed article was split again
+    texts = [
+        json.loads(line)["text"]
+        for line in (s.index_dir / third.generation / "paragraphs.jsonl").open()
+    ]
+    assert any("zanzibarish" in t for t in texts)
+    # A smaller paragraph size is a different split: nothing is reused.
+    calls.clear()
+    build_index([data], replace(s, max_tokens=64))
+    assert len(calls) == third.articles
+
+
+def test_bookkeeping_fields_stay_out_of_the_api(client):
+    hit = client.get("/api/search?q=Idlib+de-escalation").get_json()["results"][0]
+    body = client.get(f"/api/articles/{hit['article_id']}").get_json()
+    assert body["title"] == hit["title"] and "split" not in body and "deleted" not in body
