@@ -189,8 +189,13 @@ def _report_problem(problem) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=5000, show_default=True)
 @click.option("--index-dir", type=click.Path(), default=None)
-@click.option("--threads", type=int, default=8, show_default=True)
-def serve_cmd(host: str, port: int, index_dir: str | None, threads: int) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="worker threads [default: NEWSEARCH_SERVE_THREADS or 4]",
+)
+def serve_cmd(host: str, port: int, index_dir: str | None, threads: int | None) -> None:
     """Serve the web page and JSON API with waitress (a production WSGI server)."""
     from web.serve import serve  # web imports search, never the other way round at import time
 

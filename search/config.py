@@ -52,6 +52,9 @@ class Settings:
     max_offset: int = 10_000
     max_query_chars: int = 1_000
     search_time_budget: float = 1.5  # seconds for the keyword leg
+    # Waitress worker threads. Searching is CPU-bound (2 cores, the GIL) and waitress does the
+    # socket I/O itself, so more threads add queueing and per-thread memory, not throughput.
+    serve_threads: int = 4
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:

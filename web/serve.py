@@ -11,7 +11,9 @@ __all__ = ["serve"]
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, threads: int = 8) -> None:
+def serve(
+    settings: Settings, host: str = "127.0.0.1", port: int = 5000, threads: int | None = None
+) -> None:
     """Serve the app on ``host:port`` until interrupted; the engine is opened once, here."""
     from waitress import serve as waitress_serve
 
@@ -20,4 +22,5 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 5000, threads
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     app = create_app({"SETTINGS": settings})
     logging.getLogger(__name__).info("newsearch on http://%s:%d/", host, port)
+    threads = threads or settings.serve_threads
     waitress_serve(app, host=host, port=port, threads=threads, ident="newsearch")
