@@ -502,10 +502,16 @@ class VectorStore:
 
     def _fast_scan(self) -> _Int8Scan | None:
         if self._scan is None and self._want_fast and "openvino" in sys.modules and len(self):
-            with self._scan_lock:
+            # While another thread builds it (``prepare`` in the background), searches use the
+            # exact scan instead of waiting.
+            if not self._scan_lock.acquire(blocking=False):
+                return None
+            try:
                 if self._scan is None and self._want_fast:
                     self._scan = _Int8Scan.create(self.matrix)
                     self._want_fast = self._scan is not None
+            finally:
+                self._scan_lock.release()
         return self._scan
 
     @classmethod

@@ -125,3 +125,26 @@ def test_bookkeeping_fields_stay_out_of_the_api(client):
     hit = client.get("/api/search?q=Idlib+de-escalation").get_json()["results"][0]
     body = client.get(f"/api/articles/{hit['article_id']}").get_json()
     assert body["title"] == hit["title"] and "split" not in body and "deleted" not in body
+
+
+def test_search_does_not_wait_while_the_int8_scan_is_built(monkeypatch):
+    """Generation.prepare builds the int8 scan in the background; meanwhile the exact scan
+    answers (here the build is 'in progress': its lock is held)."""
+    import sys
+
+    import numpy as np
+
+    from search.vectors import VectorStore
+
+    rng = np.random.default_rng(3)
+    m = rng.standard_normal((500, 16)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    q = m[7] + 0.1 * m[9]
+    q /= np.linalg.norm(q)
+    store_ = VectorStore(m, fast=True)
+    monkeypatch.setitem(sys.modules, "openvino", sys.modules.get("openvino", object()))
+    with store_._scan_lock:
+        got = store_.search(q, 5)
+    want = np.argsort(-(m @ q))[:5]
+    assert [r for r, _ in got] == want.tolist()
+    assert store_._scan is None  # nothing was built by the search that found the lock taken
