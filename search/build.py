@@ -99,13 +99,14 @@ def is_stale(paths: list[Path], settings: Settings) -> bool:
 
 def keyword_fingerprint(records: list[dict], paras: list[dict], settings: Settings) -> str:
     """Changes when anything the Whoosh index is made of changes: every keyword document, the
-    title boost, and the code of our Whoosh module (its schema and analyzers) and Whoosh's."""
+    title boost, and the code of our Whoosh modules (schema, analyzers) and Whoosh's."""
     import whoosh
 
-    from . import keyword
+    from . import keyword, postings
 
     h = hashlib.sha256()
-    h.update(Path(keyword.__file__).read_bytes())
+    for module in (keyword, postings):
+        h.update(Path(module.__file__).read_bytes())
     h.update(f"whoosh={whoosh.versionstring()}\0title_boost={settings.title_boost}\n".encode())
     for row, p in enumerate(paras):
         d = keyword_doc(records, row, p)

@@ -1,4 +1,4 @@
-"""The keyword index: the only module that imports Whoosh (schema, writer, searcher, analyzer).
+"""The keyword index: with ``postings.py`` (its numpy scorer) the only code that imports Whoosh.
 
 One Whoosh document per paragraph. ``row`` is the paragraph's row number in the generation,
 so keyword hits line up with ``vectors.npy`` rows. ``title`` repeats the article title on every
@@ -8,7 +8,6 @@ paragraph so BM25F can weigh it and ``title:word`` works.
 from __future__ import annotations
 
 import functools
-import heapq
 import re
 import threading
 import time
@@ -20,13 +19,20 @@ import numpy as np
 from whoosh import index as windex
 from whoosh import qparser, query, scoring
 from whoosh.analysis import CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS_COLUMN
 from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.fields import ID, NUMERIC, TEXT, Schema
 from whoosh.filedb import compound as _compound
 from whoosh.filedb.structfile import BufferFile
 from whoosh.support.charset import accent_map
-from whoosh.util.numeric import byte_to_length
+
+from .postings import (  # noqa: F401 - MAX_EXPANSIONS, MIN_PREFIX: part of this module's API
+    MAX_EXPANSIONS,
+    MIN_PREFIX,
+    _filter,
+    _ScoredPostings,
+    _term_plan,
+    _TopPrefix,
+)
 
 # Accent folding lets "Cavusoglu" find "Çavuşoğlu"; stemming lets "talks" find "talk".
 ANALYZER = (
@@ -38,11 +44,7 @@ ANALYZER = (
 )
 _FOLD = RegexTokenizer(r"\w+") | LowercaseFilter() | CharsetFilter(accent_map)
 _FILTER_SCORE = 1.0
-MIN_PREFIX = 3  # "a*" would expand to every term in the index
 MAX_TERMS = 64
-# Terms all prefixes of one query may expand to, together: Whoosh builds one matcher per
-# expanded term *before* the time budget starts counting ("con*" on a big index is thousands).
-MAX_EXPANSIONS = 512
 MAX_SUGGEST = 32  # unknown words of one query looked up for "did you mean" (a fuzzy scan each)
 USER_FIELDS = frozenset({"title", "text", "source", "date", "article", "row"})  # not spell_text
 
@@ -331,59 +333,6 @@ class KeywordIndex:
         )
 
 
-@dataclass(frozen=True)
-class _TermPlan:
-    """A query Whoosh scores as a plain sum over its leaves: positive leaves OR-ed, optionally
-    ``AND NOT`` an OR of excluded leaves (which adds Whoosh's constant 1.0 to every score).
-
-    A leaf is ``(field, text)`` for a term, ``(field, words, slop)`` for a phrase (scored as
-    the sum of its words' term scores, as Whoosh's span matcher does) or ``(field, "abc*",
-    limit)`` for a prefix (its ``limit`` most frequent expansions, each scored as a term).
-    """
-
-    positive: tuple[tuple, ...]
-    negative: tuple[tuple, ...] = ()
-
-
-def _plain_leaves(q: query.Query, prefix_limit: int) -> tuple[tuple, ...] | None:
-    """Leaves of a plain leaf or of an unboosted, unscaled Or of them; else None."""
-    if type(q) is query.Or and q.boost == 1.0 and not q.scale and not q.minmatch:
-        nodes = list(q.subqueries)
-    else:
-        nodes = [q]
-    out = []
-    for x in nodes:
-        if x.boost != 1.0 or getattr(x, "fieldname", None) not in ("title", "text"):
-            return None
-        if type(x) is query.Term:
-            out.append((x.fieldname, x.text))
-        elif type(x) is query.Phrase and x.words:
-            out.append((x.fieldname, tuple(x.words), x.slop))
-        elif type(x) is query.Prefix and len(x.text) >= MIN_PREFIX:
-            out.append((x.fieldname, x.text + "*", prefix_limit))
-        else:
-            return None
-    return tuple(out)
-
-
-def _term_plan(q: query.Query) -> _TermPlan | None:
-    """The plan for ``q`` when the vectorized scorer gives Whoosh's ranking, else None
-    (boosts, nested groups, wildcards and anything unusual go to Whoosh)."""
-    leaves = [q] if q.is_leaf() else list(q.leaves())
-    n_prefix = sum(1 for x in leaves if isinstance(x, query.Prefix))
-    limit = max(1, MAX_EXPANSIONS // n_prefix) if n_prefix else 0
-    pos = _plain_leaves(q, limit)
-    if pos is not None:
-        return _TermPlan(pos)
-    if type(q) is query.And and q.boost == 1.0 and len(q.subqueries) == 2:
-        a, b = q.subqueries
-        if type(b) is query.Not and b.boost == 1.0:
-            pos, neg = _plain_leaves(a, limit), _plain_leaves(b.query, limit)
-            if pos is not None and neg is not None:
-                return _TermPlan(pos, neg)
-    return None
-
-
 class _SpellingLexicon:
     """``terms_within(spell_text, word, d, prefix=1)`` for d = 1 and 2, without Whoosh's
     Python DFA walk (10-20 ms per distance-2 lookup at 100k paragraphs).
@@ -458,278 +407,6 @@ def _levenshtein(a: str, b: str, limit: int) -> int:
     return min(prev[-1], limit + 1)
 
 
-class _ScoredPostings:
-    """Whoosh's BM25F for plain term queries, computed with numpy.
-
-    Whoosh scores an OR of common words one posting at a time in Python (hundreds of ms on
-    100k paragraphs). Here each term's postings are decoded once into arrays of
-    (docnum, BM25F score) — the same formula, statistics and encoded field lengths Whoosh
-    uses — cached for the life of the (read-only) index, and a query adds them up in a dense
-    array. Ties rank by docnum, as Whoosh's collector does.
-    """
-
-    MAX_FILTERS = 32
-    MAX_PHRASES = 256  # (field, words, slop) -> docnums, so paging a phrase query is cheap
-
-    def __init__(self, ix) -> None:
-        self._ix = ix
-        self._lock = threading.Lock()
-        self._postings: dict[tuple[str, str], tuple[np.ndarray, np.ndarray] | None] = {}
-        self._lengths: dict[str, np.ndarray] = {}
-        self._dead: np.ndarray | None = None
-        self._row_of: np.ndarray | None = None
-        self._filters: dict[tuple, np.ndarray] = {}
-        self._phrases: dict[tuple, np.ndarray] = {}
-        self._local = threading.local()
-
-    def timed_out(self) -> bool:
-        return getattr(self._local, "timed_out", False)
-
-    def prepare(self, s) -> None:
-        if self._dead is None:
-            with self._lock:
-                if self._dead is None:
-                    self._setup(s)
-        for field in ("title", "text"):
-            self._field_lengths(s, field)
-
-    def _setup(self, s) -> None:
-        n = s.doc_count_all()
-        dead = np.zeros(n, dtype=bool)
-        for sub, offset in s.leaf_searchers():
-            r = sub.reader()
-            if r.has_deletions():
-                gone = [d for d in range(r.doc_count_all()) if r.is_deleted(d)]
-                dead[np.asarray(gone, dtype=np.int64) + offset] = True
-        self._row_of = np.full(n, -1, dtype=np.int64)
-        self._dead = dead  # set last: other threads test it without the lock
-
-    def _field_lengths(self, s, field: str) -> np.ndarray:
-        fl = self._lengths.get(field)
-        if fl is None:
-            lut = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
-            fl = np.zeros(s.doc_count_all(), dtype=np.float64)
-            for sub, offset in s.leaf_searchers():
-                r = sub.reader()
-                n = r.doc_count_all()
-                # The encoded length byte per document, as BM25F reads it (0 when absent).
-                col = r._perdoc._cached_reader(f"_{field}_len", _LENGTHS_COLUMN)
-                if col is not None:
-                    b = np.fromiter((col[i] for i in range(n)), dtype=np.uint8, count=n)
-                    fl[offset : offset + n] = lut[b]
-            self._lengths[field] = fl
-        return fl
-
-    def _term(self, s, field: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """(docnums, BM25F scores) of one term's live postings; None when not indexed."""
-        key = (field, text)
-        if key in self._postings:
-            return self._postings[key]
-        ids_parts, w_parts = [], []
-        btext = s.schema[field].to_bytes(text)
-        for sub, offset in s.leaf_searchers():
-            r = sub.reader()
-            if (field, btext) not in r:
-                continue
-            ids, ws = _read_postings(r, field, btext)
-            ids_parts.append(ids + offset)
-            w_parts.append(ws)
-        if not ids_parts:
-            self._postings[key] = None
-            return None
-        ids = np.concatenate(ids_parts)
-        w = np.concatenate(w_parts).astype(np.float64)
-        keep = ~self._dead[ids]
-        ids, w = ids[keep], w[keep]
-        weighting = s.weighting
-        b = weighting._field_B.get(field, weighting.B)
-        k1 = weighting.K1
-        idf = s.idf(field, text)
-        avgfl = s.avg_field_length(field) or 1
-        fl = self._field_lengths(s, field)[ids]
-        scores = idf * ((w * (k1 + 1)) / (w + k1 * ((1 - b) + b * fl / avgfl)))
-        out = (ids.astype(np.int32), scores)
-        self._postings[key] = out
-        return out
-
-    def allowed(
-        self, s, date_from: str | None, date_to: str | None, sources: tuple[str, ...]
-    ) -> np.ndarray | None:
-        """Boolean mask over docnums passing the date/source filter; None when unfiltered."""
-        allow = _filter(date_from, date_to, sources)
-        if allow is None:
-            return None
-        key = (date_from, date_to, tuple(sorted(sources)))
-        mask = self._filters.get(key)
-        if mask is None:
-            mask = np.zeros(s.doc_count_all(), dtype=bool)
-            docs = np.fromiter(s.docs_for_query(allow), dtype=np.int64)
-            mask[docs] = True
-            with self._lock:
-                if len(self._filters) >= self.MAX_FILTERS:
-                    self._filters.pop(next(iter(self._filters)))
-                self._filters[key] = mask
-        return mask
-
-    def _phrase_docs(
-        self, s, field: str, words: tuple[str, ...], slop: int, deadline: float
-    ) -> tuple[np.ndarray, bool]:
-        """Sorted docnums containing the phrase (cached), and whether the search finished
-        before ``deadline`` (if not, the documents found so far, not cached).
-
-        Whoosh checks positions document by document: "mln dlrs" takes ~200 ms at 100k.
-        """
-        key = (field, words, slop)
-        docs = self._phrases.get(key)
-        if docs is not None:
-            return docs, True
-        found = []
-        for i, d in enumerate(s.docs_for_query(query.Phrase(field, list(words), slop=slop))):
-            found.append(d)
-            if not i & 255 and time.monotonic() > deadline:
-                return np.sort(np.asarray(found, dtype=np.int32)), False
-        docs = np.sort(np.asarray(found, dtype=np.int32))
-        if time.monotonic() > deadline:
-            return docs, False
-        with self._lock:
-            if len(self._phrases) >= self.MAX_PHRASES:
-                self._phrases.pop(next(iter(self._phrases)))
-            self._phrases[key] = docs
-        return docs, True
-
-    def _leaf(self, s, leaf: tuple, deadline: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """(sorted docnums, scores) of one plan leaf; None when it matches nothing."""
-        if len(leaf) == 2:
-            return self._term(s, *leaf)
-        field, what, extra = leaf
-        if isinstance(what, tuple):  # a phrase: Whoosh finds the documents (positions)
-            docs, complete = self._phrase_docs(s, field, what, extra, deadline)
-            self._local.timed_out |= not complete
-            if not len(docs):
-                return None
-            scores = np.zeros(len(docs))
-            for word in what:  # every word occurs in each matching document
-                ids, sc = self._term(s, field, word)
-                scores += sc[np.searchsorted(ids, docs)]
-            return docs.astype(np.int32), scores
-        expansions = _TopPrefix(field, what[:-1], extra)._btexts(s.reader())
-        parts = [self._term(s, field, field_text(s, field, b)) for b in expansions]
-        parts = [p for p in parts if p is not None]
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        ids = np.concatenate([p[0] for p in parts])
-        docs, inverse = np.unique(ids, return_inverse=True)
-        scores = np.bincount(inverse, weights=np.concatenate([p[1] for p in parts]))
-        return docs.astype(np.int32), scores
-
-    def top(
-        self,
-        s,
-        plan: _TermPlan,
-        limit: int,
-        allow: np.ndarray | None = None,
-        deadline: float = float("inf"),
-    ) -> list[tuple[int, float]] | None:
-        """The best ``limit`` (row, score), as Whoosh would rank them; None to defer to it.
-
-        ``timed_out()`` tells whether phrase matching ran past ``deadline`` (monotonic clock)
-        in this thread's last call; the ranking then covers the phrase matches found in time.
-        """
-        self._local.timed_out = False
-        if self._dead is None:
-            self.prepare(s)
-        # Caches are filled without the lock: two threads may decode the same term once each.
-        postings = [self._leaf(s, leaf, deadline) for leaf in plan.positive]
-        excluded = [self._leaf(s, leaf, deadline) for leaf in plan.negative]
-        postings = [p for p in postings if p is not None]
-        if not postings or limit <= 0:
-            return []
-        n = s.doc_count_all()
-        acc = np.zeros(n, dtype=np.float64)
-        hit = np.zeros(n, dtype=bool)
-        for ids, sc in postings:  # a leaf's docnums are distinct, so += adds each once
-            acc[ids] += sc
-            hit[ids] = True
-        hit &= ~self._dead
-        if plan.negative:
-            for p in excluded:
-                if p is not None:
-                    hit[p[0]] = False
-            acc += 1.0  # Whoosh's Not matcher scores a constant 1 inside the And
-        if allow is not None:
-            hit &= allow
-        docs = np.flatnonzero(hit)
-        scores = acc[docs]
-        if len(docs) > limit:
-            part = np.argpartition(-scores, limit - 1)[:limit]
-            # Keep every document tied with the cut-off score: ties go to the lowest docnum.
-            cut = scores[part].min()
-            part = np.flatnonzero(scores >= cut)
-            docs, scores = docs[part], scores[part]
-        order = np.lexsort((docs, -scores))[:limit]
-        docs, scores = docs[order], scores[order]
-        rows = self._rows(s, docs)
-        return [(int(r), float(sc)) for r, sc in zip(rows, scores, strict=True)]
-
-    def _rows(self, s, docs: np.ndarray) -> np.ndarray:
-        row_of = self._row_of
-        missing = docs[row_of[docs] < 0]
-        for d in missing.tolist():
-            row_of[d] = s.stored_fields(d)["row"]
-        return row_of[docs]
-
-
-def field_text(s, field: str, btext: bytes) -> str:
-    """A term's text from its indexed bytes."""
-    return s.schema[field].from_bytes(btext)
-
-
-def _read_postings(reader, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """All (docnum, weight) postings of a term in one segment, deleted ones included, decoded
-    a block at a time (Whoosh's matcher steps through them one by one)."""
-    m = reader._terms.matcher(field, btext, reader.schema[field].format, scorer=None)
-    ids, ws = [], []
-    read_block = getattr(m, "_read_data", None)
-    if read_block is None or not hasattr(m, "_next_block"):  # not the W3 codec: step through
-        while m.is_active():
-            ids.append(m.id())
-            ws.append(m.weight())
-            m.next()
-        return np.asarray(ids, dtype=np.int64), np.asarray(ws, dtype=np.float64)
-    while m.is_active():
-        read_block()
-        data, n = m._data, m._blocklength
-        if m._byteids:
-            ids.append(np.asarray(data[0], dtype=np.int64))
-        else:
-            ids.append(np.cumsum(np.asarray(data[0], dtype=np.int64)))  # delta-coded
-        w = data[1]
-        if w is None:
-            ws.append(np.ones(n))
-        elif isinstance(w, float):
-            ws.append(np.full(n, w))
-        else:
-            ws.append(np.asarray(w, dtype=np.float64))
-        m._next_block()
-    if not ids:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    return np.concatenate(ids), np.concatenate(ws)
-
-
-def _filter(date_from: str | None, date_to: str | None, sources: tuple[str, ...]):
-    parts: list[query.Query] = []
-    if date_from or date_to:
-        # ISO dates compare as strings; "" (no date) falls outside any range.
-        parts.append(query.TermRange("date", date_from or "0000", date_to or "9999-99-99"))
-    if sources:
-        parts.append(query.Or([query.Term("source", s) for s in sources]))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else query.And(parts)
-
-
 def _and_not(positive: query.Query, negative: query.Query) -> query.Query:
     # whoosh-reloaded 2.7.5's AndNotMatcher lets excluded documents through (seen on our test
     # corpus: "Moscow -Syria" kept a Syria paragraph); And + Not filters correctly.
@@ -757,19 +434,6 @@ def _fix_not(q: query.Query) -> query.Query:
     if isinstance(q, query.CompoundQuery):
         return q.__class__(children, boost=q.boost)
     return q
-
-
-class _TopPrefix(query.Prefix):
-    """A prefix that expands to its ``limit`` most frequent terms (Whoosh's expands to all)."""
-
-    def __init__(self, fieldname: str, text: str, limit: int, boost: float = 1.0) -> None:
-        super().__init__(fieldname, text, boost=boost)
-        self.limit = limit
-
-    def _btexts(self, ixreader):
-        found = ixreader.iter_prefix(self.fieldname, self.text)
-        top = heapq.nlargest(self.limit, found, key=lambda t: t[1].doc_frequency())
-        return sorted(btext for btext, _ in top)
 
 
 def _cap_prefixes(q: query.Query) -> query.Query:
