@@ -114,23 +114,21 @@ def keyword_fingerprint(records: list[dict], paras: list[dict], settings: Settin
     return h.hexdigest()
 
 
-def _reuse_keyword_index(settings: Settings, fingerprint: str, dest: Path) -> bool:
+def _reuse_keyword_index(previous: Previous, fingerprint: str, dest: Path) -> bool:
     """Hard-link the live generation's Whoosh files into ``dest`` when they were built from
     the same documents: an unchanged re-index then skips the slowest step (~130 s at 100k
     paragraphs). Generations are never written after commit, so sharing inodes is safe."""
+    if previous.path is None or previous.manifest.get("keyword") != fingerprint:
+        return False
     try:
-        gen = store.current_generation(settings.index_dir)
-        manifest = store.read_manifest(gen, verify=True)  # never reuse damaged files
-        if manifest.get("keyword") != fingerprint:
-            return False
         dest.mkdir()
-        for src in (gen / WHOOSH).iterdir():
+        for src in (previous.path / WHOOSH).iterdir():
             try:
                 os.link(src, dest / src.name)
             except OSError:  # e.g. a filesystem without hard links
                 shutil.copy2(src, dest / src.name)
         return True
-    except (store.IndexError_, OSError) as e:
+    except OSError as e:  # e.g. pruned meanwhile by another writer
         log.info("keyword index rebuilt in full: %s", e)
         shutil.rmtree(dest, ignore_errors=True)
         return False
@@ -153,27 +151,60 @@ def content_hash(model: str, text: str) -> str:
     return hashlib.sha1(f"{model}\0{text}".encode()).hexdigest()
 
 
-def _previous_vectors(settings: Settings) -> tuple[dict[str, int], VectorStore | None]:
-    """hash → row of the live generation, so unchanged paragraphs are never re-embedded."""
-    try:
-        gen = store.current_generation(settings.index_dir)
-        # Verified: vectors copied from a damaged generation would get fresh checksums.
-        manifest = store.read_manifest(gen, verify=True)
-        check_compatible(manifest, settings, gen)
-        rows = {p["hash"]: i for i, p in enumerate(read_jsonl(gen / PARAGRAPHS))}
-        vecs = VectorStore.load(gen / VECTORS, manifest["dimension"], mmap=True)
-        if len(vecs) != len(rows) and len(vecs) < max(rows.values(), default=-1) + 1:
-            return {}, None
-        return rows, vecs
-    except (store.IndexError_, OSError, ValueError, KeyError):
-        return {}, None
+@dataclass
+class Previous:
+    """What a build may reuse from the live generation, read and checksum-verified once:
+    vectors by content hash, paragraph splits by split key, the Whoosh files by fingerprint."""
+
+    path: Path | None = None
+    manifest: dict = field(default_factory=dict)
+    articles: list[dict] = field(default_factory=list)
+    paragraphs: list[dict] = field(default_factory=list)
+    vectors: VectorStore | None = None
+
+    @classmethod
+    def load(cls, settings: Settings) -> Previous:
+        """The live generation, or nothing to reuse when there is none or it is damaged."""
+        try:
+            gen = store.current_generation(settings.index_dir)
+            # Verified: anything copied from a damaged generation would get fresh checksums.
+            manifest = store.read_manifest(gen, verify=True)
+            check_compatible(manifest, settings, gen)
+            paras = read_jsonl(gen / PARAGRAPHS)
+            vecs = VectorStore.load(gen / VECTORS, manifest["dimension"], mmap=True)
+            if len(vecs) != len(paras):
+                raise store.IndexCorrupt(f"{gen}: {len(vecs)} vectors, {len(paras)} paragraphs")
+            return cls(gen, manifest, read_jsonl(gen / ARTICLES), paras, vecs)
+        except (store.IndexError_, OSError, ValueError, KeyError) as e:
+            log.info("nothing reused from the live generation: %s", e)
+            return cls()
+
+    def vector_rows(self) -> dict[str, int]:
+        """content hash → row of ``vectors``."""
+        return {p["hash"]: i for i, p in enumerate(self.paragraphs)}
+
+    def splits(self) -> dict[str, list[str]]:
+        """split key → paragraph texts, in order."""
+        keys = [r.get("split") for r in self.articles]
+        out: dict[str, list[str]] = {}
+        for p in self.paragraphs:
+            key = keys[p["article"]] if p["article"] < len(keys) else None
+            if key:
+                out.setdefault(key, []).append(p["text"])
+        return out
 
 
 def embed_all(
-    texts: list[str], hashes: list[str], embedder: Embedder, settings: Settings, progress: bool
+    texts: list[str],
+    hashes: list[str],
+    embedder: Embedder,
+    settings: Settings,
+    progress: bool,
+    previous: Previous | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors for ``texts``: reused from the live generation where the hash matches."""
-    prev_rows, prev_vecs = _previous_vectors(settings)
+    previous = previous if previous is not None else Previous.load(settings)
+    prev_rows, prev_vecs = previous.vector_rows(), previous.vectors
     out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     todo = []
     for i, h in enumerate(hashes):
@@ -221,23 +252,6 @@ def split_key(a: Article, limit: int, settings: Settings, code: bytes) -> str:
     for raw in a.paragraphs:
         h.update(raw.encode("utf-8", "surrogatepass") + b"\0\1")
     return h.hexdigest()
-
-
-def _previous_splits(settings: Settings) -> dict[str, list[str]]:
-    """split key → paragraph texts of the live generation (empty when there is none)."""
-    try:
-        gen = store.current_generation(settings.index_dir)
-        store.read_manifest(gen, verify=True, only=(ARTICLES, PARAGRAPHS))  # no damaged text
-        keys = [r.get("split") for r in read_jsonl(gen / ARTICLES)]
-        out: dict[str, list[str]] = {}
-        for p in read_jsonl(gen / PARAGRAPHS):
-            key = keys[p["article"]]
-            if key:
-                out.setdefault(key, []).append(p["text"])
-        return out
-    except (store.IndexError_, OSError, ValueError, KeyError, IndexError) as e:
-        log.info("splitting every article: %s", e)
-        return {}
 
 
 def _article_record(a: Article) -> dict:
@@ -292,9 +306,9 @@ def build_index(
     report.timings["parse"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    previous = _previous_splits(settings)
+    previous = Previous.load(settings)
     records, para_records = split_all(
-        articles, settings, embedder, progress, report, previous=previous
+        articles, settings, embedder, progress, report, previous=previous.splits()
     )
     report.timings["split"] = time.perf_counter() - t
     if not records:  # an empty generation would replace a good index
@@ -304,7 +318,10 @@ def build_index(
         )
 
     t = time.perf_counter()
-    vectors, report.reused = embed_records(records, para_records, embedder, settings, progress)
+    vectors, report.reused = embed_records(
+        records, para_records, embedder, settings, progress, previous=previous
+    )
+    previous.articles = previous.paragraphs = []  # the keyword step needs path + manifest only
     report.embedded = len(para_records) - report.reused
     report.timings["embed"] = time.perf_counter() - t
 
@@ -312,7 +329,7 @@ def build_index(
         tmp = store.new_generation_dir(settings.index_dir)
         t = time.perf_counter()
         kw_fingerprint = keyword_fingerprint(records, para_records, settings)
-        report.keyword_reused = _reuse_keyword_index(settings, kw_fingerprint, tmp / WHOOSH)
+        report.keyword_reused = _reuse_keyword_index(previous, kw_fingerprint, tmp / WHOOSH)
         if not report.keyword_reused:
             keyword_docs = (keyword_doc(records, i, p) for i, p in enumerate(para_records))
             keyword_docs = tqdm(
@@ -397,11 +414,13 @@ def embed_records(
     settings: Settings,
     progress: bool,
     first_row: int = 0,
+    previous: Previous | None = None,
 ) -> tuple[np.ndarray, int]:
     texts = [
         embed_text(records[p["article"] - first_row]["title"], p["text"], settings) for p in paras
     ]
-    return embed_all(texts, [p["hash"] for p in paras], embedder, settings, progress)
+    hashes = [p["hash"] for p in paras]
+    return embed_all(texts, hashes, embedder, settings, progress, previous)
 
 
 def keyword_doc(records: list[dict], row: int, p: dict, first_row: int = 0) -> KeywordDoc:

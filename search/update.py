@@ -20,6 +20,7 @@ import numpy as np
 from . import store
 from .build import (
     BuildReport,
+    Previous,
     build_index,
     embed_records,
     keyword_doc,
@@ -31,7 +32,7 @@ from .config import Settings
 from .generation import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH, check_compatible, read_jsonl
 from .keyword import update_index
 from .models import Problem
-from .vectors import Embedder, embedder_for, index_backend
+from .vectors import Embedder, VectorStore, embedder_for, index_backend
 
 LOCK_WAIT = 30.0
 
@@ -77,8 +78,9 @@ def add_paths(
             records[live[article_id]]["deleted"] = True
         first = len(records)
         new_records, new_paras = split_all(new, settings, embedder, progress, report, first)
+        live_gen = Previous(gen, manifest, records, paras, VectorStore(vectors))  # read once
         new_vecs, report.reused = embed_records(
-            new_records, new_paras, embedder, settings, progress, first
+            new_records, new_paras, embedder, settings, progress, first, live_gen
         )
         report.embedded = len(new_paras) - report.reused
         first_para = len(paras)
