@@ -58,8 +58,8 @@ def leg_latency(
     import torch
     from sentence_transformers import util
 
-    gen = engine.generation
-    emb = engine._embedder
+    gen = engine.backend.generation  # embedded backend
+    emb = engine.embedder
     titles = [a["title"] or "" for a in gen.articles]
     corpus = [f"{titles[int(gen.article_of[i])]} {p['text']}" for i, p in enumerate(gen.paragraphs)]
     t = time.perf_counter()

@@ -133,7 +133,7 @@ def measure(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Mean metrics and per-query nDCG@10 of ``mode`` with ranking settings overridden."""
     settings = replace(engine.settings, **ranking)
-    variant = Engine(settings, engine.generation, engine._embedder)  # same index, same model
+    variant = Engine(settings, engine.backend, engine.embedder)  # same index, same model
     judged = {q: t for q, t in corpus.queries.items() if q in corpus.qrels}
     run = ev.run(variant, judged, mode, limit)
     per = ev.per_query(run, corpus.qrels)

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 out = latency.rows(
                     engine, queries, warm, settings.depth, settings.embed_backend, in_process
                 )
-            engine.generation.close()
+            engine.close()
             return out
 
         section("query latency (in-process)", query_rows)

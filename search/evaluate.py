@@ -174,8 +174,8 @@ def judged_coverage(engine: Engine, qrels: Qrels) -> float:
     relevant = {doc for docs in qrels.values() for doc, rel in docs.items() if rel > 0}
     if not relevant:
         return 1.0
-    index = engine.generation.article_index
-    return sum(doc in index for doc in relevant) / len(relevant)
+    backend = engine.backend
+    return sum(backend.article_row(doc) is not None for doc in relevant) / len(relevant)
 
 
 def cache_dir(docs: Iterable[Path | str], settings: Settings, root: Path = CACHE_ROOT) -> Path:

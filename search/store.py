@@ -81,6 +81,14 @@ def current_name(index_dir: Path) -> str | None:
     return name if _GEN_RE.match(name) else None
 
 
+def generations(index_dir: Path) -> list[Path]:
+    """Committed-looking generation directories, newest first."""
+    try:
+        return sorted((p for p in index_dir.iterdir() if _GEN_RE.match(p.name)), reverse=True)
+    except FileNotFoundError:
+        return []
+
+
 def current_generation(index_dir: Path) -> Path:
     """Path of the live generation; raises IndexNotReady when there is none."""
     name = current_name(index_dir)

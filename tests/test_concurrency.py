@@ -98,7 +98,7 @@ def test_searches_keep_succeeding_while_updates_commit(ix: Settings, tmp_path, m
     assert not errors, errors[:5]
     assert min(done) >= 5, done
     assert deleted == ["volcano-1"] and len(set(names)) == 4
-    assert engine.generation.path.name == names[-1]
+    assert engine.backend.snapshot == names[-1]
     assert "glacier-0" in seen  # a committed update was found by the searching threads
     gen = _live(ix)
     assert {"glacier-0", "glacier-2"} <= set(gen.article_index)
@@ -173,12 +173,12 @@ def test_replaced_generation_stays_for_readers_that_have_not_switched(
     """An engine looks at CURRENT at most once a second; two commits in that second must not
     delete the generation it is still answering from (a new thread opens its files then)."""
     engine = Engine.open(ix)
-    first = engine.generation.path
+    first = engine.backend.generation.path
     for i in range(2):
         path = _article(tmp_path, f"quick-{i}", f"Quick {i}", f"Quick update number {i} today.")
         update.add_paths([path], ix)
     engine._checked = time.monotonic()  # it looked a moment ago: still on the first generation
-    assert engine.generation.path == first and first.exists()
+    assert engine.backend.generation.path == first and first.exists()
     answers: list[object] = []
     t = threading.Thread(  # a thread that has no Whoosh searcher yet
         target=lambda: answers.append(engine.search(Query("wheat", mode="keyword")))

@@ -510,7 +510,7 @@ def test_damaged_generation_is_refused_and_the_last_good_one_serves(
     bad = _publish_copy(s, DAMAGE[damage])
     assert store.current_name(s.index_dir) == bad.name  # CURRENT names the damaged one
     engine._checked = -1e9  # as if a second had passed: the engine looks at CURRENT
-    assert engine.generation.path.name == good
+    assert engine.backend.snapshot == good
     assert any("unusable" in r.message for r in caplog.records)  # reported
     fresh = create_app({"TESTING": True, "SETTINGS": s}).test_client()  # a restarted server
     assert fresh.get("/api/health").get_json()["generation"] == good

@@ -95,9 +95,9 @@ def test_rebuild_is_idempotent_reuses_vectors_and_swaps(tmp_path, settings, corp
     g2 = tmp_path / "ix" / second.generation
     for name in ("articles.jsonl", "paragraphs.jsonl", "vectors.npy"):
         assert (g1 / name).read_bytes() == (g2 / name).read_bytes()
-    assert eng.generation.path.name == first.generation  # reader keeps its generation…
+    assert eng.backend.snapshot == first.generation  # reader keeps its generation…
     eng._checked = -1e9
-    assert eng.generation.path.name == second.generation  # …until it sees the new one
+    assert eng.backend.snapshot == second.generation  # …until it sees the new one
 
 
 def test_refuses_index_of_another_model(tmp_path, settings, corpus_dir):
@@ -124,5 +124,5 @@ def test_damaged_generation_falls_back_to_previous(tmp_path, settings, corpus_di
     data[-3] ^= 0xFF
     vec.write_bytes(bytes(data))
     eng = Engine.open(s)
-    assert eng.generation.path.name == first.generation
+    assert eng.backend.snapshot == first.generation
     assert eng.article("n1") is None

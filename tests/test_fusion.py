@@ -176,7 +176,7 @@ def test_engine_article_fusion_end_to_end(article_engine, mode):
     top = res.results[0]
     assert top.title == "Turkey, Russia agree on coordination in Syria amid US withdrawal"
     assert [a.score for a in res.results] == sorted((a.score for a in res.results), reverse=True)
-    gen = article_engine.generation
+    gen = article_engine.backend.generation
     for hit in res.results:  # the paragraphs shown still belong to their article
         rows = {gen.paragraphs[r]["id"]: r for r in range(len(gen.paragraphs))}
         assert all(

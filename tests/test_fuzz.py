@@ -477,9 +477,9 @@ def test_expensive_queries_are_bounded(big_index: Settings) -> None:
 
     engine = Engine.open(big_index)
     client = create_app({"TESTING": True, "SETTINGS": big_index, "ENGINE": engine}).test_client()
-    vocab = [w for p in engine.generation.paragraphs[:400] for w in p["text"].split()]
+    vocab = [w for p in engine.backend.generation.paragraphs[:400] for w in p["text"].split()]
     # The prefixes really are expensive: Whoosh alone would build a matcher per expansion.
-    kw = engine.generation.keyword
+    kw = engine.backend.generation.keyword
     q, _ = kw.parse(_expensive_queries(vocab)[0]["q"])
     reader = kw._searcher().reader()
     expanded = sum(len(list(x._btexts(reader))) for x in q.leaves())

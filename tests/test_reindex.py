@@ -76,13 +76,13 @@ def test_engine_embeds_queries_like_the_index_was_embedded(tmp_path, settings, c
     assert manifest["settings"]["embed_backend"] == "torch"
     # Asking for int8 at query time does not change the space the stored vectors live in.
     eng = Engine.open(replace(s, embed_backend="openvino-int8"))
-    assert type(eng._embedder) is Embedder
+    assert type(eng.embedder) is Embedder
     # An index that says int8 but has no export at hand answers with torch, and says so.
     manifest["settings"]["embed_backend"] = "openvino-int8"
     (gen / "manifest.json").write_text(json.dumps(manifest))
     with caplog.at_level(logging.WARNING, logger="search.vectors"):
         eng = Engine.open(s)
-    assert not isinstance(eng._embedder, OpenVINOEmbedder)
+    assert not isinstance(eng.embedder, OpenVINOEmbedder)
     assert "queries use torch" in caplog.text
     assert eng.search(Query("wheat harvest")).results
 

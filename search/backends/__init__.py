@@ -1,0 +1,41 @@
+"""Retrieval backends: where the engine's keyword and semantic legs come from.
+
+``open_backend(settings)`` opens the one ``settings.backend`` names; the contract is
+:mod:`search.backends.base`.
+"""
+
+from __future__ import annotations
+
+from ..config import Settings
+from .base import (
+    ArticleRecord,
+    Catalog,
+    Filters,
+    KeywordLeg,
+    Leg,
+    ParagraphRecord,
+    RetrievalBackend,
+    Stats,
+)
+
+__all__ = [
+    "ArticleRecord",
+    "Catalog",
+    "Filters",
+    "KeywordLeg",
+    "Leg",
+    "ParagraphRecord",
+    "RetrievalBackend",
+    "Stats",
+    "open_backend",
+]
+
+
+def open_backend(settings: Settings) -> RetrievalBackend:
+    """The backend ``settings`` asks for, on its live snapshot (IndexNotReady/IndexCorrupt)."""
+    backend = getattr(settings, "backend", "embedded")
+    if backend == "embedded":
+        from .embedded import open_embedded
+
+        return open_embedded(settings)
+    raise ValueError(f"unknown retrieval backend {backend!r}")

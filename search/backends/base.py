@@ -1,0 +1,172 @@
+"""The retrieval-backend seam: what the engine asks of an index, and the typed answers.
+
+A backend owns the stored data and the two retrieval legs (keyword and semantic) with filters
+and exclusions applied inside each leg; the engine keeps everything else (match set, fusion,
+grouping, recency, facets, duplicates, highlighting, related stories). ``embedded`` is today's
+Whoosh + numpy generation; a second backend implements the same Protocol (/tmp/lead/seam.md
+describes the contract for the streams building on it).
+
+A paragraph is addressed by its *row* (an int, dense and stable within one snapshot), an
+article by its *article row* (an index into ``Catalog``'s arrays) or its public id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "ArticleRecord",
+    "Catalog",
+    "Filters",
+    "KeywordLeg",
+    "Leg",
+    "ParagraphRecord",
+    "RetrievalBackend",
+    "Stats",
+]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions every leg applies itself (never filtered after the fact).
+
+    ``date_from``/``date_to`` are inclusive ISO dates (undated articles never pass a date
+    filter); ``sources`` keeps articles from any of them; ``exclude`` holds the query's negated
+    words or phrases: a paragraph is out if its text or its article's title matches one.
+    """
+
+    date_from: str | None = None
+    date_to: str | None = None
+    sources: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def restricts(self) -> bool:
+        """True when date or source filters are set (exclusions aside)."""
+        return bool(self.date_from or self.date_to or self.sources)
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One leg's hits, best first (ties by ascending row).
+
+    ``total`` is the exact number of paragraphs matching the query and filters when the
+    backend knows it (None: unknown); ``complete`` says ``rows`` is the whole match set.
+    """
+
+    rows: np.ndarray  # int64 paragraph rows
+    scores: np.ndarray  # float64: BM25F (keyword) or cosine (semantic)
+    articles: np.ndarray  # int32 article row of each hit
+    total: int | None = None
+    complete: bool = False
+    timed_out: bool = False
+
+    @classmethod
+    def empty(cls, **kw: object) -> Leg:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, np.zeros(0), none.astype(np.int32), total=0, complete=True, **kw)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return int(len(self.rows))
+
+    def pairs(self) -> list[tuple[int, float]]:
+        """``[(row, score)]``, the shape fusion.py takes."""
+        return list(zip(self.rows.tolist(), self.scores.tolist(), strict=True))
+
+
+@dataclass(frozen=True)
+class KeywordLeg(Leg):
+    terms: frozenset[str] = frozenset()  # analyzed positive terms, for highlighting
+    searchable: bool = True  # False: the query had only stop words or operators
+
+
+@dataclass(frozen=True)
+class ParagraphRecord:
+    row: int
+    id: str  # "<article_id>:<n>"
+    article: int  # article row
+    text: str
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    row: int
+    id: str
+    title: str
+    date: str | None = None
+    source: str | None = None
+    url: str | None = None
+    dateline: str | None = None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What ranking needs per article row, in memory."""
+
+    ids: list[str]
+    alive: np.ndarray  # bool: not deleted
+    dates: np.ndarray  # int64 yyyymmdd, 0 = undated
+    ordinals: np.ndarray  # int64 days since 0001-01-01, 0 = undated
+    source_of: list[str | None]
+    date_of: list[str | None]
+    duplicate_of: dict[int, list[int]]  # article row -> the other rows of its duplicate group
+    vectors: Callable[[], np.ndarray] = field(repr=False)  # mean paragraph vector per article
+
+
+@dataclass(frozen=True)
+class Stats:
+    snapshot: str  # generation name (embedded) or collection version
+    articles: int  # live
+    paragraphs: int  # live
+    rows: int  # all paragraph rows, deleted included
+    model: str
+    dimension: int
+    embed_backend: str  # how the stored vectors were embedded (queries must match)
+    built_at: str | None = None
+
+
+@runtime_checkable
+class RetrievalBackend(Protocol):
+    name: str
+
+    @property
+    def snapshot(self) -> str: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    def keyword(self, text: str, filters: Filters, limit: int | None) -> KeywordLeg:
+        """Paragraphs matching the user query ``text``; ``limit=None``: the full match set."""
+        ...
+
+    def semantic(
+        self, vector: np.ndarray, filters: Filters, limit: int | None, floor: float | None = None
+    ) -> Leg:
+        """Rows by cosine to ``vector``: those ≥ ``floor`` (all when None), the best ``limit``."""
+        ...
+
+    def query_terms(self, text: str) -> frozenset[str]: ...
+
+    def suggest(self, text: str) -> str | None: ...
+
+    def paragraphs(self, rows: Sequence[int]) -> list[ParagraphRecord]: ...
+
+    def article_paragraphs(self, article_row: int) -> list[ParagraphRecord]: ...
+
+    def article_row(self, article_id: str) -> int | None: ...
+
+    def articles(self, rows: Sequence[int]) -> list[ArticleRecord]: ...
+
+    def stats(self) -> Stats: ...
+
+    def reopen(self) -> RetrievalBackend | None:
+        """A backend on a newer committed snapshot, or None; IndexCorrupt if it is unusable."""
+        ...
+
+    def prepare(self) -> None: ...
+
+    def close(self) -> None: ...

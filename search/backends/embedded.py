@@ -1,0 +1,209 @@
+"""The embedded backend: one committed generation on local disk (Whoosh + numpy vectors).
+
+``EmbeddedBackend`` answers the seam of :mod:`search.backends.base` from a
+:class:`search.generation.Generation`; ``open_embedded`` picks the live generation, or the newest
+older one that verifies when the live one is damaged; ``reopen`` follows CURRENT to a newer one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .. import store
+from ..config import Settings
+from ..facets import article_mask
+from ..generation import Generation
+from ..store import IndexCorrupt
+from ..vectors import index_backend
+from .base import ArticleRecord, Catalog, Filters, KeywordLeg, Leg, ParagraphRecord, Stats
+
+__all__ = ["EmbeddedBackend", "open_embedded"]
+log = logging.getLogger(__name__)
+
+
+def open_embedded(settings: Settings) -> EmbeddedBackend:
+    """The live generation, or the newest older one that verifies when the live one is damaged."""
+    index_dir = Path(settings.index_dir)
+    current = store.current_generation(index_dir)
+    candidates = [current] + [p for p in store.generations(index_dir) if p.name < current.name]
+    errors = []
+    for path in candidates:
+        try:
+            gen = Generation.open(path, settings)
+            if errors:
+                log.error("serving %s; newer generation unusable: %s", path.name, "; ".join(errors))
+            return EmbeddedBackend(gen, settings)
+        except IndexCorrupt as e:
+            errors.append(str(e))
+    raise IndexCorrupt("; ".join(errors))
+
+
+class EmbeddedBackend:
+    """A :class:`~search.backends.base.RetrievalBackend` over one local generation."""
+
+    name = "embedded"
+
+    def __init__(self, generation: Generation, settings: Settings) -> None:
+        self.generation = generation
+        self.settings = settings
+        self._failed: str | None = None  # a newer generation that would not open
+
+    @property
+    def snapshot(self) -> str:
+        return self.generation.path.name
+
+    # -- the legs -------------------------------------------------------------------------
+    def _excluded(self, exclude: tuple[str, ...]) -> np.ndarray | None:
+        """Paragraph rows whose text or article title matches one of ``exclude``."""
+        if not exclude:
+            return None
+        kw = self.generation.keyword
+        words = " OR ".join(f'"{w}"' if " " in w else w for w in exclude)
+        res = kw.search(words, max(1, kw.doc_count))
+        return np.fromiter((r for r, _ in res.hits), dtype=np.int64, count=len(res.hits))
+
+    def keyword(self, text: str, filters: Filters, limit: int | None) -> KeywordLeg:
+        gen = self.generation
+        k = max(1, gen.keyword.doc_count) if limit is None else limit
+        kr = gen.keyword.search(text, k, filters.date_from, filters.date_to, filters.sources)
+        rows = np.fromiter((r for r, _ in kr.hits), dtype=np.int64, count=len(kr.hits))
+        scores = np.fromiter((s for _, s in kr.hits), dtype=np.float64, count=len(kr.hits))
+        excluded = self._excluded(filters.exclude)
+        if excluded is not None and len(rows):
+            keep = ~np.isin(rows, excluded)
+            rows, scores = rows[keep], scores[keep]
+        complete = limit is None or len(kr.hits) < limit
+        return KeywordLeg(
+            rows,
+            scores,
+            gen.article_of[rows],
+            total=len(rows) if complete and not kr.timed_out else None,
+            complete=complete and not kr.timed_out,
+            timed_out=kr.timed_out,
+            terms=kr.terms,
+            searchable=bool(kr.terms),
+        )
+
+    def semantic(
+        self, vector: np.ndarray, filters: Filters, limit: int | None, floor: float | None = None
+    ) -> Leg:
+        gen = self.generation
+        alive = gen.alive
+        if filters.restricts:
+            mask = article_mask(
+                gen.dates,
+                gen.source_ids,
+                gen.source_names,
+                filters.date_from,
+                filters.date_to,
+                filters.sources,
+            )
+            alive = alive & mask[gen.article_of]
+        excluded = self._excluded(filters.exclude)
+        if excluded is not None:
+            alive = alive.copy()
+            alive[excluded] = False
+        k = len(gen.vectors) if limit is None else limit
+        hits = gen.vectors.search(vector, k, alive)
+        if floor is not None:
+            hits = [h for h in hits if h[1] >= floor]
+        rows = np.fromiter((r for r, _ in hits), dtype=np.int64, count=len(hits))
+        scores = np.fromiter((s for _, s in hits), dtype=np.float64, count=len(hits))
+        complete = limit is None or len(hits) < limit
+        return Leg(
+            rows,
+            scores,
+            gen.article_of[rows],
+            total=len(rows) if complete else None,
+            complete=complete,
+        )
+
+    def query_terms(self, text: str) -> frozenset[str]:
+        return self.generation.keyword.query_terms(text)
+
+    def suggest(self, text: str) -> str | None:
+        return self.generation.keyword.suggest(text)
+
+    # -- records --------------------------------------------------------------------------
+    def _paragraph(self, row: int) -> ParagraphRecord:
+        p = self.generation.paragraphs[row]
+        return ParagraphRecord(row, p["id"], int(p["article"]), p["text"])
+
+    def paragraphs(self, rows: Sequence[int]) -> list[ParagraphRecord]:
+        return [self._paragraph(int(r)) for r in rows]
+
+    def article_paragraphs(self, article_row: int) -> list[ParagraphRecord]:
+        rows = np.flatnonzero(self.generation.article_of == article_row)
+        return self.paragraphs(rows.tolist())
+
+    def article_row(self, article_id: str) -> int | None:
+        return self.generation.article_index.get(article_id)
+
+    def articles(self, rows: Sequence[int]) -> list[ArticleRecord]:
+        out = []
+        for r in rows:
+            a = self.generation.articles[int(r)]
+            out.append(
+                ArticleRecord(
+                    int(r),
+                    a["id"],
+                    a["title"],
+                    a.get("date"),
+                    a.get("source"),
+                    a.get("url"),
+                    a.get("dateline"),
+                )
+            )
+        return out
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        gen = self.generation
+        return Catalog(
+            ids=[a["id"] for a in gen.articles],
+            alive=gen.article_alive,
+            dates=gen.dates,
+            ordinals=gen.ordinals,
+            source_of=gen.source_of,
+            date_of=gen.date_of,
+            duplicate_of=gen.duplicate_of,
+            vectors=lambda: gen.article_vectors,
+        )
+
+    def stats(self) -> Stats:
+        gen = self.generation
+        m = gen.manifest
+        articles, paragraphs = gen.live_count()
+        return Stats(
+            snapshot=self.snapshot,
+            articles=articles,
+            paragraphs=paragraphs,
+            rows=len(gen.paragraphs),
+            model=m["model"],
+            dimension=m["dimension"],
+            embed_backend=index_backend(m, self.settings.embed_backend),
+            built_at=m.get("built_at"),
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def reopen(self) -> EmbeddedBackend | None:
+        name = store.current_name(Path(self.settings.index_dir))
+        if not name or name == self.snapshot or name == self._failed:
+            return None
+        try:
+            gen = Generation.open(Path(self.settings.index_dir) / name, self.settings)
+        except (IndexCorrupt, OSError) as e:
+            self._failed = name
+            raise IndexCorrupt(str(e)) from e
+        return EmbeddedBackend(gen, self.settings)
+
+    def prepare(self) -> None:
+        self.generation.prepare()
+
+    def close(self) -> None:
+        self.generation.close()
