@@ -9,14 +9,17 @@ from pathlib import Path
 
 import click
 
-from .config import Settings
+from .config import Settings, SettingsError
 from .models import MODES, SORTS, Query
 
 DEFAULT_INPUT = Path("seeds")
 
 
 def _settings(index_dir: str | None, **overrides) -> Settings:
-    return Settings.from_env(index_dir=index_dir, **overrides)
+    try:
+        return Settings.from_env(index_dir=index_dir, **overrides)
+    except SettingsError as e:  # one line, exit status 1, before anything is opened
+        raise click.ClickException(str(e)) from None
 
 
 @click.group()
@@ -244,7 +247,10 @@ def eval_cmd(
     from .store import IndexError_
 
     paths = list(docs)
-    settings = ev.eval_settings(paths, index_dir)
+    try:
+        settings = ev.eval_settings(paths, index_dir)
+    except SettingsError as e:
+        raise click.ClickException(str(e)) from None
     try:
         qs, judgments = ev.load_queries(queries), ev.load_qrels(qrels)
     except ValueError as e:

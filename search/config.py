@@ -1,78 +1,177 @@
-"""Settings: one frozen dataclass with defaults, overridable by ``NEWSEARCH_*`` variables.
+"""Settings: frozen, validated dataclasses with defaults, overridable by ``NEWSEARCH_*`` variables.
 
+Split by concern, flat to read (``settings.fusion``):
+
+* :class:`IndexSettings` — what shapes an index (paragraph sizing, model, embedding backend,
+  title boost, duplicate threshold). A build writes them into the manifest; ``add`` and
+  ``eval`` read them back from there, so an index is always extended the way it was built.
+* :class:`SearchSettings` — ranking, the retrieval backend, request limits.
+* :class:`ServeSettings` — the server.
+
+:class:`Settings` is all three plus where the index lives. Every value is checked when a
+``Settings`` is made (enums are ``Literal``, numbers have ranges): a bad ``NEWSEARCH_FUSION``
+stops ``newsearch serve`` at start-up with one line, instead of failing every search.
 Settings are passed in (to the engine, builder, web app), never read from a global.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MODEL_DIM",
+    "MODEL_NAME",
+    "IndexSettings",
+    "SearchSettings",
+    "ServeSettings",
+    "Settings",
+    "SettingsError",
+]
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_DIM = 384
 FORMAT_VERSION = 2  # 2: duplicates.json, tombstones, counts.rows
 
+EmbedBackend = Literal["torch", "openvino", "openvino-int8"]
+Positive = Annotated[int, Field(ge=1)]
+
+
+class SettingsError(ValueError):
+    """A setting has a value newsearch cannot run with; the message is one line."""
+
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything tunable about newsearch, with measured defaults (see README)."""
+class IndexSettings:
+    """What shapes an index: written to the manifest, read back by ``add`` and ``eval``."""
 
-    index_dir: Path = Path("index")
     model_name: str = MODEL_NAME
     # Paragraph sizing, in the model's word pieces (the model truncates at 256).
-    max_tokens: int = 200
-    min_tokens: int = 12
-    embed_batch_size: int = 64
+    max_tokens: Annotated[int, Field(ge=8, le=512)] = 200
+    min_tokens: Annotated[int, Field(ge=0)] = 12
     # "torch" (fp32 SentenceTransformer, the reference), "openvino" (fp32) or "openvino-int8"
     # (NNCF static int8, exported once into <index_dir>/models); see search/vectors.py.
-    embed_backend: str = "torch"
+    embed_backend: EmbedBackend = "torch"
     embed_title: bool = False  # prepend the article title to each embedded paragraph
-    # Ranking.
-    mode: str = "hybrid"
-    fusion: str = "rrf"  # "rrf" or "weighted"
-    rrf_k: int = 60
-    alpha: float = 0.5  # weight of the semantic leg in the weighted sum
-    depth: int = 400  # candidate paragraphs taken from each leg
-    paragraphs_per_article: int = 3
-    article_score: str = "sum2"  # "max" or "sum2" (best paragraph plus half the second)
+    title_boost: Annotated[float, Field(gt=0, le=100)] = 2.0
+    # Articles whose mean paragraph vectors have cosine ≥ this are one story (see README).
+    duplicate_threshold: Annotated[float, Field(gt=0, le=1.0)] = 0.95
+
+    @model_validator(mode="after")
+    def _sizes_agree(self) -> IndexSettings:
+        if self.min_tokens > self.max_tokens:
+            raise ValueError(f"min_tokens {self.min_tokens} > max_tokens {self.max_tokens}")
+        return self
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Ranking, the retrieval backend and request limits."""
+
+    backend: Literal["embedded"] = "embedded"  # search/backends/
+    mode: Literal["keyword", "semantic", "hybrid"] = "hybrid"
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: Positive = 60
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5  # weight of the semantic leg (weighted)
+    depth: Positive = 400  # candidate paragraphs taken from each leg
+    paragraphs_per_article: Positive = 3
+    article_score: Literal["max", "sum2"] = "sum2"  # sum2: best paragraph plus half the second
     # "paragraph": fuse the legs' paragraph rankings, then group into articles; "article":
     # group each leg into articles first, then fuse the article rankings (search/fusion.py).
-    fusion_level: str = "paragraph"
+    fusion_level: Literal["paragraph", "article"] = "paragraph"
     # With fusion_level="article", semantic and hybrid also fuse the cosine of the query to each
     # candidate article's mean paragraph vector. Off: +0.03 nDCG@10 on TIME, -0.08 on the
     # Reuters check (bench/relevance.py).
     article_vector: bool = False
-    title_boost: float = 2.0
-    # Articles whose mean paragraph vectors have cosine ≥ this are one story (see README).
-    duplicate_threshold: float = 0.95
     # Limits on requests.
-    max_limit: int = 100
-    max_offset: int = 10_000
-    max_query_chars: int = 1_000
-    search_time_budget: float = 1.5  # seconds for the keyword leg
+    max_limit: Annotated[int, Field(ge=1, le=10_000)] = 100
+    max_offset: Annotated[int, Field(ge=0)] = 10_000
+    max_query_chars: Annotated[int, Field(ge=1, le=100_000)] = 1_000
+    search_time_budget: Annotated[float, Field(gt=0)] = 1.5  # seconds for the keyword leg
+
+
+@dataclass(frozen=True)
+class ServeSettings:
     # Waitress worker threads. Searching is CPU-bound (2 cores, the GIL) and waitress does the
     # socket I/O itself, so more threads add queueing and per-thread memory, not throughput.
-    serve_threads: int = 4
+    serve_threads: Annotated[int, Field(ge=1, le=256)] = 4
+
+
+INDEX_FIELDS = tuple(f.name for f in fields(IndexSettings))
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings(ServeSettings, SearchSettings, IndexSettings):
+    """Everything tunable about newsearch, with measured defaults (see README)."""
+
+    index_dir: Path = Path("index")
+    embed_batch_size: Positive = 64
+
+    @property
+    def index_shape(self) -> IndexSettings:
+        """The index-shaping group of these settings."""
+        return IndexSettings(**{k: getattr(self, k) for k in INDEX_FIELDS})
+
+    def shaped_like(self, shape: IndexSettings) -> Settings:
+        """These settings with the index-shaping group replaced by ``shape`` (an index's own)."""
+        return replace(self, **asdict(shape))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        """Defaults, then ``NEWSEARCH_<FIELD>`` environment variables, then ``overrides``."""
+        """Defaults, then ``NEWSEARCH_<FIELD>`` environment variables, then ``overrides``.
+
+        Raises SettingsError, naming the variable, when a value is not allowed.
+        """
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {}
+        source: dict[str, str] = {}
+        defaults = cls()
         for f in fields(cls):
-            raw = env.get(f"NEWSEARCH_{f.name.upper()}")
+            name = f"NEWSEARCH_{f.name.upper()}"
+            raw = env.get(name)
             if raw is None:
                 continue
-            default = getattr(cls, f.name)
-            if isinstance(default, Path):
-                values[f.name] = Path(raw)
-            elif isinstance(default, bool):
-                values[f.name] = raw.lower() in {"1", "true", "yes", "on"}
+            source[f.name] = name
+            if isinstance(getattr(defaults, f.name), bool):
+                low = raw.strip().lower()
+                if low not in _TRUE | _FALSE:
+                    raise SettingsError(
+                        f"bad setting: {name}={raw!r}: expected 1/0, true/false, yes/no, on/off"
+                    )
+                values[f.name] = low in _TRUE
             else:
-                values[f.name] = type(default)(raw)
+                values[f.name] = raw.strip()
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if "index_dir" in values:
-            values["index_dir"] = Path(values["index_dir"])
-        return replace(cls(), **values)
+        for k in overrides:
+            source.setdefault(k, k)
+        return cls.checked(source, **values)
+
+    @classmethod
+    def checked(cls, source: dict[str, str] | None = None, **values: Any) -> Settings:
+        """``Settings(**values)``, or SettingsError with one line naming what is wrong."""
+        try:
+            return cls(**values)
+        except ValidationError as e:
+            raise SettingsError(describe(e, source or {}, values)) from None
+        except TypeError as e:  # an unknown field
+            raise SettingsError(str(e)) from None
+
+
+def describe(e: ValidationError, source: dict[str, str], values: dict[str, Any]) -> str:
+    """One line for a settings validation error: which setting, what was given, what is allowed."""
+    parts = []
+    for err in e.errors(include_url=False):
+        loc = ".".join(str(x) for x in err["loc"]) or "settings"
+        where = source.get(loc, loc)
+        got = f"={values[loc]!r}" if loc in values else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}{got}: {msg}")
+    return "bad setting: " + "; ".join(parts)
