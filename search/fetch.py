@@ -35,7 +35,7 @@ from urllib.request import (
 import feedparser
 
 from search import __version__
-from search.htmlpage import article_from_html, hostname, html_to_paragraphs, http_url
+from search.htmlpage import hostname, html_record, html_to_paragraphs, http_url
 from search.ingest import NotTextError, decode, make_article, parse_date
 from search.models import Article, Problem
 
@@ -314,3 +314,12 @@ def save_articles(articles: Iterable[Article], folder: Path) -> Path:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def article_from_html(html: str, url: str | None) -> Article | None:
+    """The article on a web page fetched from ``url``, or None when it has no article text."""
+    record = html_record(html, url)
+    if record is None:
+        return None
+    made = make_article(url or "<html>", None, record)
+    return made[-1] if isinstance(made[-1], Article) else None

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from search.models import Article, Problem
+from search.models import Problem, Record
+from search.text import split_paragraphs
 
-if TYPE_CHECKING:
-    from search.ingest import Record
-
-# search.ingest imports this module for its parser table, so its functions are imported where
-# they are used; trafilatura too, because it takes ~0.4 s to import and most runs need no HTML.
+# trafilatura is imported where it is used: it takes ~0.4 s and most runs need no HTML.
 
 NO_TEXT = "no article text found"
 # Fewer words than this is not an article but a leftover such as "Home" or "Loading…".
@@ -81,8 +78,6 @@ class _TextCollector(HTMLParser):
 
 def html_to_paragraphs(fragment: str) -> list[str]:
     """An HTML fragment (a feed summary) as plain paragraphs: one per block element or <br>."""
-    from search.ingest import split_paragraphs
-
     collector = _TextCollector()
     collector.feed(fragment)
     collector.close()
@@ -139,14 +134,3 @@ def parse_html(text: str, file: str) -> Iterator[Record | Problem]:
         yield Problem(file, None, NO_TEXT)
     else:
         yield (None, record)
-
-
-def article_from_html(html: str, url: str | None) -> Article | None:
-    """The article on a web page fetched from ``url``, or None when it has no article text."""
-    from search.ingest import make_article
-
-    record = html_record(html, url)
-    if record is None:
-        return None
-    made = make_article(url or "<html>", None, record)
-    return made[-1] if isinstance(made[-1], Article) else None

@@ -25,7 +25,6 @@ import hashlib
 import io
 import json
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -35,10 +34,11 @@ from typing import Any
 from charset_normalizer import from_bytes
 
 from search.htmlpage import parse_html
-from search.models import Article, Problem
+from search.models import Article, Problem, Record
 from search.paragraphs import split_sentences
+from search.text import clean_text, one_line, split_paragraphs
 
-Record = tuple[int | None, dict[str, Any]]  # (line or item number, raw fields)
+__all__ = ["clean_text", "split_paragraphs"]  # kept importable from here
 Parser = Callable[[str, str], Iterator[Record | Problem]]  # (decoded text, file label)
 
 TITLE_FALLBACK_CHARS = 100
@@ -51,40 +51,6 @@ class _BadRecord(Exception):
 
 class NotTextError(ValueError):
     """Raised by ``decode`` for data that is not text; the message is the Problem's reason."""
-
-
-# --------------------------------------------------------------------------- text cleaning
-
-_LINE_BREAKS = re.compile("\r\n?|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-_C1 = re.compile("[\x80-\x9f]")
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f\x80-\x9f\ufeff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # from JSON escapes like "\ud800": not text
-
-
-def _c1_to_cp1252(match: re.Match[str]) -> str:
-    # U+0080..U+009F in text are almost always cp1252 bytes decoded as Latin-1 upstream
-    # (e.g. "Sony\x92s"): restore the intended character instead of deleting it.
-    return bytes([ord(match.group())]).decode("cp1252", errors="ignore")
-
-
-def clean_text(text: str) -> str:
-    """Unify line breaks, repair cp1252 C1 leftovers, drop other control characters, NFC."""
-    text = _LINE_BREAKS.sub("\n", text)
-    text = _C1.sub(_c1_to_cp1252, text)
-    text = _CONTROL.sub("", text)
-    text = _SURROGATE.sub("\ufffd", text)  # a lone surrogate breaks tokenizers and UTF-8
-    return unicodedata.normalize("NFC", text)
-
-
-def _one_line(text: str) -> str:
-    """Clean text and collapse all whitespace (newlines included) to single spaces."""
-    return " ".join(clean_text(text).split())
-
-
-def split_paragraphs(text: str) -> list[str]:
-    """Blank lines separate paragraphs; lines inside a paragraph are joined with a space."""
-    blocks = re.split(r"\n\s*\n", clean_text(text))
-    return [p for p in (" ".join(b.split()) for b in blocks) if p]
 
 
 # --------------------------------------------------------------------------- decoding
@@ -353,12 +319,12 @@ def make_article(file: str, line: int | None, record: dict[str, Any]) -> list[Ar
         return Problem(file, line, reason, skipped=skipped)
 
     try:
-        given_id = _one_line(_field(record, "id") or "")
-        title = _one_line(_field(record, "title") or "")
+        given_id = one_line(_field(record, "id") or "")
+        title = one_line(_field(record, "title") or "")
         paragraphs = _text_paragraphs(record, "text") or _text_paragraphs(record, "body")
         raw_date = _field(record, "date")
         source, url, dateline = (
-            _one_line(_field(record, k) or "") or None for k in ("source", "url", "dateline")
+            one_line(_field(record, k) or "") or None for k in ("source", "url", "dateline")
         )
     except _BadRecord as e:
         return [problem(str(e))]
@@ -370,7 +336,7 @@ def make_article(file: str, line: int | None, record: dict[str, Any]) -> list[Ar
         try:
             article_date = parse_date(raw_date)
         except ValueError:
-            out.append(problem(f"bad date {_one_line(raw_date)[:40]!r}: dropped", skipped=False))
+            out.append(problem(f"bad date {one_line(raw_date)[:40]!r}: dropped", skipped=False))
     article = Article(
         id=given_id or content_id(title, paragraphs),
         title=title or fallback_title(paragraphs[0]),

@@ -28,10 +28,10 @@ from whoosh.support.charset import accent_map
 from .postings import (  # noqa: F401 - MAX_EXPANSIONS, MIN_PREFIX: part of this module's API
     MAX_EXPANSIONS,
     MIN_PREFIX,
-    _filter,
-    _ScoredPostings,
-    _term_plan,
-    _TopPrefix,
+    ScoredPostings,
+    TopPrefix,
+    filter_query,
+    term_plan,
 )
 
 # Accent folding lets "Cavusoglu" find "Çavuşoğlu"; stemming lets "talks" find "talk".
@@ -164,7 +164,6 @@ def _write(writer, docs: Iterable[KeywordDoc], delete_articles: Iterable[str]) -
 class KeywordResult:
     hits: list[tuple[int, float]]  # (row, BM25F score), best first
     terms: frozenset[str]  # analyzed positive terms, for highlighting
-    rewritten: bool = False  # the query could not be used as typed
     timed_out: bool = False
 
 
@@ -196,7 +195,7 @@ class KeywordIndex:
             plugins=[qparser.WhitespacePlugin()],
         )
         self._plain.remove_plugin_class(qparser.FieldsPlugin)
-        self._scored = _ScoredPostings(self._ix)
+        self._scored = ScoredPostings(self._ix)
         self._spelling = _SpellingLexicon()
 
     @property
@@ -251,24 +250,24 @@ class KeywordIndex:
         date_to: str | None = None,
         sources: tuple[str, ...] = (),
     ) -> KeywordResult:
-        q, rewritten = self.parse(text)
+        q, _ = self.parse(text)
         if q is None or q is query.NullQuery:
-            return KeywordResult([], frozenset(), rewritten)
+            return KeywordResult([], frozenset())
         terms = frozenset(
             t.decode() if isinstance(t, bytes) else t
             for f, t in _positive_terms(q)
             if f in ("text", "title")
         )
         s = self._searcher()
-        plan = _term_plan(q)
+        plan = term_plan(q)
         if plan is not None:
             allow_docs = self._scored.allowed(s, date_from, date_to, sources)
             deadline = time.monotonic() + self._budget
             hits = self._scored.top(s, plan, limit, allow_docs, deadline)
             if hits is not None:
-                return KeywordResult(hits, terms, rewritten, self._scored.timed_out())
+                return KeywordResult(hits, terms, self._scored.timed_out())
         q = _cap_prefixes(q)
-        allow = _filter(date_from, date_to, sources)
+        allow = filter_query(date_from, date_to, sources)
         if allow is not None:
             # The filter as an AND clause scoring a constant 1 (taken off again below): a
             # FilterCollector would be bypassed by TimeLimitCollector, which feeds its child
@@ -285,7 +284,7 @@ class KeywordIndex:
         results = timed.results()
         offset = _FILTER_SCORE if allow is not None else 0.0
         hits = [(hit["row"], float(hit.score) - offset) for hit in results]
-        return KeywordResult(hits, terms, rewritten, timed_out)
+        return KeywordResult(hits, terms, timed_out)
 
     def suggest(self, text: str) -> str | None:
         """The query with unknown words replaced by the closest indexed word, or None.
@@ -445,8 +444,8 @@ def _cap_prefixes(q: query.Query) -> query.Query:
     limit = max(1, MAX_EXPANSIONS // n)
 
     def cap(node: query.Query) -> query.Query:
-        if isinstance(node, query.Prefix) and not isinstance(node, _TopPrefix):
-            return _TopPrefix(node.fieldname, node.text, limit, node.boost)
+        if isinstance(node, query.Prefix) and not isinstance(node, TopPrefix):
+            return TopPrefix(node.fieldname, node.text, limit, node.boost)
         return node
 
     return q.accept(cap)

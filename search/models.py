@@ -29,6 +29,9 @@ class Paragraph:
     text: str
 
 
+Record = tuple[int | None, dict[str, Any]]  # a raw input record: (line or item number, fields)
+
+
 @dataclass(frozen=True)
 class Problem:
     """A record that could not be ingested: where it is and why."""

@@ -25,7 +25,7 @@ MAX_EXPANSIONS = 512
 
 
 @dataclass(frozen=True)
-class _TermPlan:
+class TermPlan:
     """A query Whoosh scores as a plain sum over its leaves: positive leaves OR-ed, optionally
     ``AND NOT`` an OR of excluded leaves (which adds Whoosh's constant 1.0 to every score).
 
@@ -59,7 +59,7 @@ def _plain_leaves(q: query.Query, prefix_limit: int) -> tuple[tuple, ...] | None
     return tuple(out)
 
 
-def _term_plan(q: query.Query) -> _TermPlan | None:
+def term_plan(q: query.Query) -> TermPlan | None:
     """The plan for ``q`` when the vectorized scorer gives Whoosh's ranking, else None
     (boosts, nested groups, wildcards and anything unusual go to Whoosh)."""
     leaves = [q] if q.is_leaf() else list(q.leaves())
@@ -67,17 +67,17 @@ def _term_plan(q: query.Query) -> _TermPlan | None:
     limit = max(1, MAX_EXPANSIONS // n_prefix) if n_prefix else 0
     pos = _plain_leaves(q, limit)
     if pos is not None:
-        return _TermPlan(pos)
+        return TermPlan(pos)
     if type(q) is query.And and q.boost == 1.0 and len(q.subqueries) == 2:
         a, b = q.subqueries
         if type(b) is query.Not and b.boost == 1.0:
             pos, neg = _plain_leaves(a, limit), _plain_leaves(b.query, limit)
             if pos is not None and neg is not None:
-                return _TermPlan(pos, neg)
+                return TermPlan(pos, neg)
     return None
 
 
-class _ScoredPostings:
+class ScoredPostings:
     """Whoosh's BM25F for plain term queries, computed with numpy.
 
     Whoosh scores an OR of common words one posting at a time in Python (hundreds of ms on
@@ -175,7 +175,7 @@ class _ScoredPostings:
         self, s, date_from: str | None, date_to: str | None, sources: tuple[str, ...]
     ) -> np.ndarray | None:
         """Boolean mask over docnums passing the date/source filter; None when unfiltered."""
-        allow = _filter(date_from, date_to, sources)
+        allow = filter_query(date_from, date_to, sources)
         if allow is None:
             return None
         key = (date_from, date_to, tuple(sorted(sources)))
@@ -231,7 +231,7 @@ class _ScoredPostings:
                 ids, sc = self._term(s, field, word)
                 scores += sc[np.searchsorted(ids, docs)]
             return docs.astype(np.int32), scores
-        expansions = _TopPrefix(field, what[:-1], extra)._btexts(s.reader())
+        expansions = TopPrefix(field, what[:-1], extra)._btexts(s.reader())
         parts = [self._term(s, field, field_text(s, field, b)) for b in expansions]
         parts = [p for p in parts if p is not None]
         if not parts:
@@ -246,7 +246,7 @@ class _ScoredPostings:
     def top(
         self,
         s,
-        plan: _TermPlan,
+        plan: TermPlan,
         limit: int,
         allow: np.ndarray | None = None,
         deadline: float = float("inf"),
@@ -337,7 +337,7 @@ def _read_postings(reader, field: str, btext: bytes) -> tuple[np.ndarray, np.nda
     return np.concatenate(ids), np.concatenate(ws)
 
 
-def _filter(date_from: str | None, date_to: str | None, sources: tuple[str, ...]):
+def filter_query(date_from: str | None, date_to: str | None, sources: tuple[str, ...]):
     parts: list[query.Query] = []
     if date_from or date_to:
         # ISO dates compare as strings; "" (no date) falls outside any range.
@@ -349,7 +349,7 @@ def _filter(date_from: str | None, date_to: str | None, sources: tuple[str, ...]
     return parts[0] if len(parts) == 1 else query.And(parts)
 
 
-class _TopPrefix(query.Prefix):
+class TopPrefix(query.Prefix):
     """A prefix that expands to its ``limit`` most frequent terms (Whoosh's expands to all)."""
 
     def __init__(self, fieldname: str, text: str, limit: int, boost: float = 1.0) -> None:

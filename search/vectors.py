@@ -428,9 +428,6 @@ class VectorStore:
         top = top[np.lexsort((top, -scores[top]))]  # by score, ties by row: deterministic
         return [(int(i), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
-    def vectors_of(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(self.matrix[rows])
-
 
 class _Int8Scan:
     """``matrix @ q`` over an int8 copy of the matrix (a scale per row), compiled with OpenVINO."""

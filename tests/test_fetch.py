@@ -22,8 +22,8 @@ from search.build import build_index
 from search.cli import main
 from search.config import Settings
 from search.engine import Engine
-from search.fetch import FetchError, decode_html, fetch, fetch_feeds, http_get
-from search.htmlpage import article_from_html, html_to_paragraphs, http_url
+from search.fetch import FetchError, article_from_html, decode_html, fetch, fetch_feeds, http_get
+from search.htmlpage import html_to_paragraphs, http_url
 from search.ingest import read_corpus, summarize
 from search.models import Article, Problem, Query
 

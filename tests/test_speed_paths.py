@@ -17,8 +17,8 @@ from search.keyword import (
     ANALYZER,
     KeywordDoc,
     KeywordIndex,
-    _filter,
-    _term_plan,
+    filter_query,
+    term_plan,
     term_spans,
     update_index,
     write_index,
@@ -51,7 +51,7 @@ def whoosh_ranking(kw: KeywordIndex, text: str, filters) -> list[tuple[int, floa
     if q is None:
         return []
     q = keyword._cap_prefixes(q)
-    allow = _filter(*filters)
+    allow = filter_query(*filters)
     off = 0.0
     if allow is not None:
         q = query.And([q, query.ConstantScoreQuery(allow, 1.0)])
@@ -79,7 +79,7 @@ def test_fast_keyword_path_ranks_as_whoosh(kw, filters):
     planned = 0
     for text in QUERIES:
         q, _ = kw.parse(text)
-        if q is not None and _term_plan(q) is not None:
+        if q is not None and term_plan(q) is not None:
             planned += 1
         got = kw.search(text, 1000, *filters).hits
         assert same(got, whoosh_ranking(kw, text, filters)), text
@@ -114,7 +114,7 @@ def test_fast_keyword_path_skips_deleted_documents(tmp_path):
 
 def test_unplanned_queries_still_use_whoosh(kw, monkeypatch):
     calls = []
-    monkeypatch.setattr(keyword, "_term_plan", lambda q: calls.append(q))
+    monkeypatch.setattr(keyword, "term_plan", lambda q: calls.append(q))
     assert kw.search("Idlib", 10).hits
     assert calls
 
