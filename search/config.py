@@ -101,6 +101,13 @@ class ServeSettings:
     # Waitress worker threads. Searching is CPU-bound (2 cores, the GIL) and waitress does the
     # socket I/O itself, so more threads add queueing and per-thread memory, not throughput.
     serve_threads: Annotated[int, Field(ge=1, le=256)] = 4
+    # Waitress limits for a hostile network (web/serve.py, README "Deploying"): connections
+    # open at once, seconds a client may take to send one whole request, seconds a connection
+    # may sit idle, and the largest request body (and header block) accepted; bigger → 413.
+    serve_connection_limit: Annotated[int, Field(ge=10, le=100_000)] = 500
+    serve_request_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    serve_idle_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    max_request_bytes: Annotated[int, Field(ge=4096)] = 64 * 1024
 
 
 INDEX_FIELDS = tuple(f.name for f in fields(IndexSettings))

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 from whoosh import query
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS_COLUMN
 from whoosh.util.numeric import byte_to_length
@@ -22,6 +23,21 @@ MIN_PREFIX = 3  # "a*" would expand to every term in the index
 # Terms all prefixes of one query may expand to, together: Whoosh builds one matcher per
 # expanded term *before* the time budget starts counting ("con*" on a big index is thousands).
 MAX_EXPANSIONS = 512
+# Per-process caches keyed by what users type are bounded by bytes, least recently used out:
+# unbounded, 15k random-word queries grew a server by 180 MiB (issue #17). A term that is not
+# indexed costs a small entry, so misses are cached too but cannot crowd out much.
+MAX_POSTINGS_BYTES = 32 << 20
+MAX_PHRASE_BYTES = 8 << 20
+_MISS_BYTES = 256
+
+
+def _nbytes(value) -> int:
+    """Bytes a cached value holds: its numpy arrays, or a small constant for a miss."""
+    if value is None:
+        return _MISS_BYTES
+    if isinstance(value, np.ndarray):
+        return value.nbytes + _MISS_BYTES
+    return sum(a.nbytes for a in value) + _MISS_BYTES
 
 
 @dataclass(frozen=True)
@@ -88,17 +104,18 @@ class ScoredPostings:
     """
 
     MAX_FILTERS = 32
-    MAX_PHRASES = 256  # (field, words, slop) -> docnums, so paging a phrase query is cheap
 
     def __init__(self, ix) -> None:
         self._ix = ix
         self._lock = threading.Lock()
-        self._postings: dict[tuple[str, str], tuple[np.ndarray, np.ndarray] | None] = {}
+        # (field, term) -> (docnums, scores) or None; (field, words, slop) -> docnums, so paging
+        # a phrase query is cheap. Both LRU, by bytes; read and written under the lock.
+        self._postings: LRUCache = LRUCache(MAX_POSTINGS_BYTES, getsizeof=_nbytes)
+        self._phrases: LRUCache = LRUCache(MAX_PHRASE_BYTES, getsizeof=_nbytes)
         self._lengths: dict[str, np.ndarray] = {}
         self._dead: np.ndarray | None = None
         self._row_of: np.ndarray | None = None
         self._filters: dict[tuple, np.ndarray] = {}
-        self._phrases: dict[tuple, np.ndarray] = {}
         self._local = threading.local()
 
     def timed_out(self) -> bool:
@@ -142,8 +159,9 @@ class ScoredPostings:
     def _term(self, s, field: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(docnums, BM25F scores) of one term's live postings; None when not indexed."""
         key = (field, text)
-        if key in self._postings:
-            return self._postings[key]
+        with self._lock:
+            if key in self._postings:
+                return self._postings[key]
         ids_parts, w_parts = [], []
         btext = s.schema[field].to_bytes(text)
         for sub, offset in s.leaf_searchers():
@@ -154,7 +172,7 @@ class ScoredPostings:
             ids_parts.append(ids + offset)
             w_parts.append(ws)
         if not ids_parts:
-            self._postings[key] = None
+            self._remember(self._postings, key, None)
             return None
         ids = np.concatenate(ids_parts)
         w = np.concatenate(w_parts).astype(np.float64)
@@ -168,8 +186,20 @@ class ScoredPostings:
         fl = self._field_lengths(s, field)[ids]
         scores = idf * ((w * (k1 + 1)) / (w + k1 * ((1 - b) + b * fl / avgfl)))
         out = (ids.astype(np.int32), scores)
-        self._postings[key] = out
+        self._remember(self._postings, key, out)
         return out
+
+    def _remember(self, cache: LRUCache, key, value) -> None:
+        with self._lock:
+            try:
+                cache[key] = value
+            except ValueError:  # one value larger than the whole budget: not cached
+                pass
+
+    def cached_bytes(self) -> int:
+        """Bytes held by the caches keyed by query words (for tests and benchmarks)."""
+        with self._lock:
+            return int(self._postings.currsize + self._phrases.currsize)
 
     def allowed(
         self, s, date_from: str | None, date_to: str | None, sources: tuple[str, ...]
@@ -199,7 +229,8 @@ class ScoredPostings:
         Whoosh checks positions document by document: "mln dlrs" takes ~200 ms at 100k.
         """
         key = (field, words, slop)
-        docs = self._phrases.get(key)
+        with self._lock:
+            docs = self._phrases.get(key)
         if docs is not None:
             return docs, True
         found = []
@@ -210,10 +241,7 @@ class ScoredPostings:
         docs = np.sort(np.asarray(found, dtype=np.int32))
         if time.monotonic() > deadline:
             return docs, False
-        with self._lock:
-            if len(self._phrases) >= self.MAX_PHRASES:
-                self._phrases.pop(next(iter(self._phrases)))
-            self._phrases[key] = docs
+        self._remember(self._phrases, key, docs)
         return docs, True
 
     def _leaf(self, s, leaf: tuple, deadline: float) -> tuple[np.ndarray, np.ndarray] | None:

@@ -78,6 +78,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config.get("INDEX_DIR") is not None:
         settings = replace(settings, index_dir=Path(app.config["INDEX_DIR"]))
     app.config["SETTINGS"] = settings
+    # Waitress refuses bigger bodies before reading them (web/serve.py); this covers any other
+    # WSGI server, for a view that reads the body.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
 
     slot = _EngineSlot(settings, float(app.config["ENGINE_RETRY_SECONDS"]))
     engine = app.config.get("ENGINE")
@@ -135,6 +139,7 @@ _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    413: "too_large",
     500: "internal_error",
     503: "unavailable",
 }
