@@ -291,9 +291,20 @@ def eval_cmd(
     show_default=True,
     help="Folder that keeps the fetched articles, one .jsonl per run (an index input).",
 )
-@click.option("--timeout", type=click.FloatRange(0.1, 300), default=10.0, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 300),
+    default=10.0,
+    show_default=True,
+    help="Seconds for each URL in all (connect, redirects, download).",
+)
 @click.option(
     "--max-items", type=click.IntRange(1), default=200, show_default=True, help="Per feed."
+)
+@click.option(
+    "--allow-local",
+    is_flag=True,
+    help="Also fetch from loopback, private and link-local addresses (feeds on your network).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def fetch_cmd(
@@ -302,6 +313,7 @@ def fetch_cmd(
     save_dir: Path,
     timeout: float,
     max_items: int,
+    allow_local: bool,
     quiet: bool,
 ) -> None:
     """Fetch RSS/Atom feeds and their linked pages, save them as .jsonl, then index them."""
@@ -311,7 +323,7 @@ def fetch_cmd(
 
     settings = _settings(index_dir)
 
-    fetched = fetch(feeds, timeout=timeout, max_items=max_items)
+    fetched = fetch(feeds, timeout=timeout, max_items=max_items, allow_local=allow_local)
     for problem in fetched.problems:
         _report_problem(problem)
     click.echo(fetched.summary())

@@ -9,7 +9,6 @@ URL concerned (the feed's URL, with the entry number as ``line``, for an entry w
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
@@ -20,34 +19,20 @@ from datetime import UTC, date, datetime
 from email.message import Message
 from pathlib import Path
 from typing import Any
-from urllib.error import HTTPError, URLError
-from urllib.request import (
-    HTTPDefaultErrorHandler,
-    HTTPErrorProcessor,
-    HTTPHandler,
-    HTTPRedirectHandler,
-    HTTPSHandler,
-    OpenerDirector,
-    ProxyHandler,
-    Request,
-)
 
 import feedparser
 
-from search import __version__
-from search.htmlpage import hostname, html_record, html_to_paragraphs, http_url
+from search.htmlpage import PageTooBig, hostname, html_record, html_to_paragraphs, http_url
 from search.ingest import NotTextError, decode, make_article, parse_date
 from search.models import Article, Problem
+from search.safehttp import FetchError, http_get
 
-USER_AGENT = f"newsearch/{__version__} (feed reader)"
+__all__ = ["FetchError", "FetchReport", "fetch", "fetch_feeds", "http_get", "save_articles"]
+
 MAX_FEED_BYTES = 10 * 1024 * 1024
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 WORKERS = 4  # pages fetched at once: fast enough, and gentle on a site whose feed links to it
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
-
-
-class FetchError(Exception):
-    """A URL that could not be read; the message says why (it becomes a Problem's reason)."""
 
 
 @dataclass
@@ -70,49 +55,6 @@ class FetchReport:
 
 
 # --------------------------------------------------------------------------- HTTP
-
-
-def _opener() -> OpenerDirector:
-    """urllib with http(s) only: no file:, ftp: or data: URLs, not even through a redirect."""
-    opener = OpenerDirector()
-    for handler in (
-        ProxyHandler(),
-        HTTPHandler(),
-        HTTPSHandler(),
-        HTTPRedirectHandler(),
-        HTTPDefaultErrorHandler(),
-        HTTPErrorProcessor(),
-    ):
-        opener.add_handler(handler)
-    return opener
-
-
-def http_get(url: str, timeout: float, max_bytes: int) -> tuple[bytes, str, str]:
-    """``(body, final URL after redirects, Content-Type)``; raises FetchError with the reason.
-
-    ``timeout`` bounds each connect and read, not the whole download.
-    """
-    if http_url(url) is None:
-        raise FetchError("not an http(s) URL")
-    request = Request(url, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
-    limit = f"{max_bytes / 1_048_576:g} MB"
-    try:
-        with _opener().open(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > max_bytes:
-                raise FetchError(f"larger than {limit} ({int(length)} bytes)")
-            body = response.read(max_bytes + 1)
-            if len(body) > max_bytes:
-                raise FetchError(f"larger than {limit}")
-            return body, response.geturl(), response.headers.get("Content-Type", "")
-    except HTTPError as e:
-        raise FetchError(f"HTTP {e.code} {e.reason}") from e
-    except URLError as e:
-        raise FetchError(f"cannot connect: {e.reason}") from e
-    except TimeoutError as e:
-        raise FetchError(f"timed out after {timeout:g} s") from e
-    except (http.client.HTTPException, OSError, ValueError) as e:
-        raise FetchError(f"download failed: {e}") from e
 
 
 def _charset(content_type: str) -> str | None:
@@ -160,21 +102,25 @@ def _entry_text(entry: Any) -> list[str]:
     return max((html_to_paragraphs(c) for c in candidates if c), key=len, default=[])
 
 
-def _fetch_entry(feed_url: str, n: int, entry: Any, timeout: float) -> list[Article | Problem]:
+def _fetch_entry(
+    feed_url: str, n: int, entry: Any, timeout: float, allow_local: bool = False
+) -> list[Article | Problem]:
     """One entry → ``[warnings..., Article]`` or ``[skipped Problem]`` (link already checked)."""
     link = http_url(entry.get("link"))
     where, line = (link, None) if link else (feed_url, n)
     warning = "entry has no link"
     if link:
         try:
-            body, final_url, content_type = http_get(link, timeout, MAX_PAGE_BYTES)
+            body, final_url, content_type = http_get(link, timeout, MAX_PAGE_BYTES, allow_local)
             if content_type and "html" not in content_type.lower():
                 raise FetchError(f"not an HTML page ({content_type.split(';')[0]})")
-            article = article_from_html(decode_html(body, content_type), final_url)
+            notes: list[str] = []
+            article = article_from_html(decode_html(body, content_type), final_url, notes)
             if article is not None:
-                return [replace(article, date=article.date or _entry_date(entry))]
+                article = replace(article, date=article.date or _entry_date(entry))
+                return [*(Problem(where, line, w, skipped=False) for w in notes), article]
             warning = "no article text found on the page"
-        except FetchError as e:
+        except (FetchError, PageTooBig) as e:
             warning = f"cannot fetch page: {e}"
     record = {
         "id": link,
@@ -192,9 +138,9 @@ def _fetch_entry(feed_url: str, n: int, entry: Any, timeout: float) -> list[Arti
     return made
 
 
-def _read_feed(url: str, timeout: float) -> tuple[list[Any], list[Problem]]:
+def _read_feed(url: str, timeout: float, allow_local: bool) -> tuple[list[Any], list[Problem]]:
     """Entries of one feed, and problems with the feed itself; raises FetchError."""
-    body, final_url, content_type = http_get(url, timeout, MAX_FEED_BYTES)
+    body, final_url, content_type = http_get(url, timeout, MAX_FEED_BYTES, allow_local)
     # The headers give feedparser the base for relative links and the declared encoding.
     headers = {"content-location": final_url, "content-type": content_type}
     parsed = feedparser.parse(body, response_headers=headers)
@@ -213,7 +159,7 @@ Job = tuple[str, int, Any]  # (feed URL, entry number from 1, feedparser entry)
 
 
 def _plan(
-    urls: Iterable[str], timeout: float, max_items: int, report: FetchReport
+    urls: Iterable[str], timeout: float, max_items: int, report: FetchReport, allow_local: bool
 ) -> list[Job | Problem]:
     """Read the feeds: the entries to fetch and the problems found so far, in feed order."""
     plan: list[Job | Problem] = []
@@ -221,7 +167,7 @@ def _plan(
     for url in urls:
         report.feeds_asked += 1
         try:
-            entries, problems = _read_feed(url, timeout)
+            entries, problems = _read_feed(url, timeout, allow_local)
         except FetchError as e:
             plan.append(Problem(url, None, f"cannot read feed: {e}"))
             continue
@@ -246,19 +192,25 @@ def _plan(
 
 
 def fetch(
-    urls: Iterable[str], timeout: float = 10, max_items: int = 200, workers: int = WORKERS
+    urls: Iterable[str],
+    timeout: float = 10,
+    max_items: int = 200,
+    workers: int = WORKERS,
+    allow_local: bool = False,
 ) -> FetchReport:
     """Articles from the feeds at ``urls``: at most ``max_items`` entries from each feed.
 
     Articles and problems come in feed and entry order. An entry linking to a page already
-    taken (same link, or the same canonical URL) is skipped.
+    taken (same link, or the same canonical URL) is skipped. ``timeout`` is the deadline of
+    each URL; ``allow_local`` lets feeds and pages on non-public addresses be fetched (see
+    ``search.safehttp``).
     """
     report = FetchReport()
-    plan = _plan(urls, timeout, max_items, report)
+    plan = _plan(urls, timeout, max_items, report, allow_local)
     jobs = [step for step in plan if not isinstance(step, Problem)]
     first: dict[str, str] = {}  # article id → link of the entry that gave it
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        results = pool.map(lambda job: _fetch_entry(*job, timeout), jobs)
+        results = pool.map(lambda job: _fetch_entry(*job, timeout, allow_local), jobs)
         for step in plan:
             if isinstance(step, Problem):
                 report.problems.append(step)
@@ -278,10 +230,10 @@ def fetch(
 
 
 def fetch_feeds(
-    urls: list[str], timeout: float = 10, max_items: int = 200
+    urls: list[str], timeout: float = 10, max_items: int = 200, allow_local: bool = False
 ) -> tuple[list[Article], list[Problem]]:
     """``(articles, problems)`` from the feeds at ``urls``; see ``fetch`` for the details."""
-    report = fetch(urls, timeout, max_items)
+    report = fetch(urls, timeout, max_items, allow_local=allow_local)
     return report.articles, report.problems
 
 
@@ -316,10 +268,14 @@ def save_articles(articles: Iterable[Article], folder: Path) -> Path:
     return path
 
 
-def article_from_html(html: str, url: str | None) -> Article | None:
-    """The article on a web page fetched from ``url``, or None when it has no article text."""
+def article_from_html(html: str, url: str | None, notes: list[str] | None = None) -> Article | None:
+    """The article on a web page fetched from ``url``, or None when it has no article text;
+    raises PageTooBig for a page over the extractor's budget. Warnings about the page (a
+    canonical link to another host, ignored) are appended to ``notes``."""
     record = html_record(html, url)
     if record is None:
         return None
+    if record["ignored_canonical"] and notes is not None:
+        notes.append(f"canonical link to another host ignored ({record['ignored_canonical']})")
     made = make_article(url or "<html>", None, record)
     return made[-1] if isinstance(made[-1], Article) else None

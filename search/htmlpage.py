@@ -8,6 +8,7 @@ ids, titles and dates the same treatment); ``article_from_html`` is the same for
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
@@ -21,6 +22,52 @@ from search.text import split_paragraphs
 NO_TEXT = "no article text found"
 # Fewer words than this is not an article but a leftover such as "Home" or "Loading…".
 MIN_WORDS = 5
+
+# The extractor's budget per page (issue #17): lxml and trafilatura are quadratic in the
+# attributes of one element (40k attributes: 13 s) and slow on huge trees, so a page is checked
+# and tamed in one linear pass first. Real pages stay far below these.
+MAX_HTML_CHARS = 5_000_000
+MAX_ELEMENTS = 30_000  # ~100 µs each in trafilatura: a few seconds at most
+MAX_ATTRIBUTES = 64  # per element; the rest are dropped before parsing
+_TAG = re.compile(r"<[A-Za-z][^<>]*>")
+_ATTR = re.compile(r"""[^\s"'<>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
+_LONG_TAG = 512  # shorter tags cannot hold MAX_ATTRIBUTES attributes worth worrying about
+
+
+class PageTooBig(ValueError):
+    """A page over the extractor's budget; the message is the Problem's reason."""
+
+
+def _tame_tag(match: re.Match[str]) -> str:
+    tag = match.group()
+    if len(tag) < _LONG_TAG:
+        return tag
+    name_end = next((i for i, c in enumerate(tag) if c.isspace() or c in "/>"), len(tag) - 1)
+    attrs = []
+    for m in _ATTR.finditer(tag, name_end, len(tag) - 1):
+        attrs.append(m.group())
+        if len(attrs) > MAX_ATTRIBUTES:
+            return f"{tag[:name_end]} {' '.join(attrs[:MAX_ATTRIBUTES])}>"
+    return tag
+
+
+def within_budget(html: str) -> str:
+    """``html`` with attributes past ``MAX_ATTRIBUTES`` dropped from every element; raises
+    PageTooBig over ``MAX_HTML_CHARS`` characters or ``MAX_ELEMENTS`` elements."""
+    if len(html) > MAX_HTML_CHARS:
+        raise PageTooBig(f"page larger than {MAX_HTML_CHARS:,} characters ({len(html):,})")
+    elements = 0
+
+    def tame(match: re.Match[str]) -> str:
+        nonlocal elements
+        elements += 1
+        return _tame_tag(match)
+
+    tamed = _TAG.sub(tame, html)
+    if elements > MAX_ELEMENTS:
+        raise PageTooBig(f"page has more than {MAX_ELEMENTS:,} HTML elements ({elements:,})")
+    return tamed
+
 
 _BLOCKS = frozenset("p div li ul ol h1 h2 h3 h4 h5 h6 blockquote pre table tr br hr".split())
 _HIDDEN = frozenset(("script", "style", "template"))
@@ -42,6 +89,11 @@ def hostname(url: str | None) -> str | None:
     """Host of ``url`` without a leading ``www.``: the source when a page names no site."""
     host = urlsplit(url).hostname if url else None
     return host.removeprefix("www.") if host else None
+
+
+def same_host(a: str, b: str) -> bool:
+    """True when two URLs name the same host (case and a leading ``www.`` aside)."""
+    return hostname(a.lower()) == hostname(b.lower())
 
 
 def _is_host_of(name: str, *urls: str | None) -> bool:
@@ -89,13 +141,14 @@ def html_record(html: str, url: str | None = None) -> dict[str, Any] | None:
 
     ``url`` is where the page came from (used to resolve a relative canonical link, and as the
     URL when the page names none). The id is the URL, which stays stable across fetches;
-    without one ``make_article`` falls back to the content hash.
+    without one ``make_article`` falls back to the content hash. Raises PageTooBig for a page
+    over the budget (``within_budget``).
     """
     import trafilatura
     from trafilatura.settings import set_date_params
 
     doc = trafilatura.bare_extraction(
-        html,
+        within_budget(html),
         url=url,
         with_metadata=True,
         include_comments=False,
@@ -114,6 +167,11 @@ def html_record(html: str, url: str | None = None) -> dict[str, Any] | None:
     if sum(len(p.split()) for p in paragraphs) < MIN_WORDS:
         return None
     page_url = http_url(doc.url, base=url) or http_url(url)
+    ignored = None
+    if url and page_url and not same_host(page_url, url):
+        # A page may only name itself on its own host: a canonical link elsewhere would put
+        # this text under another site's id (and replace that article).
+        ignored, page_url = page_url, http_url(url)
     site = " ".join((doc.sitename or "").split())
     if _is_host_of(site, url, page_url):  # trafilatura's stand-in for a missing name
         site = ""  # so the source is the same as in a feed entry without a page
@@ -124,12 +182,17 @@ def html_record(html: str, url: str | None = None) -> dict[str, Any] | None:
         "date": doc.date,  # trafilatura's default output format is already YYYY-MM-DD
         "source": site or hostname(page_url),
         "url": page_url,
+        "ignored_canonical": ignored,
     }
 
 
 def parse_html(text: str, file: str) -> Iterator[Record | Problem]:
     """One article per HTML file (the ``search.ingest`` parser for ``.html`` and ``.htm``)."""
-    record = html_record(text)
+    try:
+        record = html_record(text)
+    except PageTooBig as e:
+        yield Problem(file, None, str(e))
+        return
     if record is None:
         yield Problem(file, None, NO_TEXT)
     else:

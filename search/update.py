@@ -69,15 +69,19 @@ def add_paths(
     settings = replace(settings, embed_backend=index_backend(live_manifest, settings.embed_backend))
     embedder = embedder or embedder_for(settings)
     new = read_articles(paths, report, progress, on_problem)
+    # Split before taking the lock (the slowest step on text: a writer waiting for the lock,
+    # e.g. `delete`, gives up after LOCK_WAIT); rows are numbered once the live count is known.
+    new_records, new_paras = split_all(new, settings, embedder, progress, report)
 
     with store.writer_lock(settings.index_dir, wait=LOCK_WAIT):
         gen, manifest, records, paras, vectors = _live_generation(settings)
         live = {r["id"]: i for i, r in enumerate(records) if not r.get("deleted")}
-        replaced = [a.id for a in new if a.id in live]
+        replaced = [r["id"] for r in new_records if r["id"] in live]
         for article_id in replaced:
             records[live[article_id]]["deleted"] = True
         first = len(records)
-        new_records, new_paras = split_all(new, settings, embedder, progress, report, first)
+        for p in new_paras:
+            p["article"] += first
         live_gen = Previous(gen, manifest, records, paras, VectorStore(vectors))  # read once
         new_vecs, report.reused = embed_records(
             new_records, new_paras, embedder, settings, progress, first, live_gen
@@ -98,6 +102,12 @@ def add_paths(
             manifest.get("inputs"),
             manifest["counts"].get("skipped", 0),
         )
+    for article_id in replaced:  # e.g. a fetched page naming an indexed article as itself
+        problem = Problem(article_id, None, "replaces the indexed article with this id", False)
+        report.problems.append(problem)
+        report.warnings += 1
+        if on_problem:
+            on_problem(problem)
     report.articles, report.paragraphs = len(new_records), len(new_paras)
     report.generation = final.name
     report.seconds = time.perf_counter() - t0

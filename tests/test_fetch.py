@@ -30,6 +30,9 @@ from search.models import Article, Problem, Query
 DATA = Path(__file__).parent / "data" / "html"
 HARBOUR = DATA / "articles" / "harbour.html"
 HARBOUR_URL = "https://ledger.example.com/2024/03/harbour-cranes"
+# Served, the page names itself on the test server's host (a canonical link on another host is
+# ignored, see test_canonical_on_another_host_is_ignored); read as a file, HARBOUR_URL stays.
+HARBOUR_PATH = "/2024/03/harbour-cranes"
 HARBOUR_TITLE = "Harbour cranes return to Port Ellery after five-year refit"
 ORCHARD_TITLE = "Late frost spares the valley's apple orchards"
 # Text of the pages' navigation, banners, asides, footers and scripts: never article text.
@@ -75,12 +78,33 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, b"<p>late</p>", "text/html")
         if path == "/to-ftp.html":
             return self._send(302, b"", "text/html", Location="ftp://127.0.0.1/secret.txt")
+        if path == "/to-local.html":  # 127.0.0.2: "private" in test_redirects_are_checked
+            where = f"http://127.0.0.2:{self.server.server_port}/articles/harbour.html"
+            return self._send(302, b"", "text/html", Location=where)
+        if path == "/trickle.html":  # a byte every 0.2 s, for at most 20 s
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
+            return
         if path == "/report.pdf":
             return self._send(200, b"%PDF-1.4 ...", "application/pdf")
-        file = DATA / path.lstrip("/")
+        file = HARBOUR if path == "/articles/elsewhere.html" else DATA / path.lstrip("/")
         if ".." in path or not file.is_file():
             return self._send(404, b"<h1>Not found</h1>", "text/html")
-        body = file.read_bytes().replace(b"{{BASE}}", self.server.base.encode())  # type: ignore[attr-defined]
+        base = self.server.base.encode()  # type: ignore[attr-defined]
+        body = file.read_bytes().replace(b"{{BASE}}", base)
+        if path == "/articles/elsewhere.html":  # names a page of another host as itself
+            body = HARBOUR.read_bytes()
+        else:
+            body = body.replace(HARBOUR_URL.encode(), base + HARBOUR_PATH.encode())
         kind = "application/xml" if file.suffix == ".xml" else "text/html; charset=utf-8"
         self._send(200, body, kind)
 
@@ -102,7 +126,7 @@ def base() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def fetched(base: str) -> tuple[list[Article], list[Problem]]:
-    return fetch_feeds([f"{base}/rss.xml", f"{base}/atom.xml"])
+    return fetch_feeds([f"{base}/rss.xml", f"{base}/atom.xml"], allow_local=True)
 
 
 def by_title(articles: list[Article]) -> dict[str, Article]:
@@ -117,10 +141,10 @@ def assert_no_boilerplate(article: Article) -> None:
 # --------------------------------------------------------------------------- pages
 
 
-def test_page_text_metadata_and_no_boilerplate(fetched) -> None:
+def test_page_text_metadata_and_no_boilerplate(fetched, base: str) -> None:
     articles, _ = fetched
     harbour = by_title(articles)[HARBOUR_TITLE]  # og:title, not the feed's shorter title
-    assert harbour.id == harbour.url == HARBOUR_URL  # the canonical link, not the fetched URL
+    assert harbour.id == harbour.url == base + HARBOUR_PATH  # the canonical link, not the URL
     assert harbour.date == "2024-03-14"  # article:published_time
     assert harbour.source == "The Coastal Ledger"  # og:site_name
     assert len(harbour.paragraphs) == 4
@@ -174,7 +198,7 @@ def test_fallbacks_and_problems(fetched, base: str) -> None:
         (
             "/articles/harbour.html?from=atom",
             None,
-            f"same article as {base}/articles/harbour.html ({HARBOUR_URL})",
+            f"same article as {base}/articles/harbour.html ({base}{HARBOUR_PATH})",
             True,
         ),
         (
@@ -187,9 +211,8 @@ def test_fallbacks_and_problems(fetched, base: str) -> None:
 
 
 def test_feed_problems_and_max_items(base: str) -> None:
-    report = fetch(
-        [f"{base}/missing.xml", f"{base}/articles/harbour.html", f"{base}/rss.xml"], max_items=1
-    )
+    feeds = [f"{base}/missing.xml", f"{base}/articles/harbour.html", f"{base}/rss.xml"]
+    report = fetch(feeds, max_items=1, allow_local=True)
     assert (report.feeds_asked, report.feeds, report.entries) == (3, 1, 4)
     assert [a.title for a in report.articles] == [HARBOUR_TITLE]
     reasons = [(p.file.replace(base, ""), p.reason, p.skipped) for p in report.problems]
@@ -201,23 +224,25 @@ def test_feed_problems_and_max_items(base: str) -> None:
 
 
 def test_http_get_limits(base: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    body, final, kind = http_get(f"{base}/articles/harbour.html", 5, 1 << 20)
+    body, final, kind = http_get(f"{base}/articles/harbour.html", 5, 1 << 20, allow_local=True)
     assert b"gantry cranes" in body and final.endswith("harbour.html") and "html" in kind
     with pytest.raises(FetchError, match="larger than"):
-        http_get(f"{base}/articles/harbour.html", 5, 100)
+        http_get(f"{base}/articles/harbour.html", 5, 100, allow_local=True)
     with pytest.raises(FetchError, match="timed out"):
-        http_get(f"{base}/slow.html", 0.3, 1 << 20)
+        http_get(f"{base}/slow.html", 0.3, 1 << 20, allow_local=True)
     for url in ("file:///etc/passwd", "ftp://127.0.0.1/x", f"{base}/to-ftp.html"):
         with pytest.raises(FetchError):
-            http_get(url, 5, 1 << 20)
+            http_get(url, 5, 1 << 20, allow_local=True)
     # A linked file that is not a web page falls back to the summary like a failed fetch.
     feed = {"link": f"{base}/report.pdf", "title": "Annual report", "summary": "Profits rose."}
-    items = fetch_module._fetch_entry(f"{base}/rss.xml", 1, feed, 5)
+    items = fetch_module._fetch_entry(f"{base}/rss.xml", 1, feed, 5, True)
     expected = "cannot fetch page: not an HTML page (application/pdf): used the feed's summary"
     assert (items[0].reason, items[0].skipped) == (expected, False)
     assert isinstance(items[-1], Article) and items[-1].paragraphs == ("Profits rose.",)
     monkeypatch.setattr(fetch_module, "MAX_PAGE_BYTES", 100)
-    items = fetch_module._fetch_entry(f"{base}/rss.xml", 1, feed | {"link": f"{base}/rss.xml"}, 5)
+    items = fetch_module._fetch_entry(
+        f"{base}/rss.xml", 1, feed | {"link": f"{base}/rss.xml"}, 5, True
+    )
     assert items[0].reason.startswith("cannot fetch page: larger than")
 
 
@@ -279,7 +304,7 @@ def test_cli_fetch_adds_to_the_index_and_searches(
     index_dir, save_dir = tmp_path / "index", tmp_path / "feeds"
     settings = Settings.from_env(index_dir=index_dir)
     build_index([corpus_dir], settings)  # an existing index the fetched articles join
-    args = ["fetch", f"{base}/rss.xml", f"{base}/atom.xml", "--quiet"]
+    args = ["fetch", f"{base}/rss.xml", f"{base}/atom.xml", "--quiet", "--allow-local"]
     args += ["--index-dir", str(index_dir), "--save", str(save_dir)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -289,25 +314,111 @@ def test_cli_fetch_adds_to_the_index_and_searches(
     [saved] = save_dir.glob("*.jsonl")
     assert f"saved 4 articles to {saved}" in result.stdout
     records = [json.loads(line) for line in saved.read_text(encoding="utf-8").splitlines()]
-    assert [r["id"] for r in records][0] == HARBOUR_URL
+    assert [r["id"] for r in records][0] == base + HARBOUR_PATH
     assert summarize(read_corpus([saved]))[1] == []  # the saved file reads back cleanly
 
     engine = Engine.open(settings)
     top = engine.search(Query("gantry cranes", mode="keyword")).results[0]
-    assert (top.article_id, top.title, top.date) == (HARBOUR_URL, HARBOUR_TITLE, "2024-03-14")
+    expected = (base + HARBOUR_PATH, HARBOUR_TITLE, "2024-03-14")
+    assert (top.article_id, top.title, top.date) == expected
     top = engine.search(Query("blossom survived freezing night", mode="semantic")).results[0]
     assert top.title == ORCHARD_TITLE
     assert engine.search(Query("hurricane", mode="keyword")).total == 1  # the corpus stayed
 
     again = CliRunner().invoke(main, args)  # the same articles again replace, not duplicate
     assert again.exit_code == 0, again.output
+    assert f"warning: {base + HARBOUR_PATH}: replaces the indexed article" in again.stderr
     assert len(list(save_dir.glob("*.jsonl"))) == 2
     assert Engine.open(settings).search(Query("gantry cranes", mode="keyword")).total == 1
 
 
 def test_cli_fetch_nothing_fetched(base: str, tmp_path: Path) -> None:
     dirs = ["--index-dir", str(tmp_path / "i"), "--save", str(tmp_path / "f")]
-    result = CliRunner().invoke(main, ["fetch", f"{base}/missing.xml", *dirs])
+    result = CliRunner().invoke(main, ["fetch", f"{base}/missing.xml", "--allow-local", *dirs])
     assert result.exit_code == 1
     assert "no articles fetched, index left as it was" in result.output
     assert not (tmp_path / "f").exists() and not (tmp_path / "i").exists()
+
+
+# --------------------------------------------------------------------------- issue #17, class 6
+
+
+def test_loopback_feed_is_refused_without_the_opt_in(base: str, tmp_path: Path) -> None:
+    report = fetch([f"{base}/rss.xml"])
+    assert (report.feeds, report.articles) == (0, [])
+    [problem] = report.problems
+    assert "non-public address (127.0.0.1): refused" in problem.reason
+    assert "--allow-local" in problem.reason
+    dirs = ["--index-dir", str(tmp_path / "i"), "--save", str(tmp_path / "f")]
+    result = CliRunner().invoke(main, ["fetch", f"{base}/rss.xml", *dirs])
+    assert result.exit_code == 1 and "non-public address" in result.output
+    assert not (tmp_path / "i").exists()
+
+
+def test_addresses_that_are_not_public() -> None:
+    from search.safehttp import is_public_address
+
+    for address in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.1",
+        "172.16.5.4",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:127.0.0.1",
+        "224.0.0.1",
+        "255.255.255.255",
+    ):
+        assert not is_public_address(address), address
+    for address in ("93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"):
+        assert is_public_address(address), address
+
+
+def test_names_are_checked_after_dns_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from search import safehttp
+
+    real = socket.getaddrinfo
+
+    def fake(host, port, *args, **kwargs):
+        if host == "intranet.example":  # a public-looking name with a private address
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(safehttp.socket, "getaddrinfo", fake)
+    with pytest.raises(FetchError, match=r"intranet.example is a non-public address \(10.0.0.5\)"):
+        http_get("http://intranet.example/admin", 5, 1 << 20)
+
+
+def test_redirects_are_checked(base: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from search import safehttp
+
+    # Pretend 127.0.0.1 (the test server) is public, so only the redirect's target is not.
+    monkeypatch.setattr(safehttp, "is_public_address", lambda a: a == "127.0.0.1")
+    body, _, _ = http_get(f"{base}/articles/harbour.html", 5, 1 << 20)
+    assert b"gantry" in body
+    with pytest.raises(FetchError, match=r"non-public address \(127.0.0.2\)"):
+        http_get(f"{base}/to-local.html", 5, 1 << 20)
+
+
+def test_timeout_is_a_deadline_for_the_whole_url(base: str) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(FetchError, match="timed out after 1 s"):
+        http_get(f"{base}/trickle.html", 1, 1 << 20, allow_local=True)  # each read is quick
+    assert time.monotonic() - t0 < 10  # per-read timeouts would have taken 20 s
+
+
+def test_canonical_on_another_host_is_ignored(base: str) -> None:
+    link = f"{base}/articles/elsewhere.html"
+    entry = {"link": link, "title": "x", "summary": "y"}
+    *warnings, article = fetch_module._fetch_entry(f"{base}/rss.xml", 1, entry, 5, True)
+    assert isinstance(article, Article)
+    assert article.id == article.url == link  # not the ledger's article id
+    assert [(w.reason, w.skipped) for w in warnings] == [
+        (f"canonical link to another host ignored ({HARBOUR_URL})", False)
+    ]
