@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from .config import Settings, SettingsError
-from .models import MODES, SORTS, Query
+from .models import MODES, SORTS
 
 DEFAULT_INPUT = Path("seeds")
 
@@ -62,58 +62,59 @@ def index_cmd(paths: tuple[Path, ...], index_dir: str | None, if_stale: bool, qu
 
 @main.command("search")
 @click.argument("text")
-@click.option("--mode", type=click.Choice(MODES), default=None)
-@click.option("--limit", type=click.IntRange(1, 100), default=10)
-@click.option("--offset", type=click.IntRange(0, 10_000), default=0)
-@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
-@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
+@click.option("--mode", help=f"One of {', '.join(MODES)} (default: NEWSEARCH_MODE or hybrid).")
+@click.option("--limit", help="Articles to show (default 10, at most NEWSEARCH_MAX_LIMIT).")
+@click.option("--offset", help="Articles to skip (at most NEWSEARCH_MAX_OFFSET).")
+@click.option("--from", "date_from", help="Earliest date, YYYY-MM-DD.")
+@click.option("--to", "date_to", help="Latest date, YYYY-MM-DD.")
 @click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
-@click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
-@click.option("--recency", type=click.FloatRange(1, 36500), help="Half-life in days.")
+@click.option("--sort", help=f"One of {', '.join(SORTS)} (default relevance).")
+@click.option("--recency", help="Favour recent articles: a half-life in days.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as the web API.")
 @click.option("--index-dir", type=click.Path(), default=None)
 def search_cmd(
     text: str,
     mode: str | None,
-    limit: int,
-    offset: int,
-    date_from,
-    date_to,
+    limit: str | None,
+    offset: str | None,
+    date_from: str | None,
+    date_to: str | None,
     sources: tuple[str, ...],
-    sort: str,
-    recency: float | None,
+    sort: str | None,
+    recency: str | None,
     as_json: bool,
     index_dir: str | None,
 ) -> None:
     """Search the index and print matching articles."""
     from .engine import Engine
+    from .query import QueryError, parse_query
     from .store import IndexError_
 
     settings = _settings(index_dir)
-    if len(text) > settings.max_query_chars:
-        raise click.UsageError(f"query longer than {settings.max_query_chars} characters")
-    if date_from and date_to and date_from > date_to:
-        raise click.UsageError("--from is after --to")
+    args = {
+        "q": text,
+        "mode": mode,
+        "limit": limit,
+        "offset": offset,
+        "from": date_from,
+        "to": date_to,
+        "source": list(sources),
+        "sort": sort,
+        "recency": recency,
+    }
+    try:  # the same contract as the web page and the API
+        query = parse_query({k: v for k, v in args.items() if v is not None}, settings)
+    except QueryError as e:
+        raise click.UsageError(f"--{e.param or 'query'}: {e.message}") from None
     try:
         engine = Engine.open(settings)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
-    query = Query(
-        text,
-        mode or settings.mode,
-        limit,
-        offset,
-        date_from=date_from.date().isoformat() if date_from else None,
-        date_to=date_to.date().isoformat() if date_to else None,
-        sources=sources,
-        sort=sort,
-        recency=recency,
-    )
     res = engine.search(query)
     if as_json:
         click.echo(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
         return
-    _print_results(res, offset)
+    _print_results(res, query.offset)
 
 
 def _print_results(res, offset: int) -> None:

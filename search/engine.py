@@ -14,7 +14,6 @@ import logging
 import re
 import threading
 import time
-from typing import Any
 
 import numpy as np
 
@@ -23,7 +22,16 @@ from .config import Settings
 from .facets import facet_counts, recency_factor
 from .fusion import article_cosines, fuse, fuse_articles, group, regroup
 from .highlight import highlight
-from .models import ArticleHit, ParagraphHit, Query, Results
+from .models import (
+    ArticleHit,
+    ArticleParagraph,
+    ArticleView,
+    Health,
+    ParagraphHit,
+    Query,
+    RelatedArticle,
+    Results,
+)
 from .related import nearest_articles
 from .store import IndexCorrupt, IndexNotReady
 from .vectors import Embedder, query_embedder
@@ -83,38 +91,24 @@ class Engine:
     def close(self) -> None:
         self._backend.close()
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         st = self.backend.stats()
-        return {
-            "status": "ok",
-            "generation": st.snapshot,
-            "articles": st.articles,
-            "paragraphs": st.paragraphs,
-            "model": st.model,
-            "dimension": st.dimension,
-            "built_at": st.built_at,
-        }
+        return Health(
+            "ok", st.snapshot, st.articles, st.paragraphs, st.model, st.dimension, st.built_at
+        )
 
-    def article(self, article_id: str) -> dict[str, Any] | None:
+    def article(self, article_id: str) -> ArticleView | None:
         """An article's metadata and all of its paragraphs, or None."""
         b = self.backend
         row = b.article_row(article_id)
         if row is None:
             return None
         (a,) = b.articles([row])
-        paras = [{"paragraph_id": p.id, "text": p.text} for p in b.article_paragraphs(row)]
+        paras = [ArticleParagraph(p.id, p.text) for p in b.article_paragraphs(row)]
         dups = [b.catalog.ids[r] for r in b.catalog.duplicate_of.get(row, [])]
-        record = {
-            "id": a.id,
-            "title": a.title,
-            "date": a.date,
-            "source": a.source,
-            "url": a.url,
-            "dateline": a.dateline,
-        }
-        return {**record, "paragraphs": paras, "duplicates": dups}
+        return ArticleView(a.id, a.title, a.date, a.source, a.url, a.dateline, paras, dups)
 
-    def related(self, article_id: str, limit: int = 5) -> list[dict[str, Any]] | None:
+    def related(self, article_id: str, limit: int = 5) -> list[RelatedArticle] | None:
         """Nearest articles by embedding (itself and its near-copies excluded), or None."""
         b = self.backend
         row = b.article_row(article_id)
@@ -126,14 +120,7 @@ class Engine:
         near = nearest_articles(cat.vectors(), row, limit, alive)
         records = b.articles([r for r, _ in near])
         return [
-            {
-                "article_id": a.id,
-                "title": a.title,
-                "date": a.date,
-                "source": a.source,
-                "url": a.url,
-                "score": score,
-            }
+            RelatedArticle(a.id, a.title, a.date, a.source, a.url, score)
             for a, (_, score) in zip(records, near, strict=True)
         ]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Problem:
 
 MODES = ("keyword", "semantic", "hybrid")
 SORTS = ("relevance", "date")
+Mode = Literal["keyword", "semantic", "hybrid"]
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,71 @@ class ArticleHit:
 @dataclass
 class Results:
     query: str
-    mode: str
+    mode: Mode
     total: int
     took_ms: float
     results: list[ArticleHit] = field(default_factory=list)
     notice: str | None = None  # e.g. "query had no searchable words"
     suggestion: str | None = None  # "did you mean", from the index's own vocabulary
     facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ArticleParagraph:
+    paragraph_id: str
+    text: str
+
+
+@dataclass
+class ArticleView:
+    """An article with all of its paragraphs, as ``Engine.article`` returns it."""
+
+    id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None  # as the source gave it, not validated: check the scheme before linking
+    dateline: str | None
+    paragraphs: list[ArticleParagraph] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # ids of its near-copies
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RelatedArticle:
+    article_id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    score: float
+
+
+@dataclass
+class Related:
+    """The articles nearest in meaning to ``article_id``, nearest first."""
+
+    article_id: str
+    results: list[RelatedArticle] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Health:
+    status: Literal["ok"]
+    generation: str  # the snapshot being served
+    articles: int
+    paragraphs: int
+    model: str
+    dimension: int
+    built_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -79,8 +79,8 @@ def test_pagination_is_consistent(engine):
 
 def test_article_lookup(engine):
     art = engine.article("rates-1")
-    assert art["title"].startswith("Central bank")
-    assert [p["paragraph_id"] for p in art["paragraphs"]] == ["rates-1:0", "rates-1:1", "rates-1:2"]
+    assert art.title.startswith("Central bank")
+    assert [p.paragraph_id for p in art.paragraphs] == ["rates-1:0", "rates-1:1", "rates-1:2"]
     assert engine.article("nope") is None
 
 

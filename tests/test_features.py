@@ -79,11 +79,11 @@ def test_did_you_mean(engine):
 
 def test_article_and_related(engine):
     art = engine.article("ceasefire-4")
-    assert art["title"].startswith("Ceasefire holds") and len(art["paragraphs"]) == 2
+    assert art.title.startswith("Ceasefire holds") and len(art.paragraphs) == 2
     rel = engine.related("ceasefire-4", limit=3)
-    assert len(rel) == 3 and "ceasefire-4" not in [r["article_id"] for r in rel]
+    assert len(rel) == 3 and "ceasefire-4" not in [r.article_id for r in rel]
     seed = next(a for a in engine.search(Query("Idlib", mode="keyword")).results)
-    assert rel[0]["article_id"] == seed.article_id  # the other Syria story is nearest
+    assert rel[0].article_id == seed.article_id  # the other Syria story is nearest
     assert engine.related("missing") is None
 
 
@@ -106,7 +106,7 @@ def test_near_duplicates_collapse(tmp_path, settings, corpus_dir):
     assert ("rates-1" in got) != ("rates-copy" in got)  # one result for the story
     top = res.results[0]
     assert top.duplicates == ["rates-copy"] or top.duplicates == ["rates-1"]
-    assert eng.article("rates-1")["duplicates"] == ["rates-copy"]
+    assert eng.article("rates-1").duplicates == ["rates-copy"]
 
 
 def test_add_replace_delete_without_rebuild(tmp_path, settings, corpus_dir):
@@ -142,7 +142,7 @@ def test_add_replace_delete_without_rebuild(tmp_path, settings, corpus_dir):
     assert ids(eng.search(Query("glacier", mode="keyword"))) == ["glacier-9"]
     wheat = eng.search(Query("wheat", mode="keyword"))
     assert ids(wheat) == ["wheat-8"] and wheat.results[0].title == "Wheat prices fall back"
-    assert eng.health()["articles"] == 10
+    assert eng.health().articles == 10
 
     deleted, unknown, _ = delete_ids(["glacier-9", "nope"], s)
     assert deleted == ["glacier-9"] and unknown == ["nope"]
@@ -150,7 +150,7 @@ def test_add_replace_delete_without_rebuild(tmp_path, settings, corpus_dir):
     assert eng.search(Query("glacier", mode="keyword")).results == []
     sem = eng.search(Query("glaciers melting ice", mode="semantic", limit=20))
     assert "glacier-9" not in ids(sem) and eng.article("glacier-9") is None
-    assert eng.health()["articles"] == 9
+    assert eng.health().articles == 9
 
     again = add_paths([new], s)  # unchanged paragraph of the glacier story is not re-embedded
     assert again.reused >= 1

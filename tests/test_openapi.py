@@ -1,4 +1,4 @@
-"""The OpenAPI document at /api/openapi.json, checked by schemathesis against the real app.
+"""The generated OpenAPI document at /api/openapi.json, checked by schemathesis against the app.
 
 Every documented operation and parameter is exercised with generated valid and invalid data;
 all of schemathesis's checks run (no 5xx, documented status codes, content types and response
@@ -12,7 +12,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
-from web.openapi import SPEC
+from search.config import Settings
+from web.openapi import build_spec
+
+SPEC = build_spec(Settings())  # what the test app (default settings) serves
 
 EXAMPLES = 40  # per operation and generation mode; ~4 operations x 2 modes
 
@@ -99,3 +102,28 @@ def test_documented_routes_exist(app):
         if r.rule.startswith("/api/") and "GET" in r.methods
     }
     assert routes - {"/api/openapi.json"} == set(SPEC["paths"])
+
+
+def test_document_follows_the_running_settings():
+    """Limits come from the app's settings, not from defaults: the spec and validator agree."""
+    from dataclasses import replace
+
+    from web import create_app
+
+    s = replace(Settings(), max_limit=7, max_query_chars=50)
+    app = create_app({"TESTING": True, "SETTINGS": s, "ENGINE_RETRY_SECONDS": 3600})
+    doc = app.test_client().get("/api/openapi.json").get_json()
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/api/search"]["get"]["parameters"]}
+    assert params["limit"]["maximum"] == 7 and params["q"]["maxLength"] == 50
+    assert app.test_client().get("/api/search?q=x&limit=8").status_code == 400
+
+
+def test_response_schemas_are_the_engine_dataclasses():
+    from dataclasses import fields
+
+    from search.models import ArticleHit, Health, ParagraphHit, Results
+
+    schemas = SPEC["components"]["schemas"]
+    for name, cls in [("Results", Results), ("ArticleHit", ArticleHit), ("Health", Health),
+                      ("ParagraphHit", ParagraphHit)]:  # fmt: skip
+        assert set(schemas[name]["properties"]) == {f.name for f in fields(cls)}

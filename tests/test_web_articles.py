@@ -154,36 +154,28 @@ def test_unknown_article_page_is_404(client):
     assert "There is no article with this id." in html and "Back to search" in html
 
 
+from search.models import ArticleParagraph, ArticleView, RelatedArticle  # noqa: E402
+
+
 class _HostileEngine:
     """An article whose every field is an injection attempt, with near-duplicates."""
 
     def article(self, article_id):
         if article_id == "gone":
             return None
-        return {
-            "id": article_id,
-            "title": "<script>alert(1)</script>",
-            "date": "2019-01-01",
-            "source": "<b>src</b>",
-            "url": "javascript:alert(1)",
-            "dateline": "<i>PARIS</i>",
-            "paragraphs": [
-                {"paragraph_id": f"{article_id}:0", "text": "<img src=x onerror=alert(1)>"}
-            ],
-            "duplicates": ["dup/1", "gone"],
-        }
+        return ArticleView(
+            id=article_id,
+            title="<script>alert(1)</script>",
+            date="2019-01-01",
+            source="<b>src</b>",
+            url="javascript:alert(1)",
+            dateline="<i>PARIS</i>",
+            paragraphs=[ArticleParagraph(f"{article_id}:0", "<img src=x onerror=alert(1)>")],
+            duplicates=["dup/1", "gone"],
+        )
 
     def related(self, article_id, limit=5):
-        return [
-            {
-                "article_id": "r?1",
-                "title": "<u>rel</u>",
-                "date": None,
-                "source": None,
-                "url": "javascript:x",
-                "score": 0.5,
-            }
-        ]
+        return [RelatedArticle("r?1", "<u>rel</u>", None, None, "javascript:x", 0.5)]
 
 
 def test_article_page_escapes_everything(settings):

@@ -7,7 +7,7 @@ import re
 import pytest
 from markupsafe import Markup
 
-from search.models import ArticleHit, ParagraphHit, Query, Results
+from search.models import ArticleHit, ArticleView, ParagraphHit, Query, Results
 from web import create_app
 from web.links import page_links
 from web.present import explain, explain_hit, highlight, safe_url
@@ -172,10 +172,10 @@ class _HostileEngine:
         }
         return Results(query.text, query.mode, 2, 1.0, hits, "<b>notice</b>", "<b>sugg</b>", facets)
 
-    def article(self, article_id: str) -> dict | None:
+    def article(self, article_id: str) -> ArticleView | None:
         if article_id == "gone":
             return None
-        return {"id": article_id, "title": "<em>copy</em>", "date": None, "source": "<s>x</s>"}
+        return ArticleView(article_id, "<em>copy</em>", None, "<s>x</s>", None, None)
 
 
 def test_corpus_text_cannot_inject_markup(settings):

@@ -1,4 +1,4 @@
-"""``web.params.parse_search_args``: the one validator the page and the API share."""
+"""``search.query.parse_query``: the one validator the page and the API share."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from werkzeug.datastructures import MultiDict
 
 from search.config import Settings
 from search.models import Query
-from web.params import ParamError, parse_search_args
+from search.query import QueryError as ParamError
+from search.query import parse_query as parse_search_args
 
 SETTINGS = Settings()
 

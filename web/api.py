@@ -15,8 +15,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from search.models import Related
+from search.query import QueryError, parse_int, parse_query
 from web import get_engine, get_settings, json_error
-from web.params import ParamError, parse_int, parse_search_args
 
 __all__ = ["MAX_ARTICLE_ID_CHARS", "RELATED_LIMIT", "bp"]
 
@@ -60,8 +61,8 @@ def _failed(exc: _Failed) -> Any:
 def search() -> Any:
     """Search; the body is ``Results.to_dict()``."""
     try:
-        query = parse_search_args(request.args, get_settings())
-    except ParamError as exc:
+        query = parse_query(request.args, get_settings())
+    except QueryError as exc:
         return json_error(400, exc.code, exc.message, param=exc.param)
     engine = get_engine()
     if engine is None:
@@ -79,7 +80,7 @@ def article(article_id: str) -> Any:
     if len(article_id) > MAX_ARTICLE_ID_CHARS:
         return _not_found(article_id[:MAX_ARTICLE_ID_CHARS])
     found = _call("article lookup", lambda: engine.article(article_id))
-    return jsonify(found) if found is not None else _not_found(article_id)
+    return jsonify(found.to_dict()) if found is not None else _not_found(article_id)
 
 
 @bp.get("/articles/<path:article_id>/related")
@@ -88,7 +89,7 @@ def related(article_id: str) -> Any:
     default, low, high = RELATED_LIMIT
     try:
         limit = parse_int(request.args, "limit", default, low, high)
-    except ParamError as exc:
+    except QueryError as exc:
         return json_error(400, exc.code, exc.message, param=exc.param)
     engine = get_engine()
     if engine is None:
@@ -98,7 +99,7 @@ def related(article_id: str) -> Any:
     found = _call("related search", lambda: engine.related(article_id, limit))
     if found is None:
         return _not_found(article_id)
-    return jsonify({"article_id": article_id, "results": found})
+    return jsonify(Related(article_id, found).to_dict())
 
 
 @bp.get("/health")
@@ -107,7 +108,7 @@ def health() -> Any:
     engine = get_engine()
     if engine is None:
         return _not_ready()
-    return jsonify(_call("health check", engine.health))
+    return jsonify(_call("health check", engine.health).to_dict())
 
 
 @bp.after_request

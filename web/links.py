@@ -12,7 +12,7 @@ from typing import Any
 from flask import url_for
 
 from search.models import Query
-from web.params import DEFAULT_LIMIT
+from search.query import DEFAULT_LIMIT
 
 __all__ = [
     "active_filters",

@@ -1,7 +1,7 @@
 """The HTML pages: the search page ``/`` and the article page ``/articles/<id>``.
 
 Plain GET forms and links only, so everything works without JavaScript; the JSON API and
-these pages share parameter validation (:mod:`web.params`) and the engine.
+these pages share parameter validation (:mod:`search.query`) and the engine.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from flask import Blueprint, abort, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from search.models import Query
+from search.query import DEFAULT_LIMIT, MAX_SOURCES, QueryError, parse_query
 from web import get_engine, get_settings
 from web.api import MAX_ARTICLE_ID_CHARS
 from web.links import active_filters, date_facets, days, page_links, search_url, source_facets
-from web.params import DEFAULT_LIMIT, MAX_SOURCES, ParamError, parse_search_args
 from web.present import present_hit, safe_url, story_refs
 
 __all__ = ["RECENCY_CHOICES", "bp"]
@@ -73,8 +73,8 @@ def index() -> Any:
     """The search form, and the results with facets when ``q`` is given."""
     settings = get_settings()
     try:
-        query = parse_search_args(request.args, settings, require_text=False)
-    except ParamError as exc:
+        query = parse_query(request.args, settings, require_text=False)
+    except QueryError as exc:
         form = _form(request.args, None, settings.mode)
         return render_template("search.html", error=exc.message, form=form, **_choices(form)), 400
     form = _form(request.args, query, settings.mode)
@@ -135,15 +135,13 @@ def article(article_id: str) -> Any:
     except Exception:  # the article itself is still worth showing
         log.exception("related search failed for %r", article_id)
         related = []
-    for story in related:
-        story["link"] = safe_url(story.get("url"))
     form = _form(MultiDict(), None, get_settings().mode)
     return render_template(
         "article.html",
         article=found,
-        link=safe_url(found.get("url")),
+        link=safe_url(found.url),
         related=related,
-        duplicates=story_refs(engine, list(found.get("duplicates") or [])),
+        duplicates=story_refs(engine, found.duplicates),
         form=form,
         **_choices(form),
     )

@@ -133,16 +133,16 @@ def story_refs(engine: Any, article_ids: list[str], limit: int = DUPLICATES_SHOW
     refs = []
     for article_id in article_ids[:limit]:
         try:
-            found = engine.article(article_id) or {}
+            found = engine.article(article_id)
         except Exception:
             log.exception("article lookup failed for %r", article_id)
-            found = {}
+            found = None
         refs.append(
             {
                 "id": article_id,
-                "title": found.get("title") or article_id,
-                "date": found.get("date"),
-                "source": found.get("source"),
+                "title": (found.title if found else None) or article_id,
+                "date": found.date if found else None,
+                "source": found.source if found else None,
             }
         )
     return refs
