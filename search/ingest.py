@@ -36,30 +36,35 @@ from charset_normalizer import from_bytes
 from search.htmlpage import parse_html
 from search.models import Article, Problem, Record
 from search.paragraphs import split_sentences
+from search.sources import (
+    MAX_FILE_BYTES,
+    NotTextError,
+    iter_files,
+    iter_inputs,
+    looks_binary,
+    open_checked,
+    read_rest,
+    utf8_stream,
+)
 from search.text import clean_text, one_line, split_paragraphs
 
-__all__ = ["clean_text", "split_paragraphs"]  # kept importable from here
-Parser = Callable[[str, str], Iterator[Record | Problem]]  # (decoded text, file label)
+# kept importable from here
+__all__ = ["NotTextError", "clean_text", "iter_files", "split_paragraphs"]
+# (decoded text, or a text stream for the line formats; file label)
+Parser = Callable[[Any, str], Iterator[Record | Problem]]
 
 TITLE_FALLBACK_CHARS = 100
-_BINARY_CONTROL_RATIO = 0.05  # more C0 control bytes than this: not a text file
+# An article's text, all paragraphs together (issue #17: a size cap per article; the longest
+# news articles are ~100k characters). A title is cut to MAX_TITLE_CHARS, with a warning.
+MAX_ARTICLE_CHARS = 1_000_000
+MAX_TITLE_CHARS = 1_000
 
 
 class _BadRecord(Exception):
     """A record that cannot become an Article; the message is the Problem's reason."""
 
 
-class NotTextError(ValueError):
-    """Raised by ``decode`` for data that is not text; the message is the Problem's reason."""
-
-
 # --------------------------------------------------------------------------- decoding
-
-
-def _looks_binary(data: bytes) -> bool:
-    sample = data[:65536]
-    controls = sum(1 for b in sample if b < 32 and b not in b"\t\n\r\x0b\x0c\x1b")
-    return bool(sample) and controls / len(sample) > _BINARY_CONTROL_RATIO
 
 
 def decode(data: bytes) -> tuple[str, str | None]:
@@ -86,7 +91,7 @@ def decode(data: bytes) -> tuple[str, str | None]:
                 raise NotTextError(f"not text: {name} byte order mark but {e.reason}") from e
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    if _looks_binary(data):
+    if looks_binary(data):
         raise NotTextError("not text: binary data (control bytes)")
     try:
         return data.decode("utf-8"), None
@@ -172,10 +177,12 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else kinds.get(type(value), "a number")
 
 
-def parse_jsonl(text: str, file: str) -> Iterator[Record | Problem]:
-    """One JSON object per line; blank lines are ignored, bad lines reported by line number."""
+def parse_jsonl(text: str | Iterable[str], file: str) -> Iterator[Record | Problem]:
+    """One JSON object per line (text, or a stream of lines split on "\n" only); blank lines
+    are ignored, bad lines reported by line number."""
     # Split on "\n" only: U+2028 and friends are legal inside JSON strings.
-    for n, raw in enumerate(text.split("\n"), start=1):
+    lines = text.split("\n") if isinstance(text, str) else (x.removesuffix("\n") for x in text)
+    for n, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
@@ -213,10 +220,11 @@ def parse_json(text: str, file: str) -> Iterator[Record | Problem]:
             yield Problem(file, n, f"expected a JSON object, got {_json_type(obj)}")
 
 
-def parse_csv(text: str, file: str) -> Iterator[Record | Problem]:
-    """Header row naming the fields (case-insensitive), then one article per row."""
+def parse_csv(text: str | Iterable[str], file: str) -> Iterator[Record | Problem]:
+    """Header row naming the fields (case-insensitive), then one article per row (text, or a
+    stream opened with ``newline=""``)."""
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))  # whole articles in one cell
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline="") if isinstance(text, str) else text)
     header: list[str] | None = None
     start = 1
     try:
@@ -330,7 +338,14 @@ def make_article(file: str, line: int | None, record: dict[str, Any]) -> list[Ar
         return [problem(str(e))]
     if not paragraphs:
         return [problem("no text (title only)" if title else "no text")]
+    size = sum(len(p) for p in paragraphs)
+    if size > MAX_ARTICLE_CHARS:
+        return [problem(f"text is {size:,} characters, over the {MAX_ARTICLE_CHARS:,} limit")]
     out: list[Article | Problem] = []
+    if len(title) > MAX_TITLE_CHARS:
+        out.append(problem(f"title cut to {MAX_TITLE_CHARS} characters", skipped=False))
+        cut = title[: MAX_TITLE_CHARS - 1]
+        title = (cut.rsplit(" ", 1)[0] if " " in cut[MAX_TITLE_CHARS // 2 :] else cut) + "…"
     article_date = None
     if raw_date is not None and raw_date.strip():
         try:
@@ -353,41 +368,7 @@ def make_article(file: str, line: int | None, record: dict[str, Any]) -> list[Ar
 # --------------------------------------------------------------------------- files
 
 
-def _walk(folder: Path, seen_dirs: set[Path]) -> Iterator[Path]:
-    real = folder.resolve()
-    if real in seen_dirs:  # symlink loop
-        return
-    seen_dirs.add(real)
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            yield from _walk(entry, seen_dirs)
-        else:
-            yield entry
-
-
-def iter_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named or found (recursively, sorted by name) under the folders named, in order.
-
-    Hidden files and folders (name starting with '.') inside folders are skipped; a file named
-    explicitly is kept. A file reached twice is listed once. A path that does not exist is kept
-    so that ``read_corpus`` reports it rather than it vanishing.
-    """
-    if isinstance(paths, str | Path):
-        paths = [paths]
-    files: list[Path] = []
-    seen: set[Path] = set()
-    seen_dirs: set[Path] = set()
-    for raw in paths:
-        path = Path(raw)
-        found = _walk(path, seen_dirs) if path.is_dir() else [path]
-        for file in found:
-            key = file.resolve() if file.exists() else file.absolute()
-            if key not in seen:
-                seen.add(key)
-                files.append(file)
-    return files
+_STREAMED = {".jsonl": "\n", ".csv": ""}  # formats parsed line by line, and their newline
 
 
 def _read_file(path: Path) -> Iterator[tuple[int | None, list[Article | Problem]]]:
@@ -399,29 +380,43 @@ def _read_file(path: Path) -> Iterator[tuple[int | None, list[Article | Problem]
     if not path.is_file():  # reading a FIFO or /dev/zero would never end
         yield None, [Problem(file, None, "not a regular file (a pipe, device or socket)")]
         return
-    parser = PARSERS.get(path.suffix.lower())
+    suffix = path.suffix.lower()
+    parser = PARSERS.get(suffix)
     if parser is None:
         kind = path.suffix or "(no suffix)"
         supported = ", ".join(sorted(PARSERS))
         yield None, [Problem(file, None, f"unsupported file type {kind} (supported: {supported})")]
         return
     try:
-        data = path.read_bytes()
-        text, warning = decode(data)
+        f, sample = open_checked(path)
     except OSError as e:
         yield None, [Problem(file, None, f"cannot read: {e.strerror or e}")]
         return
-    except NotTextError as e:
+    except ValueError as e:  # NotTextError, not a regular file, over the size cap
         yield None, [Problem(file, None, str(e))]
         return
-    if warning:
-        yield None, [Problem(file, None, warning, skipped=False)]
-    for item in parser(text, file):
-        if isinstance(item, Problem):
-            yield item.line, [item]
+    with f:
+        stream = utf8_stream(f, sample, _STREAMED[suffix]) if suffix in _STREAMED else None
+        if stream is not None:
+            source, warning = stream, None
         else:
-            line, record = item
-            yield line, make_article(file, line, record)
+            try:
+                f.seek(0)
+                source, warning = decode(read_rest(f, MAX_FILE_BYTES[suffix]))
+            except OSError as e:
+                yield None, [Problem(file, None, f"cannot read: {e.strerror or e}")]
+                return
+            except ValueError as e:  # NotTextError, or the file grew past its cap
+                yield None, [Problem(file, None, str(e))]
+                return
+        if warning:
+            yield None, [Problem(file, None, warning, skipped=False)]
+        for item in parser(source, file):
+            if isinstance(item, Problem):
+                yield item.line, [item]
+            else:
+                line, record = item
+                yield line, make_article(file, line, record)
 
 
 def read_corpus(paths: Iterable[str | Path]) -> Iterator[Article | Problem]:
@@ -432,7 +427,10 @@ def read_corpus(paths: Iterable[str | Path]) -> Iterator[Article | Problem]:
     was first seen.
     """
     first_seen: dict[str, str] = {}
-    for path in iter_files(paths):
+    for path, skip in iter_inputs(paths):
+        if skip is not None:
+            yield Problem(str(path), None, skip)
+            continue
         for line, items in _read_file(path):
             last = items[-1]
             if isinstance(last, Article):

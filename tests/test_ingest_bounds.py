@@ -6,6 +6,8 @@ Work is measured in characters handed to the token counter (deterministic), not 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from search import htmlpage
@@ -69,3 +71,106 @@ def test_html_budget_tames_attributes_and_refuses_huge_pages() -> None:
         within_budget("x" * (htmlpage.MAX_HTML_CHARS + 1))
     with pytest.raises(PageTooBig, match="HTML elements"):
         within_budget("<b>x</b>" * (htmlpage.MAX_ELEMENTS + 1))
+
+
+# --------------------------------------------------------------------------- class 7
+
+
+def _problems(path) -> list[tuple[str, str, bool]]:
+    from search.ingest import read_corpus
+    from search.models import Problem
+
+    return [
+        (Path(p.file).name, p.reason, p.skipped)
+        for p in read_corpus([path])
+        if isinstance(p, Problem)
+    ]
+
+
+def test_a_huge_sparse_file_is_sniffed_not_read(tmp_path) -> None:
+    import tracemalloc
+
+    big = tmp_path / "zeros.jsonl"
+    with open(big, "wb") as f:
+        f.truncate(2 << 30)  # 2 GB, sparse: no disk used
+    tracemalloc.start()
+    try:
+        problems = _problems(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert problems == [("zeros.jsonl", "not text: binary data (control bytes)", True)]
+    assert peak < 4 << 20  # was the whole file: 2.1 GB
+
+
+def test_files_over_their_cap_are_refused_from_their_size(tmp_path) -> None:
+    from search.sources import MAX_FILE_BYTES
+
+    page = tmp_path / "page.txt"
+    with open(page, "wb") as f:
+        f.write(b"A title\n\n" + b"Plain words of text. " * 3000)
+        f.truncate(MAX_FILE_BYTES[".txt"] + 1)
+    [(name, reason, skipped)] = _problems(page)
+    assert name == "page.txt" and skipped
+    assert reason.startswith("file is 5.0 MB, over the 5 MB limit for .txt files")
+
+
+def test_line_formats_are_streamed(tmp_path) -> None:
+    import tracemalloc
+
+    from search.ingest import read_corpus
+
+    row = "id{n},Title {n}," + "word " * 400 + "\n"
+    csv_file = tmp_path / "big.csv"
+    with open(csv_file, "w", encoding="utf-8") as f:
+        f.write("id,title,text\n")
+        for n in range(4000):  # ~8 MB
+            f.write(row.format(n=n))
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in read_corpus([csv_file]))  # articles not kept
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 4000
+    assert peak < 4 << 20  # reading it whole held bytes + text: > 16 MB
+
+
+def test_symlinks_out_of_the_folder_are_reported_and_skipped(tmp_path) -> None:
+    from search.ingest import read_corpus
+    from search.models import Article
+
+    outside, corpus = tmp_path / "outside", tmp_path / "corpus"
+    (outside / "deep").mkdir(parents=True)
+    corpus.mkdir()
+    secret = '{"id": "secret", "title": "Secret", "text": "Private notes of the operator."}\n'
+    (outside / "secret.jsonl").write_text(secret, encoding="utf-8")
+    (outside / "deep" / "more.jsonl").write_text(secret.replace("secret", "more"), "utf-8")
+    story = '{"id": "ok", "title": "Fine", "text": "A story inside the folder."}\n'
+    (corpus / "story.jsonl").write_text(story, encoding="utf-8")
+    (corpus / "link.jsonl").symlink_to(outside / "secret.jsonl")
+    (corpus / "dir").symlink_to(outside / "deep")
+    (corpus / "inside.jsonl").symlink_to(corpus / "story.jsonl")  # inside: fine, read once
+    items = list(read_corpus([corpus]))
+    assert [a.id for a in items if isinstance(a, Article)] == ["ok"]
+    reasons = sorted((Path(p.file).name, p.reason) for p in items if not isinstance(p, Article))
+    assert reasons == [
+        ("dir", f"symbolic link to {outside / 'deep'}, outside the folder being indexed: skipped"),
+        (
+            "link.jsonl",
+            f"symbolic link to {outside / 'secret.jsonl'}, outside the folder being indexed: "
+            "skipped",
+        ),
+    ]
+    # Named explicitly, a link is the user's choice and is read.
+    assert [a.id for a in read_corpus([corpus / "link.jsonl"])] == ["secret"]
+
+
+def test_article_and_title_caps() -> None:
+    from search.ingest import MAX_ARTICLE_CHARS, MAX_TITLE_CHARS, make_article
+
+    [problem] = make_article("f", 1, {"id": "big", "text": "word " * (MAX_ARTICLE_CHARS // 4)})
+    assert problem.skipped and "over the 1,000,000 limit" in problem.reason
+    warning, article = make_article("f", 2, {"title": "long " * 1000, "text": "Some text."})
+    assert not warning.skipped and warning.reason == "title cut to 1000 characters"
+    assert len(article.title) <= MAX_TITLE_CHARS and article.title.endswith("…")
