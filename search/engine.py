@@ -14,14 +14,16 @@ import logging
 import re
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from .backends import Filters, RetrievalBackend, open_backend
 from .config import Settings
-from .facets import facet_counts, recency_factor
+from .facets import canonical_sources, facet_counts, recency_factor
 from .fusion import article_cosines, fuse, fuse_articles, group, regroup
 from .highlight import highlight
+from .latest import latest_rows
 from .models import (
     ArticleHit,
     ArticleParagraph,
@@ -32,7 +34,7 @@ from .models import (
     RelatedArticle,
     Results,
 )
-from .related import nearest_articles
+from .related import nearest_articles, related_stories
 from .store import IndexCorrupt, IndexNotReady
 from .vectors import Embedder, query_embedder
 
@@ -108,8 +110,13 @@ class Engine:
         dups = [b.catalog.ids[r] for r in b.catalog.duplicate_of.get(row, [])]
         return ArticleView(a.id, a.title, a.date, a.source, a.url, a.dateline, paras, dups)
 
-    def related(self, article_id: str, limit: int = 5) -> list[RelatedArticle] | None:
-        """Nearest articles by embedding (itself and its near-copies excluded), or None."""
+    def related(
+        self, article_id: str, limit: int = 5, min_score: float | None = None
+    ) -> list[RelatedArticle] | None:
+        """Nearest articles by embedding, best first, or None for an unknown id. Itself, its
+        near-copies, and near-copies of a story already listed are left out; with
+        ``min_score`` only stories at least that similar (the page passes
+        ``settings.related_threshold``; the API lists the nearest with their scores)."""
         b = self.backend
         row = b.article_row(article_id)
         if row is None:
@@ -117,18 +124,57 @@ class Engine:
         cat = b.catalog
         alive = cat.alive.copy()
         alive[cat.duplicate_of.get(row, [])] = False
-        near = nearest_articles(cat.vectors(), row, limit, alive)
+        near = nearest_articles(cat.vectors(), row, 4 * limit + 8, alive)
+        floor = -1.0 if min_score is None else min_score
+        near = related_stories(near, cat.duplicate_of, floor)[:limit]
         records = b.articles([r for r, _ in near])
         return [
             RelatedArticle(a.id, a.title, a.date, a.source, a.url, score)
             for a, (_, score) in zip(records, near, strict=True)
         ]
 
+    def latest(self, query: Query, lead: int = 3) -> Results:
+        """The newest articles passing the query's date and source filters (its text is not
+        used), each with its first ``lead`` paragraphs; ``score`` is 0 and there are no ranks."""
+        t0 = time.perf_counter()
+        b = self.backend
+        cat = b.catalog
+        query = _canonical(query, cat.source_of)
+        page = latest_rows(
+            cat.alive,
+            cat.dates,
+            cat.source_of,
+            cat.date_of,
+            cat.duplicate_of,
+            date_from=query.date_from,
+            date_to=query.date_to,
+            sources=query.sources,
+            offset=query.offset,
+            limit=query.limit,
+        )
+        hits = []
+        for a in b.articles(page.rows):
+            paras = [
+                ParagraphHit(p.id, p.text, highlight(p.text, frozenset()))
+                for p in b.article_paragraphs(a.row)[:lead]
+            ]
+            dups = [cat.ids[d] for d in page.collapsed.get(a.row, [])]
+            hits.append(ArticleHit(a.id, a.title, a.date, a.source, a.url, 0.0, paras, dups))
+        took = round((time.perf_counter() - t0) * 1000, 2)
+        return Results(query.text, query.mode, page.total, took, hits, None, None, page.facets)
+
+    def highlight(self, query_text: str, texts: list[str]) -> list[str]:
+        """Each of ``texts`` escaped for HTML, with the query's words in ``<mark>``."""
+        text = _SURROGATE.sub("\ufffd", query_text).strip()
+        terms = self.backend.query_terms(text) if text else frozenset()
+        return [highlight(t, terms) for t in texts]
+
     def search(self, query: Query) -> Results:
         t0 = time.perf_counter()
         s = self.settings
         b = self.backend
         cat = b.catalog
+        query = _canonical(query, cat.source_of)
         depth = max(s.depth, 3 * (query.offset + query.limit))
         # Lone surrogates (undecodable bytes of a command-line argument) break the tokenizer.
         text = _SURROGATE.sub("\ufffd", query.text).strip()
@@ -238,6 +284,14 @@ class Engine:
         if query.sort == "date":
             groups = sorted(groups, key=lambda g: (-int(dates[g[0]]), -g[1], g[0]))
         return groups
+
+
+def _canonical(query: Query, source_of: list[str | None]) -> Query:
+    """``query`` with its sources in the index's own spelling (matched ignoring case)."""
+    if not query.sources:
+        return query
+    names = {s for s in source_of if s}
+    return replace(query, sources=canonical_sources(query.sources, sorted(names)))
 
 
 def _collapse_duplicates(

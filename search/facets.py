@@ -72,3 +72,18 @@ def recency_factor(ordinals: np.ndarray, half_life_days: float, newest: int) -> 
     age = np.where(ordinals > 0, newest - ordinals, np.inf).astype(np.float64)
     factor = np.power(0.5, np.maximum(age, 0) / half_life_days)
     return factor
+
+
+def canonical_sources(wanted: Sequence[str], names: Sequence[str]) -> tuple[str, ...]:
+    """The index's own spelling of each wanted source, matched case-insensitively
+    ("wikinews" → "Wikinews"); a name matching none is kept as given (it then matches
+    nothing, as before). Several index names differing only in case all match."""
+    by_fold: dict[str, list[str]] = {}
+    for name in names:
+        by_fold.setdefault(name.casefold(), []).append(name)
+    out: list[str] = []
+    for w in wanted:
+        for name in by_fold.get(w.casefold(), [w]):
+            if name not in out:
+                out.append(name)
+    return tuple(out)

@@ -216,16 +216,13 @@ def search_parameters(settings: Settings) -> list[dict[str, Any]]:
     q_text = (
         'Query text. Words are OR-ed and ranked; `"a phrase"`, `-word` or `NOT word`, '
         "`AND`, `OR`, `title:word` and `prefix*` (3+ letters) are understood; expensive or "
-        "broken syntax falls back to the plain words."
+        "broken syntax falls back to the plain words. Required (not blank) unless "
+        "`sort=date`: then an empty or absent `q` gives the latest articles passing the "
+        "filters, newest first (the front page)."
     )
-    q_schema = {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": settings.max_query_chars,
-        "pattern": _VISIBLE,
-    }
+    q_schema = {"type": "string", "maxLength": settings.max_query_chars}
     return [
-        {"name": "q", "in": "query", "required": True, "description": q_text, "schema": q_schema},
+        _optional("q", q_text, q_schema),
         _optional(
             "mode",
             f"Ranking: keyword (BM25F), semantic (embeddings) or hybrid (fused); default "

@@ -68,3 +68,19 @@ def duplicate_groups(
     for i in np.flatnonzero(valid):
         groups.setdefault(find(int(i)), []).append(int(i))
     return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+
+
+def related_stories(
+    near: list[tuple[int, float]], duplicate_of: dict[int, list[int]], threshold: float
+) -> list[tuple[int, float]]:
+    """``near`` (best first) cut at cosine ``threshold``, keeping only the first article of
+    each near-duplicate group, so a wire story and its copies are listed once."""
+    out, seen = [], set()
+    for row, score in near:
+        if score < threshold:
+            break
+        if row in seen:
+            continue
+        seen.update(duplicate_of.get(row, []))
+        out.append((row, score))
+    return out

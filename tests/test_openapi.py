@@ -65,6 +65,13 @@ def test_api_conforms_to_its_openapi_document(api_schema, path, method, mode):
         calls += 1
         query = case.query or {}
         start, end = (str(query.get(k) or "").strip() for k in ("from", "to"))
+        blank = not str(query.get("q") or "").strip()
+        latest = str(query.get("sort") or "").strip().lower() == "date"
+        if path == "/api/search" and mode is GenerationMode.POSITIVE and blank and not latest:
+            response = case.call()  # the other rule: q may be blank only with sort=date
+            assert response.status_code == 400, response.text
+            assert response.json()["error"]["param"] in {"q", "mode", "sort", "from", "to"}
+            return
         if path == "/api/search" and mode is GenerationMode.POSITIVE and start and end:
             if start > end:  # the one rule a schema cannot state: from not later than to
                 response = case.call()

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from web import create_app
-from web.links import MAX_MONTH_ROWS, date_facets, days, month_label, search_url
+from web.links import SOURCE_ROWS, date_facets, days, month_label, search_url, source_facets
 
 SEED_TITLE = "Turkey, Russia agree on coordination in Syria amid US withdrawal"
 SOURCES = {"Example Wire", "Coastal Herald", "Tech Daily"}
@@ -114,10 +114,10 @@ def test_filter_controls_show_the_current_values(client):
     assert response.status_code == 200
     assert re.search(
         r'<label for="from">From</label>\s*<input id="from" name="from" '
-        r'type="date" value="2019-01-01">',
+        r'type="date" value="2019-01-01" form="search">',
         html,
     )
-    assert 'id="to" name="to" type="date" value="2019-12-31"' in html
+    assert 'id="to" name="to" type="date" value="2019-12-31" form="search"' in html
     assert '<option value="date" selected>Newest first</option>' in html
     assert '<option value="30" selected>30 days</option>' in html
     assert '<input type="hidden" name="source" value="Coastal Herald">' in html
@@ -208,7 +208,7 @@ def test_no_suggestion_for_a_correct_query(client):
 
 def test_explain_mentions_recency(client):
     _, html = page(client, q="Syria", recency="30", mode="keyword")
-    assert "after favouring recent stories (half-life 30 days)" in html
+    assert "recent stories favoured." in html
 
 
 def test_empty_result_with_filters_suggests_removing_one(client):
@@ -225,26 +225,86 @@ def test_month_label():
     assert month_label("nonsense") == "nonsense"
 
 
-def test_many_months_become_years(settings):
+def _request(settings):
+    return create_app(
+        {"TESTING": True, "SETTINGS": settings, "ENGINE": object()}
+    ).test_request_context()
+
+
+def test_date_facet_shows_years_then_the_months_of_the_chosen_year(settings):
     from search.models import Query
 
+    # 40 years of monthly counts: an archive. Rows must stay ~ years + 12, never 480.
     facet = [
-        {"period": f"{y}-{m:02d}", "count": 1} for y in (2017, 2018, 2019) for m in range(1, 13)
+        {"period": f"{y}-{m:02d}", "count": 1 + (y == 2018)}
+        for y in range(1980, 2020)
+        for m in range(1, 13)
     ]
-    assert len(facet) > MAX_MONTH_ROWS
-    with create_app(
-        {"TESTING": True, "SETTINGS": settings, "ENGINE": object()}
-    ).test_request_context():
+    with _request(settings):
         out = date_facets(Query("q"), facet)
         assert out["unit"] == "year"
-        assert [(r["label"], r["count"], r["bar"]) for r in out["rows"]] == [
-            ("2017", 12, 100.0),
-            ("2018", 12, 100.0),
-            ("2019", 12, 100.0),
-        ]
-        args = parse_qs(urlsplit(out["rows"][1]["url"]).query)
+        assert [r["label"] for r in out["rows"]] == [str(y) for y in range(1980, 2020)]
+        assert {r["level"] for r in out["rows"]} == {0}
+        row2018 = out["rows"][38]
+        assert (row2018["count"], row2018["bar"]) == (24, 100.0)
+        assert out["rows"][0]["bar"] == 50.0
+        args = parse_qs(urlsplit(row2018["url"]).query)
         assert args["from"] == ["2018-01-01"] and args["to"] == ["2018-12-31"]
-        active = date_facets(Query("q", date_from="2018-01-01", date_to="2018-12-31"), facet)
-        assert [r["active"] for r in active["rows"]] == [False, True, False]
-        assert active["rows"][1]["url"] is None
+
+        chosen = date_facets(Query("q", date_from="2018-01-01", date_to="2018-12-31"), facet)
+        labels = [(r["label"], r["level"], r["active"]) for r in chosen["rows"]]
+        assert len(labels) == 40 + 12
+        assert labels[38] == ("2018", 0, True) and chosen["rows"][38]["url"] is None
+        assert labels[39:51] == [(month_label(f"2018-{m:02d}"), 1, False) for m in range(1, 13)]
+        assert labels[51] == ("2019", 0, False)
+        feb = parse_qs(urlsplit(chosen["rows"][40]["url"]).query)
+        assert feb["from"] == ["2018-02-01"] and feb["to"] == ["2018-02-28"]
+
+        month = date_facets(Query("q", date_from="2018-03-01", date_to="2018-03-31"), facet)
+        active = [r["label"] for r in month["rows"] if r["active"]]
+        assert active == ["Mar 2018"], "a chosen month keeps its year open"
         assert "offset" not in search_url(Query("q", offset=20), sort="date")
+
+
+def test_one_year_shows_its_months(settings):
+    from search.models import Query
+
+    facet = [{"period": "2019-01", "count": 3}, {"period": "2019-02", "count": 1}]
+    with _request(settings):
+        out = date_facets(Query("q"), facet)
+    assert out["unit"] == "month"
+    assert [(r["label"], r["level"], r["bar"]) for r in out["rows"]] == [
+        ("Jan 2019", 1, 100.0),
+        ("Feb 2019", 1, 33.3),
+    ]
+
+
+def test_source_facet_is_case_insensitive_and_searchable_when_long(settings):
+    from search.models import Query
+
+    facet = [{"value": f"Source {i:02d}", "count": 30 - i} for i in range(20)]
+    with _request(settings):
+        few = source_facets(Query("q"), facet[:3])
+        assert few["names"] == [] and len(few["rows"]) == 3
+        many = source_facets(Query("q", sources=("source 15",)), facet)
+    assert [r["label"] for r in many["rows"]][:SOURCE_ROWS] == [
+        f"Source {i:02d}" for i in range(SOURCE_ROWS)
+    ]
+    assert many["rows"][-1]["label"] == "Source 15" and many["rows"][-1]["active"]
+    assert many["names"] == [f"Source {i:02d}" for i in range(20)]
+    assert many["hidden"] == 20 - SOURCE_ROWS - 1
+
+
+def test_source_filter_ignores_letter_case(client):
+    _, exact = api(client, q="Syria", source="Coastal Herald", limit=20)
+    _, lower = api(client, q="Syria", source="coastal herald", limit=20)
+    assert lower["total"] == exact["total"] > 0
+    assert [h["article_id"] for h in lower["results"]] == [
+        h["article_id"] for h in exact["results"]
+    ]
+    _, html = page(client, q="Syria", source="COASTAL HERALD")
+    assert re.search(
+        r'class="facet-link is-active" aria-current="true">\s*'
+        r'<span class="facet-label">Coastal Herald',
+        html,
+    )

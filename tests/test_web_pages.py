@@ -10,7 +10,7 @@ from markupsafe import Markup
 from search.models import ArticleHit, ArticleView, ParagraphHit, Query, Results
 from web import create_app
 from web.links import page_links
-from web.present import explain, explain_hit, highlight, safe_url
+from web.present import explain_hit, highlight, safe_url
 
 SEED_TITLE = "Turkey, Russia agree on coordination in Syria amid US withdrawal"
 
@@ -50,13 +50,14 @@ def test_results_shown(client):
     assert SEED_TITLE in html
     assert "<mark>Idlib</mark>" in html
     assert re.search(
-        r"<summary>Why this result\?</summary>\s*<p>Matched your words \(keyword rank \d+, "
-        r"BM25 [\d.]+\) and your meaning \(semantic rank \d+, similarity -?[\d.]+\); "
-        r"combined score 0\.\d{4}\.</p>",
+        r'<p class="why">Matched your words: [^<]*Idlib[^<]* and close in meaning to your '
+        r"query\.</p>",
         html,
     )
-    assert re.search(r"keyword rank \d+ \(BM25 [\d.]+\), semantic rank \d+", html)
-    assert re.search(rf'<a dir="auto" href="/articles/[0-9a-f]+">{re.escape(SEED_TITLE)}</a>', html)
+    assert "BM25" not in html and "score" not in html, "scores stay in the API"
+    link = re.search(r'<a dir="auto" href="(/articles/[0-9a-f]+\?[^"#]*#p\d+)">(.*?)</a>', html)
+    assert link and re.sub(r"</?mark>", "", link.group(2)) == SEED_TITLE
+    assert "q=Idlib+de-escalation" in link.group(1)
     assert re.search(r"Results 1–\d+ of \d+ articles?", html)
     assert html.count('class="snippet"') >= 1
 
@@ -145,7 +146,7 @@ class _HostileEngine:
     def search(self, query: Query) -> Results:
         para = ParagraphHit(
             paragraph_id="evil:0",
-            text="<img src=x onerror=alert(1)>",
+            text="<img src=x onerror=alert(1)> evil",
             highlighted="&lt;img src=x onerror=alert(1)&gt; <mark>evil</mark>",
             keyword_rank=1,
             keyword_score=3.0,
@@ -172,6 +173,9 @@ class _HostileEngine:
         }
         return Results(query.text, query.mode, 2, 1.0, hits, "<b>notice</b>", "<b>sugg</b>", facets)
 
+    def highlight(self, text: str, texts: list[str]) -> list[str]:
+        return ["<script>alert(3)</script>" for _ in texts]  # a broken highlighter
+
     def article(self, article_id: str) -> ArticleView | None:
         if article_id == "gone":
             return None
@@ -191,6 +195,7 @@ def test_corpus_text_cannot_inject_markup(settings):
     assert 'href="https://example.org/a?b=1&amp;c=2"' in html
     assert "<b>sugg" not in html and "&lt;b&gt;sugg&lt;/b&gt;</a>" in html
     assert "<script>alert(2)" not in html and "&lt;script&gt;alert(2)" in html
+    assert "alert(3)" not in html, "a highlighted title that is not the title is not used"
     assert "<u>dup" not in html and "<em>copy" not in html and "<s>x" not in html
     assert "2 similar stories" in html
     assert 'href="/articles/%3Cu%3Edup%3C/u%3E"' in html
@@ -227,38 +232,33 @@ def test_highlight_lets_only_mark_through():
     assert highlight({"highlighted": "<b>x</b>", "text": "<b>x</b>"}) == "&lt;b&gt;x&lt;/b&gt;"
 
 
-def test_explain():
-    both = {"keyword_rank": 2, "keyword_score": 7.08, "semantic_rank": 1, "semantic_score": 0.6191}
-    assert explain(both) == "keyword rank 2 (BM25 7.1), semantic rank 1 (similarity 0.62)"
-    assert explain({"keyword_rank": None, "semantic_rank": 3, "semantic_score": 0.5}) == (
-        "semantic rank 3 (similarity 0.50)"
-    )
-    assert explain({}) == ""
-
-
 def test_explain_hit_in_words():
-    both = {"keyword_rank": 1, "keyword_score": 11.08, "semantic_rank": 1, "semantic_score": 0.531}
-    hit = {"score": 0.03279, "paragraphs": [both]}
-    assert explain_hit(hit, "hybrid") == (
-        "Matched your words (keyword rank 1, BM25 11.1) and your meaning "
-        "(semantic rank 1, similarity 0.53); combined score 0.0328."
+    both = {
+        "text": "Turkey and Russia on Idlib.",
+        "highlighted": "Turkey and Russia on <mark>Idlib</mark>.",
+        "keyword_rank": 1,
+        "semantic_rank": 1,
+    }
+    hit = {"title": "Talks on Idlib", "paragraphs": [both]}
+    assert explain_hit(hit, "Talks on <mark>Idlib</mark>") == (
+        "Matched your words: Idlib (in the title) and close in meaning to your query."
     )
-    meaning = {"semantic_rank": 4, "semantic_score": 0.2}
-    assert explain_hit({"score": 0.015, "paragraphs": [meaning]}, "hybrid") == (
-        "Matched your meaning (semantic rank 4, similarity 0.20) but not your exact words; "
-        "combined score 0.0150."
+    assert explain_hit(hit, "Talks on Idlib") == (
+        "Matched your words: Idlib and close in meaning to your query."
     )
-    words = {"keyword_rank": 2, "keyword_score": 7.0}
-    assert explain_hit({"score": 7.0, "paragraphs": [words]}, "keyword") == (
-        "Matched your words (keyword rank 2, BM25 7.0)."
+    meaning = {"text": "Other words.", "highlighted": "Other words.", "semantic_rank": 4}
+    assert explain_hit({"title": "T", "paragraphs": [meaning]}) == "Close in meaning to your query."
+    words = {
+        "text": "Brexit and the parliament; BREXIT again.",
+        "highlighted": (
+            "<mark>Brexit</mark> and the <mark>parliament</mark>; <mark>BREXIT</mark> again."
+        ),
+        "keyword_rank": 2,
+    }
+    assert explain_hit({"title": "T", "paragraphs": [words]}, None, 7.0) == (
+        "Matched your words: Brexit, parliament; recent stories favoured."
     )
-    assert explain_hit({"score": 1e-6, "paragraphs": [words]}, "keyword", 7.0) == (
-        "Matched your words (keyword rank 2, BM25 7.0); article score 1e-06 after favouring "
-        "recent stories (half-life 7 days)."
-    )
-    assert explain_hit({"score": 0.6, "paragraphs": [meaning]}, "semantic") == (
-        "Matched your meaning (semantic rank 4, similarity 0.20); article score 0.60."
-    )
+    assert explain_hit({"title": "T", "paragraphs": [{"text": "x", "highlighted": "x"}]}) == ""
 
 
 def test_page_links_stop_at_the_ends(app):

@@ -90,9 +90,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION] = engine
     app.extensions[f"{EXTENSION}.slot"] = slot
 
-    from web import api, openapi, pages
+    from web import api, feed, openapi, pages
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(feed.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     app.after_request(_add_security_headers)

@@ -59,14 +59,19 @@ def _failed(exc: _Failed) -> Any:
 
 @bp.get("/search")
 def search() -> Any:
-    """Search; the body is ``Results.to_dict()``."""
+    """Search; the body is ``Results.to_dict()``. An empty ``q`` is allowed with ``sort=date``:
+    the latest articles passing the filters (the front page)."""
+    latest = (request.args.get("sort") or "").strip().lower() == "date"
     try:
-        query = parse_query(request.args, get_settings())
+        query = parse_query(request.args, get_settings(), require_text=not latest)
     except QueryError as exc:
         return json_error(400, exc.code, exc.message, param=exc.param)
     engine = get_engine()
     if engine is None:
         return _not_ready()
+    if not query.text:
+        results = _call("latest articles", lambda: engine.latest(query))
+        return jsonify(results.to_dict())
     results = _call("search", lambda: engine.search(query))
     return jsonify(results.to_dict())
 

@@ -16,16 +16,19 @@ from search.query import DEFAULT_LIMIT
 
 __all__ = [
     "active_filters",
+    "article_url",
+    "back_url",
     "date_facets",
     "days",
     "month_label",
     "page_links",
     "query_args",
+    "feed_url",
     "search_url",
     "source_facets",
 ]
 
-MAX_MONTH_ROWS = 24  # more months than this are shown as years (a click then shows months)
+SOURCE_ROWS = 8  # source facet rows shown; with more sources a search box lists them all
 
 
 def days(value: float) -> str:
@@ -34,8 +37,9 @@ def days(value: float) -> str:
 
 
 def query_args(query: Query) -> dict[str, Any]:
-    """The query-string arguments that reproduce ``query`` (defaults left out, mode kept)."""
-    args: dict[str, Any] = {"q": query.text, "mode": query.mode}
+    """The query-string arguments that reproduce ``query`` (defaults left out, mode kept; the
+    front page, which has no text, needs neither ``q`` nor ``mode``)."""
+    args: dict[str, Any] = {"q": query.text, "mode": query.mode} if query.text else {}
     if query.date_from:
         args["from"] = query.date_from
     if query.date_to:
@@ -61,6 +65,26 @@ def search_url(query: Query, **changes: Any) -> str:
     return url_for("pages.index", **query_args(replace(query, **changes)))
 
 
+def article_url(query: Query | None, article_id: str, anchor: str = "") -> str:
+    """The article page, carrying the search it was reached from (so it can highlight the
+    query's words and link back to the same results page) and ``#anchor``, the best passage."""
+    args = query_args(query) if query is not None else {}
+    url = url_for("pages.article", article_id=article_id, **args)
+    return f"{url}#{anchor}" if anchor else url
+
+
+def back_url(query: Query) -> str:
+    """The results page ``query`` came from: same text, filters, ordering and page."""
+    return url_for("pages.index", **query_args(query))
+
+
+def feed_url(query: Query) -> str:
+    """The Atom feed of ``query``'s text and filters (always newest first, first page)."""
+    args = query_args(replace(query, offset=0, sort="relevance", limit=query.limit))
+    args.pop("limit", None)
+    return url_for("feed.atom", **args)
+
+
 def page_links(query: Query, total: int, max_offset: int) -> dict[str, Any]:
     """Previous/next page URLs (None at either end) and "page N of M" numbers."""
     step = query.limit
@@ -80,13 +104,16 @@ def _bar(count: int, most: int) -> float:
     return max(2.0, round(100.0 * count / most, 1)) if most else 0.0
 
 
-def source_facets(query: Query, facet: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows for the source facet: label, count, bar, and a link adding that source filter."""
+def source_facets(query: Query, facet: list[dict[str, Any]]) -> dict[str, Any]:
+    """The source facet: ``rows`` (label, count, bar, link adding that source filter) for the
+    most frequent sources, and ``names`` (all of them) for a search box when there are more.
+    A source already chosen, in any letter case, is shown active."""
     most = max((f["count"] for f in facet), default=0)
+    chosen = {s.casefold() for s in query.sources}
     rows = []
     for f in facet:
         value = str(f["value"])
-        active = value in query.sources
+        active = value.casefold() in chosen
         rows.append(
             {
                 "label": value,
@@ -96,7 +123,9 @@ def source_facets(query: Query, facet: list[dict[str, Any]]) -> list[dict[str, A
                 "url": None if active else search_url(query, sources=(*query.sources, value)),
             }
         )
-    return rows
+    shown = rows[:SOURCE_ROWS] + [r for r in rows[SOURCE_ROWS:] if r["active"]]
+    names = [r["label"] for r in rows] if len(rows) > SOURCE_ROWS else []
+    return {"rows": shown, "names": names, "hidden": len(rows) - len(shown)}
 
 
 def month_label(period: str) -> str:
@@ -121,38 +150,54 @@ def _span(period: str) -> tuple[str, str] | None:
         return None
 
 
-def date_facets(query: Query, facet: list[dict[str, Any]]) -> dict[str, Any]:
-    """The month facet as bar-chart rows linking to that month; years when there are many.
+def _chosen_year(query: Query, years: list[str]) -> str | None:
+    """The year whose months to list: the one the date filter lies in, or the only one."""
+    if query.date_from and query.date_to and query.date_from[:4] == query.date_to[:4]:
+        return query.date_from[:4]
+    return years[0] if len(years) == 1 else None
 
-    Returns ``{"unit": "month" | "year", "rows": [...]}``.
+
+def date_facets(query: Query, facet: list[dict[str, Any]]) -> dict[str, Any]:
+    """The date facet: one row per year, and under the chosen year (the one the date filter
+    lies in, or the only year there is) one row per month of it, so a 40-year archive shows
+    40 + 12 rows, never 480. Each row links to its whole year or month.
+
+    Returns ``{"unit": "year" | "month", "rows": [...]}``; a row has ``level`` 0 (a year) or
+    1 (a month of the chosen year).
     """
-    counts = [(str(f["period"]), int(f["count"])) for f in facet]
-    unit = "month"
-    if len(counts) > MAX_MONTH_ROWS:
-        unit, by_year = "year", {}
-        for period, count in counts:
-            by_year[period[:4]] = by_year.get(period[:4], 0) + count
-        counts = sorted(by_year.items())
-    most = max((c for _, c in counts), default=0)
+    months = [(str(f["period"]), int(f["count"])) for f in facet]
+    by_year: dict[str, int] = {}
+    for period, count in months:
+        by_year[period[:4]] = by_year.get(period[:4], 0) + count
+    years = sorted(by_year)
+    chosen = _chosen_year(query, years)
+    counts: list[tuple[str, int, int]] = []
+    for year in years:
+        if len(years) > 1:
+            counts.append((year, by_year[year], 0))
+        if year == chosen:
+            counts += [(p, c, 1) for p, c in months if p[:4] == year and p != year]
+    most_year = max(by_year.values(), default=0)
+    most_month = max((c for _, c, level in counts if level == 1), default=0)
     rows = []
-    for period, count in counts:
+    for period, count, level in counts:
         span = _span(period)
         active = span == (query.date_from, query.date_to)
         url = None
         if span and not active:
             url = search_url(query, date_from=span[0], date_to=span[1])
-        label = month_label(period) if unit == "month" else period
         rows.append(
             {
-                "label": label,
+                "label": month_label(period) if level else period,
                 "period": period,
                 "count": count,
-                "bar": _bar(count, most),
+                "bar": _bar(count, most_month if level else most_year),
                 "active": active,
+                "level": level,
                 "url": url,
             }
         )
-    return {"unit": unit, "rows": rows}
+    return {"unit": "year" if len(years) > 1 else "month", "rows": rows}
 
 
 def active_filters(query: Query) -> list[dict[str, str]]:

@@ -1,4 +1,5 @@
-"""The HTML pages: the search page ``/`` and the article page ``/articles/<id>``.
+"""The HTML pages: the search page ``/`` (the latest news when there is no query) and the
+article page ``/articles/<id>``, which carries the search it was reached from.
 
 Plain GET forms and links only, so everything works without JavaScript; the JSON API and
 these pages share parameter validation (:mod:`search.query`) and the engine.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request
@@ -17,8 +19,19 @@ from search.models import Query
 from search.query import DEFAULT_LIMIT, MAX_SOURCES, QueryError, parse_query
 from web import get_engine, get_settings
 from web.api import MAX_ARTICLE_ID_CHARS
-from web.links import active_filters, date_facets, days, page_links, search_url, source_facets
-from web.present import present_hit, safe_url, story_refs
+from web.links import (
+    active_filters,
+    article_url,
+    back_url,
+    date_facets,
+    days,
+    feed_url,
+    page_links,
+    search_url,
+    source_facets,
+)
+from web.present import highlight, present_hit, safe_url, story_refs
+from web.present import title_html as present_title
 
 __all__ = ["RECENCY_CHOICES", "bp"]
 
@@ -68,9 +81,34 @@ def _choices(form: dict[str, Any]) -> dict[str, Any]:
     return {"modes": MODES, "sorts": SORT_CHOICES, "recencies": recency}
 
 
+def _as_dict(record: Any) -> dict[str, Any] | None:
+    """An engine record (a dataclass) as the dict the templates read; None stays None."""
+    if record is None or isinstance(record, dict):
+        return record
+    return record.to_dict() if hasattr(record, "to_dict") else asdict(record)
+
+
+def _highlighted(engine: Any, text: str, texts: list[str]) -> list[str | None]:
+    """``texts`` with ``text``'s words marked, or Nones when there is nothing to mark."""
+    if not text or not texts:
+        return [None] * len(texts)
+    try:
+        return list(engine.highlight(text, texts))
+    except Exception:  # highlighting is a nicety: never fail a page over it
+        log.exception("highlighting failed for %r", text)
+        return [None] * len(texts)
+
+
+def run_search(engine: Any, query: Query) -> dict[str, Any]:
+    """The query's results as a dict: a search, or the latest articles when it has no text."""
+    if not query.text:
+        return engine.latest(query).to_dict()
+    return engine.search(query).to_dict()
+
+
 @bp.get("/")
 def index() -> Any:
-    """The search form, and the results with facets when ``q`` is given."""
+    """The results with facets for ``q``; the latest articles when ``q`` is empty."""
     settings = get_settings()
     try:
         query = parse_query(request.args, settings, require_text=False)
@@ -83,15 +121,19 @@ def index() -> Any:
     engine = get_engine()
     if engine is None:
         return render_template("search.html", not_ready=True, **context), 503, _RETRY
-    if not query.text:
-        return render_template("search.html", **context)
     try:
-        results = engine.search(query).to_dict()
-        hits = [present_hit(h, engine, query.mode, query.recency) for h in results["results"]]
+        results = run_search(engine, query)
+        titles = _highlighted(engine, query.text, [h["title"] or "" for h in results["results"]])
+        hits = [
+            present_hit(h, engine, t, query.recency)
+            for h, t in zip(results["results"], titles, strict=True)
+        ]
     except Exception:
         log.exception("search failed for %r", query)
         message = "Sorry, the search failed on our side. Please try again."
         return render_template("search.html", error=message, **context), 500
+    for hit in hits:
+        hit["page_url"] = article_url(query, hit["article_id"], hit["anchor"])
 
     facets = results.get("facets") or {}
     suggestion = results.get("suggestion")
@@ -101,6 +143,7 @@ def index() -> Any:
         "search.html",
         results=results,
         hits=hits,
+        latest=not query.text,
         first=query.offset + 1,
         last=query.offset + len(hits),
         links=page_links(query, results["total"], settings.max_offset),
@@ -109,6 +152,7 @@ def index() -> Any:
         sources=source_facets(query, facets.get("source") or []),
         dates=date_facets(query, facets.get("date") or []),
         filters=active_filters(query),
+        feed=feed_url(query),
         clear_url=search_url(
             query, date_from=None, date_to=None, sources=(), sort="relevance", recency=None
         ),
@@ -116,9 +160,23 @@ def index() -> Any:
     )
 
 
+def _search_of(args: MultiDict[str, str]) -> Query | None:
+    """The search an article page was reached from (its URL carries it), or None."""
+    if not any(k in args for k in ("q", "from", "to", "source", "offset")):
+        return None
+    try:
+        return parse_query(args, get_settings(), require_text=False)
+    except QueryError:
+        return None  # a damaged link still shows the article, just without the way back
+
+
 @bp.get("/articles/<path:article_id>")
 def article(article_id: str) -> Any:
-    """One article in full, with related stories and its near-duplicates; 404 if unknown."""
+    """One article in full, with related stories and its near-duplicates; 404 if unknown.
+
+    With the search in the URL (``?q=…&source=…&offset=…``) the query's words are highlighted,
+    the form shows the query, and "back to results" returns to the same results page.
+    """
     engine = get_engine()
     if engine is None:
         body = render_template(
@@ -127,21 +185,48 @@ def article(article_id: str) -> Any:
         return body, 503, _RETRY
     if len(article_id) > MAX_ARTICLE_ID_CHARS:
         abort(404, description="There is no article with this id.")
-    found = engine.article(article_id)
+    found = _as_dict(engine.article(article_id))
     if found is None:
         abort(404, description="There is no article with this id.")
+    search = _search_of(request.args)
     try:
-        related = engine.related(article_id, RELATED_SHOWN) or []
+        threshold = get_settings().related_threshold
+        related = [_as_dict(r) for r in engine.related(article_id, RELATED_SHOWN, threshold) or []]
     except Exception:  # the article itself is still worth showing
         log.exception("related search failed for %r", article_id)
         related = []
-    form = _form(MultiDict(), None, get_settings().mode)
+    for story in related:
+        story["link"] = safe_url(story.get("url"))
+        story["page_url"] = article_url(search, story["article_id"])
+    paragraphs = list(found.get("paragraphs") or [])
+    text = search.text if search else ""
+    marked = _highlighted(engine, text, [p["text"] for p in paragraphs])
+    shown = []
+    for p, html in zip(paragraphs, marked, strict=True):
+        n = str(p.get("paragraph_id", "")).rpartition(":")[2]
+        item = {"text": p["text"], "highlighted": html}
+        shown.append(
+            {"id": f"p{n}", "html": highlight(item), "hit": bool(html and "<mark>" in html)}
+        )
+    title_marks = _highlighted(engine, text, [found.get("title") or ""])[0]
+    duplicates = story_refs(engine, list(found.get("duplicates") or []))
+    for story in duplicates:
+        story["page_url"] = article_url(search, story["id"])
+    form = (
+        _form(request.args, search, get_settings().mode)
+        if search
+        else _form(MultiDict(), None, get_settings().mode)
+    )
     return render_template(
         "article.html",
         article=found,
-        link=safe_url(found.url),
+        title_html=present_title(found.get("title") or "(untitled)", title_marks),
+        paragraphs=shown,
+        link=safe_url(found.get("url")),
         related=related,
-        duplicates=story_refs(engine, found.duplicates),
+        duplicates=duplicates,
+        search=search,
+        back=back_url(search) if search else None,
         form=form,
         **_choices(form),
     )

@@ -1,8 +1,9 @@
-"""Turning engine output into what the templates show: safe links, highlighted snippets,
+"""Turning engine output into what the templates show: safe links, short highlighted snippets,
 explanations in words, and titles for near-duplicate ids.
 
-All text is autoescaped by Jinja; the only markup let through is the engine's
-``highlighted`` field, and even that only if it contains nothing but ``<mark>`` tags.
+All text is autoescaped by Jinja; the only markup let through is highlighting rebuilt from
+escaped text (:mod:`web.snippets`), and the engine's ``highlighted`` field only if it contains
+nothing but ``<mark>`` tags. Scores stay in the JSON API; the page explains in words.
 """
 
 from __future__ import annotations
@@ -14,20 +15,25 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
-from web.links import days
+from web.snippets import is_boilerplate, make_snippet, mark_spans, render
 
-__all__ = ["explain", "explain_hit", "highlight", "story_refs", "present_hit", "safe_url"]
+__all__ = [
+    "explain_hit",
+    "highlight",
+    "matched_words",
+    "present_hit",
+    "safe_url",
+    "story_refs",
+    "title_html",
+]
 
 log = logging.getLogger(__name__)
 
-PARAGRAPHS_SHOWN = 3
 DUPLICATES_SHOWN = 10  # titles looked up per result; the rest are only counted
-# How an article's score is named and rounded in each mode (BM25 is ~1-30, RRF ~0.01-0.03).
-_SCORE_STYLE = {
-    "hybrid": ("combined score", 4),
-    "keyword": ("article score", 1),
-    "semantic": ("article score", 2),
-}
+WORDS_SHOWN = 6  # matched words named in an explanation
+# Snippet length on the page: three lines of the desktop column, so four results fit above
+# the fold at 1280×800 (tests/test_reader.py measures it).
+SNIPPET_CHARS = 240
 _MARK_TAG = re.compile(r"</?mark>")
 _UNSAFE_URL_CHARS = re.compile(r"[\x00-\x20\x7f<>\"'`\\]")
 
@@ -49,82 +55,64 @@ def safe_url(url: str | None) -> str | None:
 
 
 def highlight(paragraph: dict[str, Any]) -> Markup:
-    """The engine's pre-escaped ``highlighted`` HTML, or the escaped plain text if it holds
-    any tag other than ``<mark>`` (defence in depth: we mark only that field safe)."""
+    """A paragraph's highlighting rebuilt from its escaped text, or the escaped plain text if
+    the engine's ``highlighted`` is not a ``<mark>``-only copy of it."""
+    text = paragraph.get("text") or ""
     html = paragraph.get("highlighted") or ""
     if html and not re.search(r"[<>]", _MARK_TAG.sub("", html)):
-        return Markup(html)
-    return escape(paragraph.get("text") or "")
+        spans = mark_spans(text, html)
+        if spans:
+            return render(text, spans)
+    return escape(text)
 
 
-def explain(paragraph: dict[str, Any]) -> str:
-    """One paragraph's evidence, e.g. ``keyword rank 2 (BM25 7.1), semantic rank 1
-    (similarity 0.62)``; empty if neither leg found it."""
-    parts = []
-    if paragraph.get("keyword_rank") is not None:
-        part = f"keyword rank {paragraph['keyword_rank']}"
-        if paragraph.get("keyword_score") is not None:
-            part += f" (BM25 {paragraph['keyword_score']:.1f})"
-        parts.append(part)
-    if paragraph.get("semantic_rank") is not None:
-        part = f"semantic rank {paragraph['semantic_rank']}"
-        if paragraph.get("semantic_score") is not None:
-            part += f" (similarity {paragraph['semantic_score']:.2f})"
-        parts.append(part)
-    return ", ".join(parts)
+def title_html(title: str, highlighted: str | None) -> Markup:
+    """The title with the query's words marked (escaped; plain if ``highlighted`` is unusable)."""
+    spans = mark_spans(title, highlighted or "")
+    return render(title, spans) if spans else escape(title)
 
 
-def _words(paragraph: dict[str, Any]) -> str | None:
-    if paragraph.get("keyword_rank") is None:
-        return None
-    score = paragraph.get("keyword_score")
-    extra = f", BM25 {score:.1f}" if score is not None else ""
-    return f"your words (keyword rank {paragraph['keyword_rank']}{extra})"
+def _marked(text: str, highlighted: str | None) -> list[str]:
+    return [text[a:b] for a, b in mark_spans(text, highlighted or "")]
 
 
-def _meaning(paragraph: dict[str, Any]) -> str | None:
-    if paragraph.get("semantic_rank") is None:
-        return None
-    score = paragraph.get("semantic_score")
-    extra = f", similarity {score:.2f}" if score is not None else ""
-    return f"your meaning (semantic rank {paragraph['semantic_rank']}{extra})"
+def matched_words(title: str, title_marked: str | None, paragraphs: list[dict]) -> tuple:
+    """(words as they appear, first spelling of each, in title order then text order; whether
+    any is in the title; whether any is in the text)."""
+    in_title = _marked(title, title_marked)
+    in_text = [w for p in paragraphs for w in _marked(p.get("text") or "", p.get("highlighted"))]
+    words, seen = [], set()
+    for w in in_title + in_text:
+        if w.casefold() not in seen:
+            seen.add(w.casefold())
+            words.append(w)
+    return words, bool(in_title), bool(in_text)
 
 
-def _number(value: float, digits: int) -> str:
-    """``value`` to ``digits`` decimals, or to 3 significant digits when that would show 0."""
-    if value and abs(value) < 10**-digits:
-        return f"{value:.3g}"
-    return f"{value:.{digits}f}"
-
-
-def explain_hit(hit: dict[str, Any], mode: str, recency: float | None = None) -> str:
-    """Why an article matched, in a sentence, from its best paragraph: e.g. "Matched your
-    words (keyword rank 1, BM25 11.1) and your meaning (semantic rank 1, similarity 0.53);
-    combined score 0.0328." """
+def explain_hit(
+    hit: dict[str, Any], title_marked: str | None = None, recency: float | None = None
+) -> str:
+    """Why an article matched, in words: "Matched your words: Brexit, parliament (in the
+    title)", "Close in meaning to your query", or both; empty when there was no query."""
     paragraphs = hit.get("paragraphs") or []
-    best = paragraphs[0] if paragraphs else {}
-    words, meaning = _words(best), _meaning(best)
-    if words and meaning:
-        sentence = f"Matched {words} and {meaning}"
-    elif words:
-        sentence = f"Matched {words}"
-        if mode == "hybrid":
-            sentence += " but was not among the closest in meaning"
-    elif meaning:
-        sentence = f"Matched {meaning}"
-        if mode == "hybrid":
-            sentence += " but not your exact words"
-    else:
-        sentence = "Ranked by the article as a whole"
-    score = hit.get("score")
-    leg = {"keyword": "keyword_score", "semantic": "semantic_score"}.get(mode)
-    same = leg is not None and score is not None and best.get(leg) == score
-    if score is not None and (recency is not None or not same):
-        kind, digits = _SCORE_STYLE.get(mode, ("score", 4))
-        sentence += f"; {kind} {_number(score, digits)}"
-        if recency is not None:
-            sentence += f" after favouring recent stories (half-life {days(recency)} days)"
-    return sentence + "."
+    words, in_title, in_text = matched_words(hit.get("title") or "", title_marked, paragraphs)
+    by_words = bool(words) or any(p.get("keyword_rank") is not None for p in paragraphs)
+    by_meaning = any(p.get("semantic_rank") is not None for p in paragraphs)
+    part = ""
+    if by_words:
+        part = "Matched your words"
+        if words:
+            shown = ", ".join(words[:WORDS_SHOWN]) + (" …" if len(words) > WORDS_SHOWN else "")
+            part += f": {shown}" + (" (in the title)" if in_title else "")
+    if by_meaning:
+        part = (
+            f"{part} and close in meaning to your query"
+            if part
+            else "Close in meaning to your query"
+        )
+    if recency is not None and part:
+        part += "; recent stories favoured"
+    return part + "." if part else ""
 
 
 def story_refs(engine: Any, article_ids: list[str], limit: int = DUPLICATES_SHOWN) -> list[dict]:
@@ -148,17 +136,43 @@ def story_refs(engine: Any, article_ids: list[str], limit: int = DUPLICATES_SHOW
     return refs
 
 
-def present_hit(hit: dict[str, Any], engine: Any, mode: str, recency: float | None) -> dict:
-    """A result as the template wants it: safe link, snippets, explanation, duplicates."""
+def _anchor(paragraph_id: str) -> str:
+    """ "<article id>:7" → "p7", the id of that paragraph on the article page."""
+    n = paragraph_id.rpartition(":")[2]
+    return f"p{n}" if n.isdigit() else ""
+
+
+def present_hit(
+    hit: dict[str, Any], engine: Any, title_marked: str | None, recency: float | None
+) -> dict:
+    """A result as the template wants it: safe link, one short snippet from the best real
+    paragraph, the other matching paragraphs in full for "more from this article", the
+    explanation in words and the titles of collapsed near-duplicates."""
+    paragraphs = list(hit.get("paragraphs") or [])
+    real = [p for p in paragraphs if not is_boilerplate(p.get("text") or "")]
+    best = (real or paragraphs or [None])[0]
+    snippet = None
+    more = []
+    if best is not None:
+        highlighted = best.get("highlighted") or ""
+        if re.search(r"[<>]", _MARK_TAG.sub("", highlighted)):
+            highlighted = ""  # not a <mark>-only copy: show the text unhighlighted
+        snippet = make_snippet(best.get("text") or "", highlighted, SNIPPET_CHARS)
+        rest = [p for p in real if p is not best] + [p for p in paragraphs if p not in real]
+        if snippet.cut_start or snippet.cut_end:
+            rest.insert(0, best)
+        more = [
+            {"html": highlight(p), "anchor": _anchor(p.get("paragraph_id") or "")} for p in rest
+        ]
     duplicates = list(hit.get("duplicates") or [])
     return {
         **hit,
         "link": safe_url(hit.get("url")),
-        "shown": [
-            {"html": highlight(p), "why": explain(p)}
-            for p in (hit.get("paragraphs") or [])[:PARAGRAPHS_SHOWN]
-        ],
-        "why": explain_hit(hit, mode, recency),
+        "title_html": title_html(hit.get("title") or "(untitled)", title_marked),
+        "snippet": snippet.html if snippet else None,
+        "anchor": _anchor(best.get("paragraph_id") or "") if best else "",
+        "more": more,
+        "why": explain_hit(hit, title_marked, recency),
         "similar": story_refs(engine, duplicates) if duplicates else [],
         "similar_more": max(0, len(duplicates) - DUPLICATES_SHOWN),
         "similar_count": len(duplicates),

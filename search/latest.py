@@ -1,0 +1,76 @@
+"""The front page: the newest articles, filtered by date and source, with no query text.
+
+Pure ranking over per-article arrays (no I/O, no search leg): newest first (undated articles
+last, later-added first on the same date), near-duplicates collapsed into their newest copy,
+and facets over every article that passes the filters. The engine turns the page of article
+rows into :class:`search.models.Results`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .facets import date_number, facet_counts
+
+__all__ = ["LatestPage", "latest_rows"]
+
+
+@dataclass(frozen=True)
+class LatestPage:
+    rows: list[int]  # article rows of the requested page, newest first
+    total: int  # articles passing the filters, near-duplicates collapsed
+    facets: dict[str, list[dict]]
+    collapsed: dict[int, list[int]]  # shown row -> its near-duplicates left out
+
+
+def _mask(
+    alive: np.ndarray,
+    dates: np.ndarray,
+    source_of: Sequence[str | None],
+    date_from: str | None,
+    date_to: str | None,
+    sources: Sequence[str],
+) -> np.ndarray:
+    mask = alive.astype(bool).copy()
+    if date_from:
+        mask &= dates >= date_number(date_from)
+    if date_to:
+        mask &= (dates <= date_number(date_to)) & (dates > 0)
+    if sources:
+        wanted = set(sources)
+        mask &= np.fromiter((s in wanted for s in source_of), bool, len(source_of))
+    return mask
+
+
+def latest_rows(
+    alive: np.ndarray,
+    dates: np.ndarray,
+    source_of: Sequence[str | None],
+    date_of: Sequence[str | None],
+    duplicate_of: dict[int, list[int]],
+    *,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    sources: Sequence[str] = (),
+    offset: int = 0,
+    limit: int = 10,
+) -> LatestPage:
+    """One page of the newest live articles passing the date range (inclusive) and sources."""
+    rows = np.flatnonzero(_mask(alive, dates, source_of, date_from, date_to, sources))
+    order = np.lexsort((-rows, -dates[rows]))
+    ranked = [int(r) for r in rows[order]]
+    facets = facet_counts(ranked, source_of, date_of)
+    kept, collapsed, seen = [], {}, set()
+    for r in ranked:
+        if r in seen:
+            continue
+        others = duplicate_of.get(r, [])
+        seen.update(others)
+        if others:
+            collapsed[r] = others
+        kept.append(r)
+    page = kept[offset : offset + limit]
+    return LatestPage(page, len(kept), facets, {r: collapsed[r] for r in page if r in collapsed})
