@@ -59,9 +59,8 @@ def main() -> None:
         judged = [p[1] for p in shown if p[1] is not None]
         precision = f"{sum(judged) / len(judged):.3f}" if judged else "   - "
         having = len({p[2] for p in shown}) / len(ids)
-        print(
-            f"  {t:.2f}      {precision}      {having:6.1%}                 {len(shown) / len(ids):.2f}"
-        )
+        per = len(shown) / len(ids)
+        print(f"  {t:.2f}      {precision}      {having:6.1%}                 {per:.2f}")
     if labels is not None:
         print("cosine bin  precision  pairs")
         for lo in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):

@@ -154,37 +154,37 @@ def test_did_you_mean(chrome, server):
     assert not chrome.find_elements(By.CSS_SELECTOR, ".suggestion")
 
 
-def test_explain_opens_without_javascript(chrome, server):
+def test_more_from_this_article_opens_without_javascript(chrome, server):
     visit(chrome, server, "/?q=" + quote(SEED_QUERY))
-    details = chrome.find_element(By.CSS_SELECTOR, ".hit details.explain")
-    sentence = details.find_element(By.CSS_SELECTOR, "p")
-    assert not sentence.is_displayed()
+    hit = chrome.find_element(By.CSS_SELECTOR, ".hit")
+    why = hit.find_element(By.CSS_SELECTOR, ".why").text
+    assert why.startswith("Matched your words: Idlib, de-escalation")
+    assert why.endswith("and close in meaning to your query.")
+    details = hit.find_element(By.CSS_SELECTOR, "details.more")
+    passage = details.find_element(By.CSS_SELECTOR, ".passage")
+    assert not passage.is_displayed()
     details.find_element(By.TAG_NAME, "summary").click()
-    assert sentence.is_displayed()
-    assert "your words (keyword rank" in sentence.text
-    assert "your meaning (semantic rank" in sentence.text
-    assert "combined score" in sentence.text
+    assert passage.is_displayed() and passage.text
 
 
-def test_open_an_article_then_a_related_story(chrome, server):
+def test_open_an_article_without_weak_related_stories(chrome, server):
     visit(chrome, server, "/?q=" + quote(SEED_QUERY))
     click_and_wait(chrome, chrome.find_element(By.CSS_SELECTOR, ".hit-title a"))
     assert urlsplit(chrome.current_url).path.startswith("/articles/")
     assert chrome.find_element(By.TAG_NAME, "h1").text == SEED_TITLE
     body = chrome.find_element(By.CSS_SELECTOR, ".article-body").text
     assert "Shoygu" in body and "Idlib de-escalation zone" in body
-    related = chrome.find_elements(By.CSS_SELECTOR, ".related a")
-    assert related, "the seed article should have related stories"
-    title = related[0].text
-    click_and_wait(chrome, related[0])
-    assert chrome.find_element(By.TAG_NAME, "h1").text == title
+    # The nearest story of this 9-article corpus (the other Syria story) has cosine 0.42,
+    # below the measured threshold: nothing is listed rather than something weak.
+    assert not chrome.find_elements(By.CSS_SELECTOR, "#related-heading")
+    click_and_wait(chrome, chrome.find_element(By.CSS_SELECTOR, "a.back-link"))
+    assert titles(chrome)[0] == SEED_TITLE
+    visit(chrome, server, "/articles/ceasefire-4")
     assert (
         chrome.find_element(By.CSS_SELECTOR, ".original a")
         .get_attribute("href")
         .startswith("https://example.org/")
     )
-    back = [a.text for a in chrome.find_elements(By.CSS_SELECTOR, ".related a")]
-    assert SEED_TITLE in back
 
 
 def test_unknown_article_is_a_404_page(chrome, server):

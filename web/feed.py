@@ -21,8 +21,8 @@ from search.models import Query
 from web import get_engine, get_settings
 from web.links import query_args
 from web.params import ParamError, parse_search_args
-from web.present import safe_url
-from web.snippets import is_boilerplate, make_snippet
+from web.present import snippet_paragraph
+from web.snippets import make_snippet
 
 __all__ = ["FEED_ENTRIES", "bp", "build_feed"]
 
@@ -46,14 +46,12 @@ def _when(iso: str | None) -> datetime | None:
         return None
 
 
-def _summary(hit: dict[str, Any]) -> str:
-    paragraphs = hit.get("paragraphs") or []
-    best = next((p for p in paragraphs if not is_boilerplate(p.get("text") or "")), None)
-    best = best or (paragraphs[0] if paragraphs else None)
+def _summary(hit: dict[str, Any], engine: Any) -> str:
+    best = snippet_paragraph(hit, engine)
     return make_snippet(best.get("text") or "").text if best else ""
 
 
-def build_feed(query: Query, results: dict[str, Any], built_at: str | None) -> bytes:
+def build_feed(query: Query, results: dict[str, Any], built_at: str | None, engine: Any) -> bytes:
     """The Atom document for ``results`` (already newest first)."""
     page_args = query_args(replace(query, sort="date", limit=10, offset=0))
     title = f"newsearch: {query.text}" if query.text else "newsearch: latest news"
@@ -72,16 +70,16 @@ def build_feed(query: Query, results: dict[str, Any], built_at: str | None) -> b
         page = url_for("pages.article", article_id=hit["article_id"], _external=True)
         entry.id(page)
         entry.title(_clean(hit.get("title")) or "(untitled)")
+        # One link only: feedgen 1.0.0 drops the rel of entry links, and two rel-less (so
+        # "alternate") links of the same type would break the Atom spec. Our article page
+        # links the original.
         entry.link(href=page, rel="alternate")
-        original = safe_url(hit.get("url"))
-        if original:
-            entry.link(href=original, rel="related")
         when = _when(hit.get("date")) or fallback
         entry.updated(when)
         entry.published(when)
         if hit.get("source"):
             entry.author({"name": _clean(hit["source"])})
-        summary = _clean(_summary(hit))
+        summary = _clean(_summary(hit, engine))
         if summary:
             entry.summary(summary)
     return fg.atom_str(pretty=True)
@@ -109,4 +107,4 @@ def atom() -> Any:
     except Exception:
         log.exception("feed failed for %r", query)
         abort(500)
-    return Response(build_feed(query, results, built_at), mimetype=MIME)
+    return Response(build_feed(query, results, built_at, engine), mimetype=MIME)

@@ -125,7 +125,7 @@ def index() -> Any:
         results = run_search(engine, query)
         titles = _highlighted(engine, query.text, [h["title"] or "" for h in results["results"]])
         hits = [
-            present_hit(h, engine, t, query.recency)
+            present_hit(h, engine, t, query.recency, query.text)
             for h, t in zip(results["results"], titles, strict=True)
         ]
     except Exception:

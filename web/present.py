@@ -23,6 +23,7 @@ __all__ = [
     "matched_words",
     "present_hit",
     "safe_url",
+    "snippet_paragraph",
     "story_refs",
     "title_html",
 ]
@@ -73,7 +74,14 @@ def title_html(title: str, highlighted: str | None) -> Markup:
 
 
 def _marked(text: str, highlighted: str | None) -> list[str]:
-    return [text[a:b] for a, b in mark_spans(text, highlighted or "")]
+    """The marked words of ``text``; marks joined by a hyphen are one word ("de-escalation")."""
+    spans: list[list[int]] = []
+    for a, b in mark_spans(text, highlighted or ""):
+        if spans and text[spans[-1][1] : a] in {"-", "‐", "–"}:
+            spans[-1][1] = b
+        else:
+            spans.append([a, b])
+    return [text[a:b] for a, b in spans]
 
 
 def matched_words(title: str, title_marked: str | None, paragraphs: list[dict]) -> tuple:
@@ -142,15 +150,47 @@ def _anchor(paragraph_id: str) -> str:
     return f"p{n}" if n.isdigit() else ""
 
 
+def snippet_paragraph(hit: dict[str, Any], engine: Any, query_text: str = "") -> dict | None:
+    """The paragraph to cut the snippet from: the best-ranked matching paragraph that is not
+    page furniture; if every matching paragraph is (captions, interview cues), the article's
+    first real paragraph, highlighted for ``query_text``; else the best match after all."""
+    paragraphs = list(hit.get("paragraphs") or [])
+    real = next((p for p in paragraphs if not is_boilerplate(p.get("text") or "")), None)
+    if real is not None:
+        return real
+    try:
+        article = engine.article(hit["article_id"]) or {}
+    except Exception:
+        log.exception("article lookup failed for %r", hit.get("article_id"))
+        article = {}
+    lead = next(
+        (p for p in article.get("paragraphs") or [] if not is_boilerplate(p.get("text") or "")),
+        None,
+    )
+    if lead is None:
+        return paragraphs[0] if paragraphs else None
+    marked = None
+    if query_text:
+        try:
+            marked = engine.highlight(query_text, [lead["text"]])[0]
+        except Exception:
+            log.exception("highlighting failed for %r", query_text)
+    return {**lead, "highlighted": marked or ""}
+
+
 def present_hit(
-    hit: dict[str, Any], engine: Any, title_marked: str | None, recency: float | None
+    hit: dict[str, Any],
+    engine: Any,
+    title_marked: str | None,
+    recency: float | None,
+    query_text: str = "",
 ) -> dict:
     """A result as the template wants it: safe link, one short snippet from the best real
     paragraph, the other matching paragraphs in full for "more from this article", the
     explanation in words and the titles of collapsed near-duplicates."""
     paragraphs = list(hit.get("paragraphs") or [])
     real = [p for p in paragraphs if not is_boilerplate(p.get("text") or "")]
-    best = (real or paragraphs or [None])[0]
+    best = snippet_paragraph(hit, engine, query_text)
     snippet = None
     more = []
     if best is not None:
@@ -159,7 +199,7 @@ def present_hit(
             highlighted = ""  # not a <mark>-only copy: show the text unhighlighted
         snippet = make_snippet(best.get("text") or "", highlighted, SNIPPET_CHARS)
         rest = [p for p in real if p is not best] + [p for p in paragraphs if p not in real]
-        if snippet.cut_start or snippet.cut_end:
+        if snippet.cut_start or snippet.cut_end or best not in paragraphs:
             rest.insert(0, best)
         more = [
             {"html": highlight(p), "anchor": _anchor(p.get("paragraph_id") or "")} for p in rest
