@@ -18,9 +18,9 @@ from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, abort, request, url_for
 
 from search.models import Query
+from search.query import QueryError, parse_query
 from web import get_engine, get_settings
 from web.links import query_args
-from web.params import ParamError, parse_search_args
 from web.present import snippet_paragraph
 from web.snippets import make_snippet
 
@@ -93,8 +93,8 @@ def atom() -> Any:
     if not args.get("limit"):
         args["limit"] = str(min(FEED_ENTRIES, settings.max_limit))
     try:
-        query = parse_search_args(args, settings, require_text=False)
-    except ParamError as exc:
+        query = parse_query(args, settings, require_text=False)
+    except QueryError as exc:
         return Response(exc.message + "\n", 400, mimetype="text/plain")
     engine = get_engine()
     if engine is None:
@@ -103,7 +103,7 @@ def atom() -> Any:
     try:
         found = engine.search(query) if query.text else engine.latest(query)
         results = found.to_dict()
-        built_at = (engine.health() or {}).get("built_at")
+        built_at = engine.health().built_at
     except Exception:
         log.exception("feed failed for %r", query)
         abort(500)

@@ -159,14 +159,12 @@ def snippet_paragraph(hit: dict[str, Any], engine: Any, query_text: str = "") ->
     if real is not None:
         return real
     try:
-        article = engine.article(hit["article_id"]) or {}
+        article = engine.article(hit["article_id"])
     except Exception:
         log.exception("article lookup failed for %r", hit.get("article_id"))
-        article = {}
-    lead = next(
-        (p for p in article.get("paragraphs") or [] if not is_boilerplate(p.get("text") or "")),
-        None,
-    )
+        article = None
+    texts = [(p.paragraph_id, p.text) for p in getattr(article, "paragraphs", None) or []]
+    lead = next(({"paragraph_id": i, "text": t} for i, t in texts if not is_boilerplate(t)), None)
     if lead is None:
         return paragraphs[0] if paragraphs else None
     marked = None
