@@ -25,6 +25,7 @@ from whoosh.filedb import compound as _compound
 from whoosh.filedb.structfile import BufferFile
 from whoosh.support.charset import accent_map
 
+from .lexicon import IndexLexicon
 from .postings import (  # noqa: F401 - MAX_EXPANSIONS, MIN_PREFIX: part of this module's API
     MAX_EXPANSIONS,
     MIN_PREFIX,
@@ -33,6 +34,7 @@ from .postings import (  # noqa: F401 - MAX_EXPANSIONS, MIN_PREFIX: part of this
     filter_query,
     term_plan,
 )
+from .suggest import suggest as suggest_rewrite
 
 # Accent folding lets "Cavusoglu" find "Çavuşoğlu"; stemming lets "talks" find "talk".
 ANALYZER = (
@@ -43,9 +45,15 @@ ANALYZER = (
     | StemFilter()
 )
 _FOLD = RegexTokenizer(r"\w+") | LowercaseFilter() | CharsetFilter(accent_map)
+
+
+def _fold(token: str) -> str:
+    """A token as the spelling field stores it: lower-cased, accents folded."""
+    return "".join(t.text for t in _FOLD(token))
+
+
 _FILTER_SCORE = 1.0
 MAX_TERMS = 64
-MAX_SUGGEST = 32  # unknown words of one query looked up for "did you mean" (a fuzzy scan each)
 USER_FIELDS = frozenset({"title", "text", "source", "date", "article", "row"})  # not spell_text
 
 
@@ -196,7 +204,7 @@ class KeywordIndex:
         )
         self._plain.remove_plugin_class(qparser.FieldsPlugin)
         self._scored = ScoredPostings(self._ix)
-        self._spelling = _SpellingLexicon()
+        self._lexicon: IndexLexicon | None = None
 
     @property
     def doc_count(self) -> int:
@@ -216,7 +224,7 @@ class KeywordIndex:
         deletion mask, per-document field lengths, the did-you-mean lexicon."""
         s = self._searcher()
         self._scored.prepare(s)
-        self._spelling.within(s.reader(), "a")
+        self.lexicon().prepare()
 
     def close(self) -> None:
         with self._lock:
@@ -287,38 +295,28 @@ class KeywordIndex:
         return KeywordResult(hits, terms, timed_out)
 
     def suggest(self, text: str) -> str | None:
-        """The query with unknown words replaced by the closest indexed word, or None.
+        """Did you mean: the query with unknown words rewritten (``search/suggest.py``), or None."""
+        return suggest_rewrite(text, self.lexicon())
 
-        A word is "unknown" when neither its stemmed form occurs in the text or title field;
-        candidates come from the unstemmed spelling field, closest edit distance first, then
-        the most frequent.
-        """
-        reader = self._searcher().reader()
-        changed = False
-        lookups = 0
+    def lexicon(self) -> IndexLexicon:
+        """This index's spelling lexicon and co-occurrence counts (built once, then shared)."""
+        lex = self._lexicon
+        if lex is None:
+            reader = self._searcher().reader()  # before the lock: _searcher() takes it too
+            with self._lock:
+                if self._lexicon is None:
+                    self._lexicon = IndexLexicon(reader, _fold, analyze, self._stem_docs)
+                lex = self._lexicon
+        return lex
 
-        def fix(m: re.Match[str]) -> str:
-            nonlocal changed, lookups
-            word = m.group(0)
-            folded = "".join(t.text for t in _FOLD(word))
-            stems = analyze(word)
-            if not folded or not stems or len(folded) < 3 or folded.isdigit():
-                return word.lower()
-            if any(reader.doc_frequency(f, st) for st in stems for f in ("text", "title")):
-                return word.lower()
-            lookups += 1
-            if lookups > MAX_SUGGEST:
-                return word.lower()
-            for cands in self._spelling.within(reader, folded):  # distance 1, then 2
-                if cands:
-                    best = max(cands, key=lambda c: (reader.frequency("spell_text", c), c))
-                    changed = True
-                    return best
-            return word.lower()
-
-        # A word typed as a prefix ("mone*") is not a misspelling.
-        fixed = re.sub(r"\w+(?!\w|\*)", fix, text)
-        return " ".join(fixed.split()) if changed else None
+    def _stem_docs(self, stem: str) -> np.ndarray:
+        """Documents whose text or title contains an analyzed term."""
+        s = self._searcher()
+        text = self._scored.docnums(s, "text", stem)
+        title = self._scored.docnums(s, "title", stem)
+        if not title.size:
+            return text
+        return np.union1d(text, title) if text.size else title
 
     def query_terms(self, text: str) -> frozenset[str]:
         """Analyzed positive terms of a query (used to highlight semantic results too)."""
@@ -330,80 +328,6 @@ class KeywordIndex:
             for f, t in _positive_terms(q)
             if f in ("text", "title")
         )
-
-
-class _SpellingLexicon:
-    """``terms_within(spell_text, word, d, prefix=1)`` for d = 1 and 2, without Whoosh's
-    Python DFA walk (10-20 ms per distance-2 lookup at 100k paragraphs).
-
-    Words of the spelling field are grouped by first letter with a histogram of their
-    characters (hashed into 32 bins). One edit changes the histogram's L1 distance by at most
-    2 and the length by at most 1, so those bounds discard most words with numpy; survivors
-    get the exact (plain, no transpositions) Levenshtein distance Whoosh's automaton uses.
-    """
-
-    BINS = 32
-
-    def __init__(self) -> None:
-        self._groups: dict[str, tuple[list[str], np.ndarray, np.ndarray]] | None = None
-        self._lock = threading.Lock()
-
-    def _build(self, reader) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
-        by_first: dict[str, list[str]] = {}
-        for b in reader.lexicon("spell_text"):
-            w = b.decode("utf-8") if isinstance(b, bytes) else b
-            if w:
-                by_first.setdefault(w[0], []).append(w)
-        groups = {}
-        for first, words in by_first.items():
-            hist = np.zeros((len(words), self.BINS), dtype=np.int16)
-            for i, w in enumerate(words):
-                for c in w[1:]:
-                    hist[i, ord(c) % self.BINS] += 1
-            lengths = np.fromiter((len(w) for w in words), dtype=np.int32, count=len(words))
-            groups[first] = (words, lengths, hist)
-        return groups
-
-    def within(self, reader, word: str) -> tuple[list[str], list[str]]:
-        """(words within distance 1, within 2) that share ``word``'s first letter."""
-        if self._groups is None:
-            with self._lock:
-                if self._groups is None:
-                    self._groups = self._build(reader)
-        group = self._groups.get(word[:1])
-        if group is None:
-            return [], []
-        words, lengths, hist = group
-        h = np.zeros(self.BINS, dtype=np.int16)
-        for c in word[1:]:
-            h[ord(c) % self.BINS] += 1
-        near = (np.abs(lengths - len(word)) <= 2) & (np.abs(hist - h).sum(axis=1) <= 4)
-        one, two = [], []
-        for i in np.flatnonzero(near).tolist():
-            d = _levenshtein(word[1:], words[i][1:], 2)
-            if d <= 1:
-                one.append(words[i])
-            elif d == 2:
-                two.append(words[i])
-        return one, one + two
-
-
-def _levenshtein(a: str, b: str, limit: int) -> int:
-    """Edit distance (insert, delete, substitute) of ``a`` and ``b``, or ``limit + 1``."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        cur = [i] + [0] * len(b)
-        best = i
-        for j, cb in enumerate(b, start=1):
-            v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-            cur[j] = v
-            best = min(best, v)
-        if best > limit:
-            return limit + 1
-        prev = cur
-    return min(prev[-1], limit + 1)
 
 
 def _and_not(positive: query.Query, negative: query.Query) -> query.Query:

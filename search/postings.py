@@ -201,6 +201,13 @@ class ScoredPostings:
         with self._lock:
             return int(self._postings.currsize + self._phrases.currsize)
 
+    def docnums(self, s, field: str, text: str) -> np.ndarray:
+        """Sorted live document numbers containing a term (empty when not indexed)."""
+        if self._dead is None:
+            self.prepare(s)
+        hit = self._term(s, field, text)
+        return hit[0] if hit is not None else np.zeros(0, dtype=np.int32)
+
     def allowed(
         self, s, date_from: str | None, date_to: str | None, sources: tuple[str, ...]
     ) -> np.ndarray | None:

@@ -147,9 +147,9 @@ def test_month_facet_sets_the_date_range(chrome, server):
 def test_did_you_mean(chrome, server):
     visit(chrome, server, "/?q=" + quote("Idlb de-escalaton"))
     link = chrome.find_element(By.CSS_SELECTOR, ".suggestion a")
-    assert link.text == "idlib de-escalation"
+    assert link.text == "Idlib de-escalation"
     click_and_wait(chrome, link)
-    assert chrome.find_element(By.ID, "q").get_attribute("value") == "idlib de-escalation"
+    assert chrome.find_element(By.ID, "q").get_attribute("value") == "Idlib de-escalation"
     assert titles(chrome)[0] == SEED_TITLE
     assert not chrome.find_elements(By.CSS_SELECTOR, ".suggestion")
 

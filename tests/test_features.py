@@ -73,7 +73,7 @@ def test_recency_boost_promotes_newer(engine):
 
 def test_did_you_mean(engine):
     res = engine.search(Query("Idlb de-escalaton"))
-    assert res.suggestion == "idlib de-escalation"
+    assert res.suggestion == "Idlib de-escalation"
     assert engine.search(Query("Idlib de-escalation")).suggestion is None
 
 
