@@ -21,8 +21,8 @@ from common import TIME_DOCS, TIME_QRELS, TIME_QUERIES  # noqa: E402
 
 from search import evaluate as ev  # noqa: E402
 from search.config import Settings  # noqa: E402
+from search.embed import BACKENDS, embedder_for  # noqa: E402
 from search.engine import Engine  # noqa: E402
-from search.vectors import BACKENDS, embedder_for  # noqa: E402
 
 
 def evaluate_backends(backends: list[str], work: Path) -> dict[str, dict[str, dict]]:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from common import CORPORA, DATA, Row  # noqa: E402
 
-from search.vectors import BACKENDS, load_embedder, model_path  # noqa: E402
+from search.embed import BACKENDS, load_embedder, model_path  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 BBC = DATA / "bbc" / "docs.jsonl"
@@ -32,13 +32,13 @@ REUTERS = CORPORA[0]
 def corpus_paragraphs(path: Path, limit: int | None = None, every: int = 1) -> list[str]:
     """Paragraph texts of ``path`` as the build would cut them (max 200 word pieces)."""
     from search.config import Settings
+    from search.embed.base import token_counter
     from search.ingest import read_corpus
     from search.models import Article
     from search.paragraphs import split_article
-    from search.vectors import _token_counter
 
     s = Settings()
-    tok = _token_counter(model_path(s.model_name))
+    tok = token_counter(model_path(s.model_name))
 
     def count(text: str) -> int:
         return len(tok.encode(text).ids)
@@ -87,7 +87,7 @@ def compare(
     ref = None
     for backend in backends:
         t = time.perf_counter()
-        emb = load_embedder(MODEL, 64, backend, cache_dir, lambda: calibration)
+        emb = load_embedder(MODEL, 64, backend, cache_dir, calibration)
         load_s = time.perf_counter() - t
         emb.encode(list(texts[:32]))
         best_b = best_e = float("inf")

@@ -107,8 +107,8 @@ def embed_vs_plain(gen_dir: Path, settings: Settings, n: int) -> dict[str, Any]:
     (a spread random sample), interleaved twice, best of two each; plus cosine agreement."""
     from sentence_transformers import SentenceTransformer
 
+    from search.embed import embedder_for, model_path
     from search.generation import PARAGRAPHS, read_jsonl
-    from search.vectors import embedder_for, model_path
 
     paras = read_jsonl(gen_dir / PARAGRAPHS)
     texts = [p["text"] for p in random.Random(5).sample(paras, min(n, len(paras)))]

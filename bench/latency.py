@@ -36,13 +36,11 @@ def engine_latency(
     """``{mode: latency summary}`` for ``Engine.search``: warmed up on ``warm`` (other
     queries), then ``queries`` timed, each with a fresh query vector."""
     from search.models import Query
-    from search.vectors import Embedder
-
     out = {}
     for mode in MODES:
 
         def one(q: str, mode: str = mode) -> None:
-            Embedder.encode_query.cache_clear()
+            engine.embedder.clear_cache()
             engine.search(Query(q, mode=mode, limit=limit))
 
         _time_each(one, warm)
@@ -137,7 +135,7 @@ def baseline_model() -> Any:
     from sentence_transformers import SentenceTransformer
 
     from search.config import MODEL_NAME
-    from search.vectors import model_path
+    from search.embed import model_path
 
     return SentenceTransformer(str(model_path(MODEL_NAME)), device="cpu")
 

@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         import latency
 
         def query_rows() -> list:
+            from search.embed import embedder_for
             from search.engine import Engine
-            from search.vectors import embedder_for
 
             engine = Engine.open(settings, embedder=embedder_for(settings))
             in_process.update(latency.engine_latency(engine, queries, warm))

@@ -77,7 +77,7 @@ def baseline_process() -> dict[str, float]:
     code = (
         "import time,json;t=time.perf_counter();"
         "from sentence_transformers import SentenceTransformer;"
-        "from search.vectors import model_path;"
+        "from search.embed import model_path;"
         "m=SentenceTransformer(str(model_path('sentence-transformers/all-MiniLM-L6-v2')),"
         "device='cpu');m.encode(['warm up']);s=time.perf_counter()-t;"
         "rss=[int(l.split()[1])/1024 for l in open('/proc/self/status') "

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import CORPORA, query_set  # noqa: E402
 
-from search import vectors  # noqa: E402
+from search import embed  # noqa: E402
 from search.config import Settings  # noqa: E402
 from search.engine import Engine  # noqa: E402
 from search.models import MODES, Query  # noqa: E402
@@ -50,14 +50,14 @@ def main() -> None:
     else:
         ap.error("give --docs or --bench-queries")
     settings = Settings.from_env(index_dir=args.index_dir, embed_backend=args.embed_backend)
-    engine = Engine.open(settings, embedder=vectors.embedder_for(settings))
+    engine = Engine.open(settings, embedder=embed.embedder_for(settings))
     for mode in MODES:
         for q in warm:
-            vectors.Embedder.encode_query.cache_clear()
+            engine.embedder.clear_cache()
             engine.search(Query(q, mode=mode))
         took = []
         for q in queries:
-            vectors.Embedder.encode_query.cache_clear()
+            engine.embedder.clear_cache()
             t = time.perf_counter()
             engine.search(Query(q, mode=mode))
             took.append((time.perf_counter() - t) * 1000)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from . import store
 from .config import FORMAT_VERSION, Settings
+from .embed import Embedder, embedder_for, embedding_key
 from .generation import (
     ARTICLES,
     DUPLICATES,
@@ -37,7 +38,7 @@ from .keyword import KeywordDoc, write_index
 from .models import Article, Paragraph, Problem
 from .paragraphs import split_article
 from .related import article_vectors, duplicate_groups
-from .vectors import Embedder, VectorStore, embedder_for, embedding_key, save_vectors
+from .vectors import VectorStore, save_vectors
 
 EMBED_CHUNK = 512
 log = logging.getLogger(__name__)
@@ -132,15 +133,6 @@ def _reuse_keyword_index(previous: Previous, fingerprint: str, dest: Path) -> bo
         log.info("keyword index rebuilt in full: %s", e)
         shutil.rmtree(dest, ignore_errors=True)
         return False
-
-
-def calibration_texts(paths: Iterable[Path], every: int = 5, per_article: int = 3) -> list[str]:
-    """Raw paragraphs spread over the whole corpus: int8 calibration data (first export only)."""
-    texts: list[str] = []
-    for i, item in enumerate(read_corpus(paths)):
-        if isinstance(item, Article) and i % every == 0:
-            texts.extend(p for p in item.paragraphs[:per_article] if p.strip())
-    return texts
 
 
 def embed_text(title: str, text: str, settings: Settings) -> str:
@@ -296,8 +288,8 @@ def build_index(
     t0 = time.perf_counter()
     report = BuildReport()
     paths = [Path(p) for p in paths]
-    # An OpenVINO backend exports its model on first use, calibrated on this corpus.
-    embedder = embedder or embedder_for(settings, calibration=lambda: calibration_texts(paths))
+    # An OpenVINO backend exports its model on first use on this machine (counted here).
+    embedder = embedder or embedder_for(settings)
     report.timings["model"] = time.perf_counter() - t0
     t = time.perf_counter()
     fingerprint = inputs_fingerprint(paths, settings)

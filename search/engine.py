@@ -20,6 +20,7 @@ import numpy as np
 
 from .backends import Filters, RetrievalBackend, open_backend
 from .config import Settings
+from .embed import Embedder, query_embedder
 from .facets import canonical_sources, facet_counts, recency_factor
 from .fusion import article_cosines, fuse, fuse_articles, group, regroup
 from .highlight import highlight
@@ -36,7 +37,6 @@ from .models import (
 )
 from .related import nearest_articles, related_stories
 from .store import IndexCorrupt, IndexNotReady
-from .vectors import Embedder, query_embedder
 
 __all__ = ["Engine", "IndexNotReady", "IndexCorrupt"]
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Engine:
         embedder = embedder or query_embedder(settings, stats.embed_backend)
         if embedder.dimension != stats.dimension:
             raise IndexCorrupt(f"{stats.snapshot}: dimension {stats.dimension} != model's")
-        backend.prepare()  # after the embedder: the int8 vector scan needs OpenVINO loaded
+        backend.prepare()
         return cls(settings, backend, embedder)
 
     @property

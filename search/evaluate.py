@@ -150,8 +150,6 @@ def evaluate(
     first); the query-embedding cache is then cleared before each mode, so every mode pays
     for its own embeddings.
     """
-    from .vectors import Embedder
-
     judged = {qid: text for qid, text in queries.items() if qid in qrels}
     if not judged:
         raise ValueError("none of the queries has judgments")
@@ -161,7 +159,7 @@ def evaluate(
         engine.search(Query(text, mode=warm))
     results: dict[str, dict[str, float]] = {}
     for mode in modes:
-        Embedder.encode_query.cache_clear()
+        engine.embedder.clear_cache()
         t0 = time.perf_counter()
         r = run(engine, judged, mode, limit)
         seconds = time.perf_counter() - t0

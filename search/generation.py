@@ -76,7 +76,9 @@ class Generation:
         try:
             articles = read_jsonl(path / ARTICLES)
             paragraphs = read_jsonl(path / PARAGRAPHS)
-            vectors = VectorStore.load(path / VECTORS, manifest["dimension"])
+            vectors = VectorStore.load(
+                path / VECTORS, manifest["dimension"], scan=settings.vector_scan
+            )
             keyword = KeywordIndex(path / WHOOSH, settings.search_time_budget)
             dups = json.loads((path / DUPLICATES).read_text(encoding="utf-8"))["groups"]
         except (OSError, ValueError, KeyError) as e:

@@ -29,10 +29,11 @@ from .build import (
 )
 from .build import write_generation as _write_generation
 from .config import Settings
+from .embed import Embedder, embedder_for, index_backend
 from .generation import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH, check_compatible, read_jsonl
 from .keyword import update_index
 from .models import Problem
-from .vectors import Embedder, VectorStore, embedder_for, index_backend
+from .vectors import VectorStore
 
 LOCK_WAIT = 30.0
 
@@ -66,7 +67,7 @@ def add_paths(
     report = BuildReport()
     # The same backend as the build, or content hashes would not match and nothing be reused.
     live_manifest = store.read_manifest(store.current_generation(settings.index_dir), verify=False)
-    settings = replace(settings, embed_backend=index_backend(live_manifest, settings.embed_backend))
+    settings = replace(settings, embed_backend=index_backend(live_manifest))
     embedder = embedder or embedder_for(settings)
     new = read_articles(paths, report, progress, on_problem)
     # Split before taking the lock (the slowest step on text: a writer waiting for the lock,

@@ -40,10 +40,10 @@ from click.testing import CliRunner
 from search import build, store, update
 from search.cli import main as cli
 from search.config import Settings
+from search.embed import load_embedder
 from search.engine import Engine
 from search.generation import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH, Generation
 from search.store import MANIFEST
-from search.vectors import load_embedder
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
 BASE_IDS = {"rates-1", "storm-2", "football-3", "ceasefire-4", "wheat-8"}
@@ -220,6 +220,21 @@ def _run_builder(
     if proc.exitcode == 1:
         pytest.fail(f"builder failed:\n{log.read_text()}")
     return proc.exitcode, PHASES[phase.value]
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """This module forks its builders and servers: they embed with torch (limited to one
+    thread after ``fork``) and use the exact vector scan. OpenVINO, the default embedder and
+    int8 scan, runs on a thread pool that, like OpenMP's, does not survive ``fork``."""
+    return Settings.from_env(
+        index_dir=tmp_path_factory.mktemp("crash-index"), embed_backend="torch", vector_scan="exact"
+    )
+
+
+@pytest.fixture(scope="module")
+def built_index(settings: Settings) -> build.BuildReport:
+    return build.build_index([CORPUS], settings)
 
 
 # --------------------------------------------------------------------------- the server

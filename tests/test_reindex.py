@@ -4,16 +4,16 @@ backend the index was built with."""
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
 from search import store
 from search.build import build_index
+from search.embed.openvino_backend import OpenVINOEmbedder
+from search.embed.torch_backend import TorchEmbedder
 from search.engine import Engine
 from search.models import Query
-from search.vectors import Embedder, OpenVINOEmbedder
 
 
 def _whoosh_inodes(gen: Path) -> dict[str, int]:
@@ -68,23 +68,28 @@ def test_damaged_keyword_files_are_not_reused(tmp_path, settings, corpus_dir):
     assert _ids(Engine.open(s), "wheat harvest")
 
 
-def test_engine_embeds_queries_like_the_index_was_embedded(tmp_path, settings, corpus_dir, caplog):
-    s = replace(settings, index_dir=tmp_path / "ix")
+def test_engine_embeds_queries_like_the_index_was_embedded(tmp_path, settings, corpus_dir):
+    # The torch fp32 path stays selectable: built with it, queries use it too ...
+    s = replace(settings, index_dir=tmp_path / "ix", embed_backend="torch")
     rep = build_index([corpus_dir], s)
     gen = s.index_dir / rep.generation
     manifest = json.loads((gen / "manifest.json").read_text())
     assert manifest["settings"]["embed_backend"] == "torch"
-    # Asking for int8 at query time does not change the space the stored vectors live in.
+    # ... even when int8 is asked for at query time: that does not change the stored vectors.
     eng = Engine.open(replace(s, embed_backend="openvino-int8"))
-    assert type(eng.embedder) is Embedder
-    # An index that says int8 but has no export at hand answers with torch, and says so.
-    manifest["settings"]["embed_backend"] = "openvino-int8"
-    (gen / "manifest.json").write_text(json.dumps(manifest))
-    with caplog.at_level(logging.WARNING, logger="search.vectors"):
-        eng = Engine.open(s)
-    assert not isinstance(eng.embedder, OpenVINOEmbedder)
-    assert "queries use torch" in caplog.text
-    assert eng.search(Query("wheat harvest")).results
+    assert type(eng.embedder) is TorchEmbedder
+    assert "wheat" in eng.search(Query("wheat harvest", mode="semantic")).results[0].title.lower()
+    # The default builds with int8, and its queries are embedded by the same int8 model.
+    s8 = replace(settings, index_dir=tmp_path / "ix8")
+    assert s8.embed_backend == "openvino-int8"
+    rep8 = build_index([corpus_dir], s8)
+    manifest8 = json.loads((s8.index_dir / rep8.generation / "manifest.json").read_text())
+    assert manifest8["settings"]["embed_backend"] == "openvino-int8"
+    eng8 = Engine.open(replace(s8, embed_backend="torch"))
+    assert isinstance(eng8.embedder, OpenVINOEmbedder)
+    assert eng8.embedder.backend == "openvino-int8"
+    top = eng8.search(Query("wheat harvest", mode="semantic")).results[0].title.lower()
+    assert "wheat" in top
 
 
 def test_rebuild_splits_only_changed_articles(tmp_path, settings, corpus_dir, monkeypatch):
@@ -130,8 +135,6 @@ def test_bookkeeping_fields_stay_out_of_the_api(client):
 def test_search_does_not_wait_while_the_int8_scan_is_built(monkeypatch):
     """Generation.prepare builds the int8 scan in the background; meanwhile the exact scan
     answers (here the build is 'in progress': its lock is held)."""
-    import sys
-
     import numpy as np
 
     from search.vectors import VectorStore
@@ -141,8 +144,7 @@ def test_search_does_not_wait_while_the_int8_scan_is_built(monkeypatch):
     m /= np.linalg.norm(m, axis=1, keepdims=True)
     q = m[7] + 0.1 * m[9]
     q /= np.linalg.norm(q)
-    store_ = VectorStore(m, fast=True)
-    monkeypatch.setitem(sys.modules, "openvino", sys.modules.get("openvino", object()))
+    store_ = VectorStore(m, "int8", min_rows=0)
     with store_._scan_lock:
         got = store_.search(q, 5)
     want = np.argsort(-(m @ q))[:5]

@@ -16,10 +16,10 @@ import numpy as np
 
 from .. import store
 from ..config import Settings
+from ..embed import index_backend
 from ..facets import article_mask
 from ..generation import Generation
 from ..store import IndexCorrupt
-from ..vectors import index_backend
 from .base import ArticleRecord, Catalog, Filters, KeywordLeg, Leg, ParagraphRecord, Stats
 
 __all__ = ["EmbeddedBackend", "open_embedded"]
@@ -186,7 +186,7 @@ class EmbeddedBackend:
             rows=len(gen.paragraphs),
             model=m["model"],
             dimension=m["dimension"],
-            embed_backend=index_backend(m, self.settings.embed_backend),
+            embed_backend=index_backend(m),
             built_at=m.get("built_at"),
         )
 

@@ -1,0 +1,116 @@
+"""The same model run by OpenVINO from an IR file (fp32 or NNCF int8): tokenizers + OpenVINO,
+no torch, no sentence-transformers — what keeps a query and a server start cheap."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import max_seq_length, model_path, token_counter
+from .runtime import import_openvino
+
+
+class OpenVINOEmbedder:
+    """Batches are sorted by exact token count and padded only to the longest in the batch; two
+    infer requests run at once (one per core) while Python tokenizes and pads the next batch.
+    """
+
+    def __init__(self, model_name: str, ir_path: Path, backend: str, batch_size: int = 64) -> None:
+        from tokenizers import Tokenizer
+
+        ov = import_openvino()
+
+        self.model_name = model_name
+        self.backend = backend
+        self.batch_size = batch_size
+        mdir = model_path(model_name)
+        self.max_tokens = max_seq_length(mdir)
+        self._tok = Tokenizer.from_file(str(mdir / "tokenizer.json"))
+        self._tok.enable_truncation(max_length=self.max_tokens)
+        self._tok.no_padding()
+        self._counter = token_counter(mdir)
+        self._core = ov.Core()
+        self._model = self._core.read_model(str(ir_path))
+        self._threads = max(1, os.cpu_count() or 1)
+        # Small inputs (a query, a short list): one request on one thread — a second thread
+        # only adds synchronisation for a tiny matrix on a busy 2-core machine. Bulk work
+        # compiles its own copy on first use (a server never pays for it).
+        self._single = self._core.compile_model(
+            self._model,
+            "CPU",
+            {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1},
+        )
+        self._request = self._single.create_infer_request()
+        self._bulk: Any = None
+        self._ov = ov
+        self.dimension = int(self._single.output(0).get_partial_shape()[1].get_length())
+        self._lock = threading.Lock()
+        self.encode_query = functools.lru_cache(maxsize=1024)(self._encode_query)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._counter.encode(text).ids)
+
+    def feeds(self, texts: Sequence[str]) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
+        """(rows, inputs) per batch, rows sorted by token count so padding stays small."""
+        encs = self._tok.encode_batch(list(texts))
+        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = max(len(encs[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                e = encs[i].ids
+                ids[r, : len(e)] = e
+                mask[r, : len(e)] = 1
+            yield (
+                rows,
+                {
+                    "input_ids": ids,
+                    "attention_mask": mask,
+                    "token_type_ids": np.zeros_like(ids),
+                },
+            )
+
+    def encode(
+        self, texts: list[str], progress: bool = False, threads: int | None = None
+    ) -> np.ndarray:
+        """Vectors for ``texts``; ``threads`` is accepted for ``TorchEmbedder`` compatibility
+        (small inputs always run on one thread, bulk on one stream per core)."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        with self._lock:
+            if len(texts) <= self.batch_size:
+                for rows, feed in self.feeds(texts):
+                    out[rows] = self._request.infer(feed)[0]
+                return out
+            if self._bulk is None:
+                # One stream per core, two batches side by side while Python pads the next.
+                self._bulk = self._core.compile_model(
+                    self._model,
+                    "CPU",
+                    {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_NUM_THREADS": self._threads},
+                )
+            queue = self._ov.AsyncInferQueue(self._bulk, self._threads)
+
+            def done(request: Any, rows: list[int]) -> None:
+                out[rows] = request.get_output_tensor(0).data
+
+            queue.set_callback(done)
+            for rows, feed in self.feeds(texts):
+                queue.start_async(feed, rows)
+            queue.wait_all()
+        return out
+
+    def _encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+    def clear_cache(self) -> None:
+        self.encode_query.cache_clear()
