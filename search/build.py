@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from . import store
 from .config import FORMAT_VERSION, Settings
@@ -37,6 +36,8 @@ from .ingest import iter_files, read_corpus
 from .keyword import KeywordDoc, write_index
 from .models import Article, Paragraph, Problem
 from .paragraphs import split_article
+from .progress import bar as progress_bar
+from .progress import plural
 from .related import article_vectors, duplicate_groups
 from .vectors import VectorStore, save_vectors
 
@@ -64,9 +65,10 @@ class BuildReport:
 
     def summary(self) -> str:
         return (
-            f"indexed {self.articles} articles, {self.paragraphs} paragraphs "
-            f"({self.embedded} embedded, {self.reused} reused); skipped {self.skipped} records, "
-            f"{self.warnings} warnings; {self.seconds:.1f} s → {self.generation}"
+            f"indexed {plural(self.articles, 'article')}, {plural(self.paragraphs, 'paragraph')} "
+            f"({self.embedded:,} embedded, {self.reused:,} reused); "
+            f"skipped {plural(self.skipped, 'record')}, {plural(self.warnings, 'warning')}; "
+            f"{self.seconds:.1f} s → {self.generation}"
         )
 
 
@@ -217,7 +219,7 @@ def embed_all(
         else:
             copies.append((i, j))
     unique.sort(key=lambda i: len(texts[i]))
-    bar = tqdm(total=len(todo), desc="embedding", unit="para", disable=not progress)
+    bar = progress_bar(total=len(todo), desc="embedding", unit="paragraphs", enabled=progress)
     for start in range(0, len(unique), EMBED_CHUNK):
         chunk = unique[start : start + EMBED_CHUNK]
         out[chunk] = embedder.encode([texts[i] for i in chunk])
@@ -265,7 +267,7 @@ def read_articles(
 ) -> list[Article]:
     """Every good article of ``paths``; problems go into ``report`` (and to ``on_problem``)."""
     articles: list[Article] = []
-    for item in tqdm(read_corpus(paths), desc="reading", unit="rec", disable=not progress):
+    for item in progress_bar(read_corpus(paths), desc="reading", unit="records", enabled=progress):
         if isinstance(item, Problem):
             report.problems.append(item)
             if on_problem:
@@ -324,12 +326,12 @@ def build_index(
         report.keyword_reused = _reuse_keyword_index(previous, kw_fingerprint, tmp / WHOOSH)
         if not report.keyword_reused:
             keyword_docs = (keyword_doc(records, i, p) for i, p in enumerate(para_records))
-            keyword_docs = tqdm(
+            keyword_docs = progress_bar(
                 keyword_docs,
                 total=len(para_records),
                 desc="keyword index",
-                unit="para",
-                disable=not progress,
+                unit="paragraphs",
+                enabled=progress,
             )
             write_index(tmp / WHOOSH, keyword_docs, settings.title_boost)
         report.timings["keyword"] = time.perf_counter() - t
@@ -367,7 +369,7 @@ def split_all(
     records: list[dict] = []
     paras: list[dict] = []
     code = _splitter_code()
-    for a in tqdm(articles, desc="splitting", unit="art", disable=not progress):
+    for a in progress_bar(articles, desc="splitting", unit="articles", enabled=progress):
         title_cost = embedder.count_tokens(a.title) if settings.embed_title else 0
         limit = max(32, settings.max_tokens - title_cost)
         key = split_key(a, limit, settings, code)

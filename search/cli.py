@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import textwrap
 from pathlib import Path
@@ -11,8 +12,18 @@ import click
 
 from .config import Settings, SettingsError
 from .models import MODES, SORTS
+from .progress import plural
 
 DEFAULT_INPUT = Path("seeds")
+
+
+def _default_inputs() -> list[Path]:
+    """The demo corpus: the article files of ``seeds/`` (its README is not an article)."""
+    from .ingest import PARSERS
+
+    if not DEFAULT_INPUT.is_dir():
+        return [DEFAULT_INPUT]  # reported as missing below
+    return sorted(p for p in DEFAULT_INPUT.iterdir() if p.suffix.lower() in PARSERS)
 
 
 def _settings(index_dir: str | None, **overrides) -> Settings:
@@ -20,6 +31,17 @@ def _settings(index_dir: str | None, **overrides) -> Settings:
         return Settings.from_env(index_dir=index_dir, **overrides)
     except SettingsError as e:  # one line, exit status 1, before anything is opened
         raise click.ClickException(str(e)) from None
+
+
+def _notices(quiet: bool) -> None:
+    """Show the one-line notices of slow one-off steps (the model export) unless ``quiet``."""
+    lg = logging.getLogger("search.embed")
+    if not lg.handlers:
+        handler = logging.StreamHandler()  # stderr, read at emit time
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        lg.addHandler(handler)
+        lg.propagate = False
+    lg.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 @click.group()
@@ -32,21 +54,23 @@ def main() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--index-dir", type=click.Path(), default=None, help="Where the index lives.")
 @click.option("--if-stale", is_flag=True, help="Only rebuild when inputs or settings changed.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="Print only errors.")
 def index_cmd(paths: tuple[Path, ...], index_dir: str | None, if_stale: bool, quiet: bool) -> None:
     """Index articles from files and folders (.txt, .jsonl, .json, .csv); default: seeds/."""
     from .build import build_index, is_stale
     from .store import IndexError_
 
+    _notices(quiet)
     settings = _settings(index_dir)
-    inputs = list(paths) or [DEFAULT_INPUT]
+    inputs = list(paths) or _default_inputs()
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
     if if_stale and not is_stale(inputs, settings):
-        click.echo(
-            f"index in {settings.index_dir} is up to date with {', '.join(map(str, inputs))}"
-        )
+        if not quiet:
+            click.echo(
+                f"index in {settings.index_dir} is up to date with {', '.join(map(str, inputs))}"
+            )
         return
 
     try:
@@ -55,9 +79,10 @@ def index_cmd(paths: tuple[Path, ...], index_dir: str | None, if_stale: bool, qu
         raise click.ClickException(str(e)) from e
     except OSError as e:
         raise click.ClickException(f"build failed, previous index kept: {e}") from e
-    click.echo(rep.summary())
     if rep.articles == 0:
         raise click.ClickException("nothing could be indexed")
+    if not quiet:
+        click.echo(rep.summary())
 
 
 @main.command("search")
@@ -90,6 +115,7 @@ def search_cmd(
     from .query import QueryError, parse_query
     from .store import IndexError_
 
+    _notices(False)
     settings = _settings(index_dir)
     args = {
         "q": text,
@@ -118,7 +144,7 @@ def search_cmd(
 
 
 def _print_results(res, offset: int) -> None:
-    click.echo(f"{res.total} articles ({res.took_ms:.0f} ms, {res.mode})")
+    click.echo(f"{plural(res.total, 'article')} ({res.took_ms:.0f} ms, {res.mode})")
     if res.suggestion:
         click.echo(f"Did you mean: {res.suggestion}")
     if res.notice:
@@ -129,7 +155,8 @@ def _print_results(res, offset: int) -> None:
         click.secho(f"\n{i}. {a.title or a.article_id}", bold=True)
         click.echo(f"   {a.article_id}{'  ' + meta if meta else ''}  score {a.score:.4f}")
         if a.duplicates:
-            click.echo(f"   + {len(a.duplicates)} similar stories: {', '.join(a.duplicates)}")
+            similar = plural(len(a.duplicates), "similar story", "similar stories")
+            click.echo(f"   + {similar}: {', '.join(a.duplicates)}")
         for p in a.paragraphs:
             why = []
             if p.keyword_rank:
@@ -145,12 +172,13 @@ def _print_results(res, offset: int) -> None:
 @main.command("add")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--index-dir", type=click.Path(), default=None)
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="Print only errors.")
 def add_cmd(paths: tuple[Path, ...], index_dir: str | None, quiet: bool) -> None:
     """Add or replace (same id) articles without rebuilding the index."""
     from .store import IndexError_
     from .update import add_paths
 
+    _notices(quiet)
     settings = _settings(index_dir)
     try:
         rep = add_paths(list(paths), settings, progress=not quiet, on_problem=_report_problem)
@@ -158,16 +186,18 @@ def add_cmd(paths: tuple[Path, ...], index_dir: str | None, quiet: bool) -> None
         raise click.ClickException(str(e)) from e
     except OSError as e:  # e.g. disk full: the new generation was never published
         raise click.ClickException(f"update failed, previous index kept: {e}") from e
-    click.echo(rep.summary())
     if rep.articles == 0:
         raise click.ClickException("nothing could be added")
+    if not quiet:
+        click.echo(rep.summary())
 
 
 @main.command("delete")
 @click.argument("ids", nargs=-1, required=True)
 @click.option("--index-dir", type=click.Path(), default=None)
-def delete_cmd(ids: tuple[str, ...], index_dir: str | None) -> None:
-    """Remove articles by id without rebuilding the index."""
+@click.option("--quiet", is_flag=True, help="Print only errors.")
+def delete_cmd(ids: tuple[str, ...], index_dir: str | None, quiet: bool) -> None:
+    """Remove articles by id without rebuilding the index (exits 1 if any id is unknown)."""
     from .store import IndexError_
     from .update import delete_ids
 
@@ -177,11 +207,12 @@ def delete_cmd(ids: tuple[str, ...], index_dir: str | None) -> None:
         raise click.ClickException(str(e)) from e
     except OSError as e:
         raise click.ClickException(f"delete failed, previous index kept: {e}") from e
-    for u in unknown:
-        click.echo(f"not found: {u}", err=True)
-    click.echo(f"deleted {len(deleted)} articles" + (f" → {gen}" if gen else ""))
-    if not deleted:
-        raise click.ClickException("no article deleted")
+    if deleted and not quiet:
+        click.echo(f"deleted {plural(len(deleted), 'article')}" + (f" → {gen}" if gen else ""))
+    if unknown:  # like rm: the known ones are gone, the exit status says not all were
+        raise click.ClickException(
+            f"not found: {', '.join(unknown)}" + ("" if deleted else "; no article deleted")
+        )
 
 
 def _report_problem(problem) -> None:
@@ -307,7 +338,7 @@ def eval_cmd(
     is_flag=True,
     help="Also fetch from loopback, private and link-local addresses (feeds on your network).",
 )
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="Print only errors.")
 def fetch_cmd(
     feeds: tuple[str, ...],
     index_dir: str | None,
@@ -322,23 +353,27 @@ def fetch_cmd(
     from .store import IndexError_
     from .update import add_paths
 
+    _notices(quiet)
     settings = _settings(index_dir)
 
     fetched = fetch(feeds, timeout=timeout, max_items=max_items, allow_local=allow_local)
     for problem in fetched.problems:
         _report_problem(problem)
-    click.echo(fetched.summary())
+    if not quiet:
+        click.echo(fetched.summary())
     if not fetched.articles:
         raise click.ClickException("no articles fetched, index left as it was")
     saved = save_articles(fetched.articles, save_dir)
-    click.echo(f"saved {len(fetched.articles)} articles to {saved}")
+    if not quiet:
+        click.echo(f"saved {plural(len(fetched.articles), 'article')} to {saved}")
     try:
         rep = add_paths([saved], settings, progress=not quiet, on_problem=_report_problem)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
     except OSError as e:
         raise click.ClickException(f"build failed, previous index kept: {e}") from e
-    click.echo(rep.summary())
+    if not quiet:
+        click.echo(rep.summary())
 
 
 if __name__ == "__main__":

@@ -165,7 +165,7 @@ def test_faulty_corpus_indexes_every_good_article_and_reports_each_fault_once(
     corpus = tmp_path / "corpus"
     faults, titles = make_corpus(corpus)
     ix = tmp_path / "ix"
-    result = CliRunner().invoke(cli, ["index", str(corpus), "--index-dir", str(ix), "--quiet"])
+    result = CliRunner().invoke(cli, ["index", str(corpus), "--index-dir", str(ix)])
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     got = reported(result.output, corpus)

@@ -28,14 +28,16 @@ def test_index_reports_bad_records_and_indexes_the_rest(tmp_path, corpus_dir, ru
         '{"id": "empty", "title": "Nothing", "text": ""}\n'
     )
     ix = tmp_path / "ix"
-    result = run("index", src, "--index-dir", ix, "--quiet")
+    result = run("index", src, "--index-dir", ix)
     assert result.exit_code == 0, result.output
     assert "bad.jsonl:2" in result.output and "invalid JSON" in result.output
     assert "bad.jsonl:3" in result.output
     assert "indexed 10 articles" in result.output and "skipped 2 records" in result.output
 
-    again = run("index", src, "--index-dir", ix, "--if-stale", "--quiet")
+    again = run("index", src, "--index-dir", ix, "--if-stale")
     assert again.exit_code == 0 and "up to date" in again.output
+    quiet = run("index", src, "--index-dir", ix, "--if-stale", "--quiet")
+    assert quiet.exit_code == 0 and quiet.output == ""
 
     found = run("search", "harbour", "--mode", "keyword", "--json", "--index-dir", ix)
     body = json.loads(found.output)
@@ -74,12 +76,54 @@ def test_add_and_delete_commands(tmp_path, corpus_dir, run):
     assert run("index", corpus_dir, "--index-dir", ix, "--quiet").exit_code == 0
     new = tmp_path / "n.jsonl"
     new.write_text('{"id": "volcano-1", "title": "Volcano erupts", "text": "Ash fell."}\n')
-    added = run("add", new, "--index-dir", ix, "--quiet")
-    assert added.exit_code == 0 and "indexed 1 articles" in added.output
+    added = run("add", new, "--index-dir", ix)
+    assert added.exit_code == 0 and "indexed 1 article," in added.output
     hit = run("search", "volcano", "--mode", "keyword", "--json", "--index-dir", ix)
     assert [r["article_id"] for r in json.loads(hit.output)["results"]] == ["volcano-1"]
     gone = run("delete", "volcano-1", "nope", "--index-dir", ix)
-    assert gone.exit_code == 0 and "deleted 1 articles" in gone.output
+    # The known id is deleted; the unknown one makes the command fail, and says which.
+    assert gone.exit_code == 1 and "deleted 1 article " in gone.output
     assert "not found: nope" in gone.output
+    unknown = run("delete", "nope", "--index-dir", ix, "--quiet")
+    assert unknown.exit_code == 1 and "not found: nope" in unknown.output
     miss = run("search", "volcano", "--mode", "keyword", "--json", "--index-dir", ix)
     assert json.loads(miss.output)["results"] == []
+
+
+@pytest.mark.parametrize("backend", ["openvino-int8", "torch"])
+def test_quiet_prints_nothing_but_errors(tmp_path, corpus_dir, backend):
+    """No summary, no progress bar, no model-loading bar ("Loading weights 0/103")."""
+    env = {"NEWSEARCH_EMBED_BACKEND": backend}
+    ix = str(tmp_path / "ix")
+    out = CliRunner().invoke(
+        main, ["index", str(corpus_dir), "--index-dir", ix, "--quiet"], env=env
+    )
+    assert out.exit_code == 0 and out.output == ""
+    loud = CliRunner().invoke(main, ["index", str(corpus_dir), "--index-dir", ix], env=env)
+    assert loud.exit_code == 0 and loud.output.startswith("indexed 9 articles, ")
+    assert "\r" not in loud.output  # not a terminal: no bars redrawn with carriage returns
+
+
+def test_progress_is_plain_lines_off_a_terminal(monkeypatch):
+    import io
+
+    from search import progress
+
+    monkeypatch.setattr(progress, "LOG_EVERY", 0.0)
+    out = io.StringIO()
+    for _ in progress.bar(
+        range(3), total=3, desc="embedding", unit="paragraphs", enabled=True, out=out
+    ):
+        pass
+    assert out.getvalue().splitlines() == [
+        "embedding: 1/3 paragraphs (33%)",
+        "embedding: 2/3 paragraphs (67%)",
+        "embedding: 3/3 paragraphs (100%)",
+    ]
+    silent = io.StringIO()
+    list(progress.bar(range(3), desc="x", unit="y", enabled=False, out=silent))
+    assert silent.getvalue() == ""
+    assert (progress.plural(1, "article"), progress.plural(1204, "paragraph")) == (
+        "1 article",
+        "1,204 paragraphs",
+    )

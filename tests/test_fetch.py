@@ -304,7 +304,7 @@ def test_cli_fetch_adds_to_the_index_and_searches(
     index_dir, save_dir = tmp_path / "index", tmp_path / "feeds"
     settings = Settings.from_env(index_dir=index_dir)
     build_index([corpus_dir], settings)  # an existing index the fetched articles join
-    args = ["fetch", f"{base}/rss.xml", f"{base}/atom.xml", "--quiet", "--allow-local"]
+    args = ["fetch", f"{base}/rss.xml", f"{base}/atom.xml", "--allow-local"]
     args += ["--index-dir", str(index_dir), "--save", str(save_dir)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
