@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DATA ?= seeds
+# The demo corpus: the article files of seeds/ (not its README).
+DATA ?= $(wildcard seeds/*.txt seeds/*.jsonl)
 INDEX_DIR ?= index
 HOST ?= 127.0.0.1
 PORT ?= 5000
