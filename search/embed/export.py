@@ -10,8 +10,10 @@ neither ever reads a half-written model. Exporting needs torch (~1 min on 2 core
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import ModelUnavailable, model_path
-from .openvino_backend import OpenVINOEmbedder
+from .openvino_backend import OpenVINOEmbedder, batches, truncating_tokenizer
 from .runtime import import_nncf, import_openvino
 
 log = logging.getLogger(__name__)
@@ -163,18 +165,17 @@ def export_openvino(
             )
         if backend == "openvino-int8":
             nncf = import_nncf()
-            ov.save_model(model, tmp / "fp32.xml", compress_to_fp16=False)
-            probe = OpenVINOEmbedder(model_name, tmp / "fp32.xml", "openvino", CALIBRATION_BATCH)
-            feeds = [feed for _, feed in probe.feeds(calib)]
-            del probe
-            model = nncf.quantize(
-                model,
-                nncf.Dataset(feeds),
-                model_type=nncf.ModelType.TRANSFORMER,
-                subset_size=len(feeds),
-            )
-            for f in ("fp32.xml", "fp32.bin"):
-                (tmp / f).unlink()
+            tok = truncating_tokenizer(model_path(model_name), reference.max_tokens)
+            feeds = [feed for _, feed in batches(tok, calib, CALIBRATION_BATCH)]
+            nncf.set_log_level(logging.ERROR)
+            # NNCF draws rich progress bars on stdout: the export says what it does in one line.
+            with contextlib.redirect_stdout(io.StringIO()):
+                model = nncf.quantize(
+                    model,
+                    nncf.Dataset(feeds),
+                    model_type=nncf.ModelType.TRANSFORMER,
+                    subset_size=len(feeds),
+                )
         ov.save_model(model, tmp / "model.xml", compress_to_fp16=False)
         ours = OpenVINOEmbedder(model_name, tmp / "model.xml", backend).encode(check)
         cos = (ours * reference.encode(check)).sum(axis=1)

@@ -22,8 +22,6 @@ class OpenVINOEmbedder:
     """
 
     def __init__(self, model_name: str, ir_path: Path, backend: str, batch_size: int = 64) -> None:
-        from tokenizers import Tokenizer
-
         ov = import_openvino()
 
         self.model_name = model_name
@@ -31,11 +29,11 @@ class OpenVINOEmbedder:
         self.batch_size = batch_size
         mdir = model_path(model_name)
         self.max_tokens = max_seq_length(mdir)
-        self._tok = Tokenizer.from_file(str(mdir / "tokenizer.json"))
-        self._tok.enable_truncation(max_length=self.max_tokens)
-        self._tok.no_padding()
+        self._tok = truncating_tokenizer(mdir, self.max_tokens)
         self._counter = token_counter(mdir)
         self._core = ov.Core()
+        # Compiled blobs are cached beside the IR: a later process loads in ~0.1 s, not ~1 s.
+        self._core.set_property({"CACHE_DIR": str(Path(ir_path).parent / "compiled")})
         self._model = self._core.read_model(str(ir_path))
         self._threads = max(1, os.cpu_count() or 1)
         # Small inputs (a query, a short list): one request on one thread — a second thread
@@ -57,26 +55,7 @@ class OpenVINOEmbedder:
         return len(self._counter.encode(text).ids)
 
     def feeds(self, texts: Sequence[str]) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
-        """(rows, inputs) per batch, rows sorted by token count so padding stays small."""
-        encs = self._tok.encode_batch(list(texts))
-        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            width = max(len(encs[i].ids) for i in rows)
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for r, i in enumerate(rows):
-                e = encs[i].ids
-                ids[r, : len(e)] = e
-                mask[r, : len(e)] = 1
-            yield (
-                rows,
-                {
-                    "input_ids": ids,
-                    "attention_mask": mask,
-                    "token_type_ids": np.zeros_like(ids),
-                },
-            )
+        return batches(self._tok, texts, self.batch_size)
 
     def encode(
         self, texts: list[str], progress: bool = False, threads: int | None = None
@@ -114,3 +93,31 @@ class OpenVINOEmbedder:
 
     def clear_cache(self) -> None:
         self.encode_query.cache_clear()
+
+
+def truncating_tokenizer(model_dir: Path, max_tokens: int) -> Any:
+    """The model's fast tokenizer, cutting at ``max_tokens`` as the model does, no padding."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok.enable_truncation(max_length=max_tokens)
+    tok.no_padding()
+    return tok
+
+
+def batches(
+    tok: Any, texts: Sequence[str], batch_size: int
+) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
+    """(rows, inputs) per batch, rows sorted by token count so padding stays small."""
+    encs = tok.encode_batch(list(texts))
+    order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        width = max(len(encs[i].ids) for i in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, i in enumerate(rows):
+            e = encs[i].ids
+            ids[r, : len(e)] = e
+            mask[r, : len(e)] = 1
+        yield rows, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
