@@ -10,38 +10,26 @@ import functools
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from . import store
-from .config import FORMAT_VERSION, Settings
+from .config import IndexSettings, Settings
 from .embed import Embedder, embedder_for, embedding_key
-from .generation import (
-    ARTICLES,
-    DUPLICATES,
-    PARAGRAPHS,
-    VECTORS,
-    WHOOSH,
-    check_compatible,
-    read_jsonl,
-)
 from .ingest import iter_files, read_corpus
 from .keyword import KeywordDoc, write_index
+from .layout import WHOOSH, ArticleRow, LiveIndex, ParagraphRow, check_compatible, write_generation
 from .models import Article, Paragraph, Problem
 from .paragraphs import split_article
 from .progress import bar as progress_bar
 from .progress import plural
-from .related import article_vectors, duplicate_groups
-from .vectors import VectorStore, save_vectors
 
 EMBED_CHUNK = 512
+DEFAULT_SHAPE = IndexSettings()
 log = logging.getLogger(__name__)
 
 
@@ -77,8 +65,11 @@ def inputs_fingerprint(paths: Iterable[Path], settings: Settings) -> str:
     h = hashlib.sha1()
     for key in ("model_name", "max_tokens", "min_tokens", "embed_title", "title_boost"):
         h.update(f"{key}={getattr(settings, key)}\n".encode())
-    if settings.embed_backend != "torch":  # torch keeps the fingerprints of older indexes
+    # Later additions count only when not at their default, so older indexes keep theirs.
+    if settings.embed_backend != "torch":
         h.update(f"embed_backend={settings.embed_backend}\n".encode())
+    if settings.duplicate_threshold != DEFAULT_SHAPE.duplicate_threshold:
+        h.update(f"duplicate_threshold={settings.duplicate_threshold}\n".encode())
     for p in iter_files(paths):
         try:
             st = p.stat()
@@ -117,24 +108,14 @@ def keyword_fingerprint(records: list[dict], paras: list[dict], settings: Settin
     return h.hexdigest()
 
 
-def _reuse_keyword_index(previous: Previous, fingerprint: str, dest: Path) -> bool:
-    """Hard-link the live generation's Whoosh files into ``dest`` when they were built from
+def _reuse_keyword_index(previous: Previous, fingerprint: str, tmp: Path) -> bool:
+    """Hard-link the live generation's Whoosh files into ``tmp`` when they were built from
     the same documents: an unchanged re-index then skips the slowest step (~130 s at 100k
-    paragraphs). Generations are never written after commit, so sharing inodes is safe."""
-    if previous.path is None or previous.manifest.get("keyword") != fingerprint:
+    paragraphs)."""
+    live = previous.live
+    if live is None or live.manifest.get("keyword") != fingerprint:
         return False
-    try:
-        dest.mkdir()
-        for src in (previous.path / WHOOSH).iterdir():
-            try:
-                os.link(src, dest / src.name)
-            except OSError:  # e.g. a filesystem without hard links
-                shutil.copy2(src, dest / src.name)
-        return True
-    except OSError as e:  # e.g. pruned meanwhile by another writer
-        log.info("keyword index rebuilt in full: %s", e)
-        shutil.rmtree(dest, ignore_errors=True)
-        return False
+    return live.link_keyword_index(tmp)
 
 
 def embed_text(title: str, text: str, settings: Settings) -> str:
@@ -150,42 +131,43 @@ class Previous:
     """What a build may reuse from the live generation, read and checksum-verified once:
     vectors by content hash, paragraph splits by split key, the Whoosh files by fingerprint."""
 
-    path: Path | None = None
-    manifest: dict = field(default_factory=dict)
-    articles: list[dict] = field(default_factory=list)
-    paragraphs: list[dict] = field(default_factory=list)
-    vectors: VectorStore | None = None
+    live: LiveIndex | None = None
 
     @classmethod
     def load(cls, settings: Settings) -> Previous:
         """The live generation, or nothing to reuse when there is none or it is damaged."""
         try:
-            gen = store.current_generation(settings.index_dir)
             # Verified: anything copied from a damaged generation would get fresh checksums.
-            manifest = store.read_manifest(gen, verify=True)
-            check_compatible(manifest, settings, gen)
-            paras = read_jsonl(gen / PARAGRAPHS)
-            vecs = VectorStore.load(gen / VECTORS, manifest["dimension"], mmap=True)
-            if len(vecs) != len(paras):
-                raise store.IndexCorrupt(f"{gen}: {len(vecs)} vectors, {len(paras)} paragraphs")
-            return cls(gen, manifest, read_jsonl(gen / ARTICLES), paras, vecs)
+            return cls(LiveIndex.read(settings, mmap=True))
         except (store.IndexError_, OSError, ValueError, KeyError) as e:
             log.info("nothing reused from the live generation: %s", e)
             return cls()
 
+    @property
+    def vectors(self) -> np.ndarray | None:
+        return self.live.vectors if self.live is not None else None
+
     def vector_rows(self) -> dict[str, int]:
         """content hash → row of ``vectors``."""
-        return {p["hash"]: i for i, p in enumerate(self.paragraphs)}
+        paras = self.live.paragraphs if self.live is not None else []
+        return {p["hash"]: i for i, p in enumerate(paras)}
 
     def splits(self) -> dict[str, list[str]]:
         """split key → paragraph texts, in order."""
-        keys = [r.get("split") for r in self.articles]
+        if self.live is None:
+            return {}
+        keys = [r.get("split") for r in self.live.articles]
         out: dict[str, list[str]] = {}
-        for p in self.paragraphs:
+        for p in self.live.paragraphs:
             key = keys[p["article"]] if p["article"] < len(keys) else None
             if key:
                 out.setdefault(key, []).append(p["text"])
         return out
+
+    def release_rows(self) -> None:
+        """Drop the rows (the keyword step needs only the path and the manifest)."""
+        if self.live is not None:
+            self.live.articles, self.live.paragraphs = [], []
 
 
 def embed_all(
@@ -204,7 +186,7 @@ def embed_all(
     for i, h in enumerate(hashes):
         j = prev_rows.get(h)
         if j is not None and prev_vecs is not None:
-            out[i] = prev_vecs.matrix[j]
+            out[i] = prev_vecs[j]
         else:
             todo.append(i)
     # Identical paragraphs (wire boilerplate, repeated stories: ~4% of Reuters) are embedded
@@ -248,7 +230,7 @@ def split_key(a: Article, limit: int, settings: Settings, code: bytes) -> str:
     return h.hexdigest()
 
 
-def _article_record(a: Article) -> dict:
+def _article_record(a: Article) -> ArticleRow:
     return {
         "id": a.id,
         "title": a.title,
@@ -315,7 +297,7 @@ def build_index(
     vectors, report.reused = embed_records(
         records, para_records, embedder, settings, progress, previous=previous
     )
-    previous.articles = previous.paragraphs = []  # the keyword step needs path + manifest only
+    previous.release_rows()
     report.embedded = len(para_records) - report.reused
     report.timings["embed"] = time.perf_counter() - t
 
@@ -323,7 +305,7 @@ def build_index(
         tmp = store.new_generation_dir(settings.index_dir)
         t = time.perf_counter()
         kw_fingerprint = keyword_fingerprint(records, para_records, settings)
-        report.keyword_reused = _reuse_keyword_index(previous, kw_fingerprint, tmp / WHOOSH)
+        report.keyword_reused = _reuse_keyword_index(previous, kw_fingerprint, tmp)
         if not report.keyword_reused:
             keyword_docs = (keyword_doc(records, i, p) for i, p in enumerate(para_records))
             keyword_docs = progress_bar(
@@ -337,14 +319,15 @@ def build_index(
         report.timings["keyword"] = time.perf_counter() - t
         t = time.perf_counter()
         final = write_generation(
-            settings,
+            settings.index_dir,
             tmp,
+            settings.index_shape,
             records,
             para_records,
             vectors,
-            fingerprint,
-            report.skipped,
-            kw_fingerprint,
+            inputs=fingerprint,
+            skipped=report.skipped,
+            keyword=kw_fingerprint,
         )
         report.timings["commit"] = time.perf_counter() - t
     report.articles, report.paragraphs = len(records), len(para_records)
@@ -361,13 +344,13 @@ def split_all(
     report: BuildReport,
     first_row: int = 0,
     previous: dict[str, list[str]] | None = None,
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[ArticleRow], list[ParagraphRow]]:
     """Article and paragraph records; an article that yields no paragraph is reported.
 
     ``previous`` (split key → paragraph texts, from the live generation) spares re-splitting
     unchanged articles: counting word pieces is most of an unchanged re-index (~14 s at 100k)."""
-    records: list[dict] = []
-    paras: list[dict] = []
+    records: list[ArticleRow] = []
+    paras: list[ParagraphRow] = []
     code = _splitter_code()
     for a in progress_bar(articles, desc="splitting", unit="articles", enabled=progress):
         title_cost = embedder.count_tokens(a.title) if settings.embed_title else 0
@@ -420,53 +403,3 @@ def embed_records(
 def keyword_doc(records: list[dict], row: int, p: dict, first_row: int = 0) -> KeywordDoc:
     a = records[p["article"] - first_row]
     return KeywordDoc(row, a["id"], a["title"], p["text"], a.get("source"), a.get("date"))
-
-
-def write_generation(
-    settings: Settings,
-    tmp: Path,
-    records: list[dict],
-    paras: list[dict],
-    vectors: np.ndarray,
-    fingerprint: str | None,
-    skipped: int,
-    keyword_fingerprint: str | None = None,
-) -> Path:
-    """Write the plain files beside an already written ``tmp/whoosh`` and publish them."""
-    with open(tmp / ARTICLES, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    with open(tmp / PARAGRAPHS, "w", encoding="utf-8") as f:
-        for p in paras:
-            f.write(json.dumps(p, ensure_ascii=False) + "\n")
-    save_vectors(tmp / VECTORS, vectors)
-    article_of = np.fromiter((p["article"] for p in paras), dtype=np.int32, count=len(paras))
-    alive = np.array([not r.get("deleted") for r in records], dtype=bool)
-    art_vecs = article_vectors(vectors, article_of, len(records))
-    groups = duplicate_groups(art_vecs, settings.duplicate_threshold, alive)
-    (tmp / DUPLICATES).write_text(
-        json.dumps({"threshold": settings.duplicate_threshold, "groups": groups}), "utf-8"
-    )
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "model": settings.model_name,
-        "dimension": int(vectors.shape[1]),
-        "counts": {
-            "articles": int(alive.sum()),
-            "paragraphs": int(alive[article_of].sum()) if len(paras) else 0,
-            "rows": len(paras),
-            "deleted_articles": int((~alive).sum()),
-            "skipped": skipped,
-            "duplicate_groups": len(groups),
-        },
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "inputs": fingerprint,
-        "keyword": keyword_fingerprint,  # what tmp/whoosh was built from (None: unknown)
-        "settings": {
-            "max_tokens": settings.max_tokens,
-            "embed_title": settings.embed_title,
-            "title_boost": settings.title_boost,
-            "embed_backend": settings.embed_backend,
-        },
-    }
-    return store.commit_generation(settings.index_dir, tmp, manifest)

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 import ir_measures
 from ir_measures import AP, RR, R, nDCG
 
-from .config import Settings
+from . import store
+from .config import IndexSettings, Settings
+from .layout import index_shape
 from .models import MODES, Query
 
 if TYPE_CHECKING:
@@ -42,7 +44,8 @@ LABELS = {
 }
 RUN_DEPTH = 100
 CACHE_ROOT = Path(tempfile.gettempdir()) / "newsearch-eval"
-# Settings that shape what is stored in an index (the rest only change ranking).
+# The index-shaping settings (config.IndexSettings) that key the cache directory; later
+# additions count only when not at their default, so existing cache directories stay valid.
 INDEX_SETTINGS = (
     "model_name",
     "max_tokens",
@@ -185,6 +188,8 @@ def cache_dir(docs: Iterable[Path | str], settings: Settings, root: Path = CACHE
     """
     paths = sorted(str(Path(p).resolve()) for p in docs)
     key = "\n".join(paths + [f"{k}={getattr(settings, k)}" for k in INDEX_SETTINGS])
+    if settings.duplicate_threshold != IndexSettings().duplicate_threshold:
+        key += f"\nduplicate_threshold={settings.duplicate_threshold}"
     backend = getattr(settings, "embed_backend", "torch")
     if backend != "torch":  # other backends' vectors differ slightly: keep them apart
         key += f"\nembed_backend={backend}"
@@ -238,7 +243,15 @@ def eval_settings(docs: list[Path], index_dir: Path | str | None = None, **overr
     production index with the evaluation corpus.
     """
     settings = Settings.from_env(**overrides)
-    return replace(settings, index_dir=Path(index_dir) if index_dir else cache_dir(docs, settings))
+    if not index_dir:  # the cache is keyed by the index shape of ``settings``
+        return replace(settings, index_dir=cache_dir(docs, settings))
+    # An existing index is evaluated as it was built: its manifest gives the index shape.
+    settings = replace(settings, index_dir=Path(index_dir))
+    try:
+        manifest = store.read_manifest(store.current_generation(settings.index_dir), verify=False)
+    except store.IndexError_:
+        return settings
+    return settings.shaped_like(index_shape(manifest, settings.index_shape))
 
 
 def format_table(results: Mapping[str, Mapping[str, float]], first: str = "mode") -> str:

@@ -1,16 +1,6 @@
 """One committed generation, opened for reading: metadata, paragraphs, vectors, keyword index.
 
-Files (all plain and inspectable)::
-
-    manifest.json     format version, model + dimension, counts, build time, input fingerprint,
-                      per-file sha256 (checked on open)
-    articles.jsonl    one article a line; row order = article number; "deleted": true marks an
-                      article removed by `newsearch delete` (compacted away by a full build)
-    paragraphs.jsonl  {"id", "article", "text", "hash"}; row i = vectors.npy row i = Whoosh "row";
-                      rows of one article are contiguous
-    vectors.npy       float32 (N, dim), L2-normalized
-    duplicates.json   groups of near-duplicate article rows and the threshold that made them
-    whoosh/           keyword index (deleted articles' paragraphs removed from it)
+The files and their records are described (and written) by :mod:`search.layout`.
 """
 
 from __future__ import annotations
@@ -24,37 +14,24 @@ from typing import Any
 
 import numpy as np
 
-from .config import FORMAT_VERSION, Settings
+from .config import IndexSettings, Settings
 from .facets import date_number, date_ordinal
 from .keyword import KeywordIndex
+from .layout import (
+    ARTICLES,
+    DUPLICATES,
+    PARAGRAPHS,
+    VECTORS,
+    WHOOSH,
+    check_compatible,
+    index_shape,
+    read_jsonl,
+)
 from .related import article_vectors
 from .store import IndexCorrupt, read_manifest
 from .vectors import VectorStore
 
-ARTICLES = "articles.jsonl"
-PARAGRAPHS = "paragraphs.jsonl"
-VECTORS = "vectors.npy"
-DUPLICATES = "duplicates.json"
-WHOOSH = "whoosh"
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def check_compatible(manifest: dict[str, Any], settings: Settings, where: Path) -> None:
-    """Refuse an index built with another format or model: its vectors would be meaningless."""
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexCorrupt(
-            f"{where}: index format {manifest.get('format_version')} != {FORMAT_VERSION}; "
-            "rebuild it with `newsearch index`"
-        )
-    if manifest.get("model") != settings.model_name:
-        raise IndexCorrupt(
-            f"{where}: built with model {manifest.get('model')!r}, this engine uses "
-            f"{settings.model_name!r}; rebuild it with `newsearch index`"
-        )
+__all__ = ["Generation"]
 
 
 @dataclass
@@ -94,6 +71,11 @@ class Generation:
             )
         index = {a["id"]: i for i, a in enumerate(articles) if not a.get("deleted")}
         return cls(path, manifest, articles, paragraphs, article_of, vectors, keyword, index, dups)
+
+    @property
+    def shape(self) -> IndexSettings:
+        """The settings this generation was built with (from its manifest)."""
+        return index_shape(self.manifest)
 
     def close(self) -> None:
         self.keyword.close()

@@ -9,10 +9,8 @@ and is published with the same atomic swap as a build. A full build compacts tom
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,28 +25,13 @@ from .build import (
     read_articles,
     split_all,
 )
-from .build import write_generation as _write_generation
 from .config import Settings
-from .embed import Embedder, embedder_for, index_backend
-from .generation import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH, check_compatible, read_jsonl
+from .embed import Embedder, embedder_for
 from .keyword import update_index
+from .layout import WHOOSH, LiveIndex, index_shape, write_generation
 from .models import Problem
-from .vectors import VectorStore
 
 LOCK_WAIT = 30.0
-
-
-def _live_generation(settings: Settings) -> tuple[Path, dict, list[dict], list[dict], np.ndarray]:
-    gen = store.current_generation(settings.index_dir)
-    manifest = store.read_manifest(gen, verify=True)
-    check_compatible(manifest, settings, gen)
-    records = read_jsonl(gen / ARTICLES)
-    paras = read_jsonl(gen / PARAGRAPHS)
-    try:
-        vectors = np.load(gen / VECTORS, allow_pickle=False)
-    except (OSError, ValueError) as e:  # e.g. an object array: never unpickled
-        raise store.IndexCorrupt(f"{gen / VECTORS}: cannot load ({e})") from e
-    return gen, manifest, records, paras, vectors
 
 
 def add_paths(
@@ -65,9 +48,10 @@ def add_paths(
         return build_index(paths, settings, progress, embedder, on_problem)
     t0 = time.perf_counter()
     report = BuildReport()
-    # The same backend as the build, or content hashes would not match and nothing be reused.
+    # Split and embed the way the index was built (its manifest says how), or paragraphs
+    # would be sized differently and content hashes would not match.
     live_manifest = store.read_manifest(store.current_generation(settings.index_dir), verify=False)
-    settings = replace(settings, embed_backend=index_backend(live_manifest))
+    settings = settings.shaped_like(index_shape(live_manifest, settings.index_shape))
     embedder = embedder or embedder_for(settings)
     new = read_articles(paths, report, progress, on_problem)
     # Split before taking the lock (the slowest step on text: a writer waiting for the lock,
@@ -75,7 +59,8 @@ def add_paths(
     new_records, new_paras = split_all(new, settings, embedder, progress, report)
 
     with store.writer_lock(settings.index_dir, wait=LOCK_WAIT):
-        gen, manifest, records, paras, vectors = _live_generation(settings)
+        index = LiveIndex.read(settings)
+        records, paras, vectors = index.articles, index.paragraphs, index.vectors
         live = {r["id"]: i for i, r in enumerate(records) if not r.get("deleted")}
         replaced = [r["id"] for r in new_records if r["id"] in live]
         for article_id in replaced:
@@ -83,25 +68,25 @@ def add_paths(
         first = len(records)
         for p in new_paras:
             p["article"] += first
-        live_gen = Previous(gen, manifest, records, paras, VectorStore(vectors))  # read once
         new_vecs, report.reused = embed_records(
-            new_records, new_paras, embedder, settings, progress, first, live_gen
+            new_records, new_paras, embedder, settings, progress, first, Previous(index)
         )
         report.embedded = len(new_paras) - report.reused
         first_para = len(paras)
         tmp = store.new_generation_dir(settings.index_dir)
-        shutil.copytree(gen / WHOOSH, tmp / WHOOSH)
+        index.copy_keyword_index(tmp)
         docs = (keyword_doc(new_records, first_para + i, p, first) for i, p in enumerate(new_paras))
         update_index(tmp / WHOOSH, replaced, docs)
         all_vectors = np.concatenate([vectors, new_vecs]) if len(new_vecs) else vectors
-        final = _write_generation(
-            settings,
+        final = write_generation(
+            settings.index_dir,
             tmp,
+            index.shape,
             records + new_records,
             paras + new_paras,
             all_vectors,
-            manifest.get("inputs"),
-            manifest["counts"].get("skipped", 0),
+            inputs=index.manifest.get("inputs"),
+            skipped=index.manifest["counts"].get("skipped", 0),
         )
     for article_id in replaced:  # e.g. a fetched page naming an indexed article as itself
         problem = Problem(article_id, None, "replaces the indexed article with this id", False)
@@ -118,7 +103,8 @@ def add_paths(
 def delete_ids(ids: list[str], settings: Settings) -> tuple[list[str], list[str], str | None]:
     """Remove articles by id. Returns (deleted, unknown, new generation name or None)."""
     with store.writer_lock(settings.index_dir, wait=LOCK_WAIT):
-        gen, manifest, records, paras, vectors = _live_generation(settings)
+        index = LiveIndex.read(settings)
+        records = index.articles
         live = {r["id"]: i for i, r in enumerate(records) if not r.get("deleted")}
         deleted = [i for i in dict.fromkeys(ids) if i in live]
         unknown = [i for i in dict.fromkeys(ids) if i not in live]
@@ -127,15 +113,16 @@ def delete_ids(ids: list[str], settings: Settings) -> tuple[list[str], list[str]
         for article_id in deleted:
             records[live[article_id]]["deleted"] = True
         tmp = store.new_generation_dir(settings.index_dir)
-        shutil.copytree(gen / WHOOSH, tmp / WHOOSH)
+        index.copy_keyword_index(tmp)
         update_index(tmp / WHOOSH, deleted, ())
-        final = _write_generation(
-            settings,
+        final = write_generation(
+            settings.index_dir,
             tmp,
+            index.shape,
             records,
-            paras,
-            vectors,
-            manifest.get("inputs"),
-            manifest["counts"].get("skipped", 0),
+            index.paragraphs,
+            index.vectors,
+            inputs=index.manifest.get("inputs"),
+            skipped=index.manifest["counts"].get("skipped", 0),
         )
     return deleted, unknown, final.name

@@ -37,12 +37,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from search import build, store, update
+from search import build, layout, store, update
 from search.cli import main as cli
 from search.config import Settings
 from search.embed import load_embedder
 from search.engine import Engine
-from search.generation import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH, Generation
+from search.generation import Generation
+from search.layout import ARTICLES, PARAGRAPHS, VECTORS, WHOOSH
 from search.store import MANIFEST
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
@@ -117,7 +118,7 @@ def _arm(phase, target: str | None, nth: int, emb) -> None:
     wrap(store, "sha256_file", "commit-checksum")
     wrap(store, "_fsync_path", "commit-fsync")
 
-    real_save = build.save_vectors
+    real_save = layout.save_vectors
 
     def save_vectors(path: Path, matrix: np.ndarray) -> None:
         if target == "vectors-write":  # die with the file half written
@@ -132,7 +133,7 @@ def _arm(phase, target: str | None, nth: int, emb) -> None:
         enter("vectors-write")
         real_save(path, matrix)
 
-    build.save_vectors = save_vectors
+    layout.save_vectors = save_vectors
     real_commit, real_rename, real_replace = store.commit_generation, os.rename, os.replace
 
     def commit_generation(*args, **kwargs):
@@ -577,7 +578,7 @@ def _erofs(*args, **kwargs):
 @pytest.mark.parametrize(
     ("where", "error"),
     [
-        ("search.build.save_vectors", _enospc),  # writing the embeddings
+        ("search.layout.save_vectors", _enospc),  # writing the embeddings
         ("whoosh.writing.SegmentWriter.commit", _enospc),  # the Whoosh commit
         ("search.store._fsync_path", _enospc),  # inside our commit (fsync can say ENOSPC)
         ("search.store.new_generation_dir", _erofs),  # a read-only index directory

@@ -34,8 +34,8 @@ from search import store
 from search.build import write_generation
 from search.cli import main as cli
 from search.config import Settings
-from search.generation import WHOOSH
 from search.keyword import MAX_EXPANSIONS, KeywordDoc, _cap_prefixes, analyze, write_index
+from search.layout import WHOOSH
 from search.models import MODES, SORTS
 
 MIN_CASES = 10_000

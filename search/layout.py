@@ -1,0 +1,272 @@
+"""The on-disk format of a generation: its files, typed records, the one reader and the one writer.
+
+Files (all plain and inspectable)::
+
+    manifest.json     format version, model + dimension, the index-shaping settings
+                      (``IndexSettings``), counts, build time, input and keyword fingerprints,
+                      per-file sha256 (``store`` adds and checks those)
+    articles.jsonl    one ``ArticleRow`` a line; row order = article number; ``"deleted": true``
+                      marks an article removed by `newsearch delete` (compacted by a full build)
+    paragraphs.jsonl  one ``ParagraphRow`` a line; row i = vectors.npy row i = Whoosh "row";
+                      rows of one article are contiguous
+    vectors.npy       float32 (N, dim), L2-normalized
+    duplicates.json   groups of near-duplicate article rows and the threshold that made them
+    whoosh/           keyword index (deleted articles' paragraphs removed from it)
+
+Only this module names these files. A build writes a new generation with
+:func:`write_generation`; ``add``/``delete`` read the live one (:meth:`LiveIndex.read`), start a
+copy of it (:meth:`LiveIndex.copy_keyword_index`) and write the copy with the same function;
+``store.commit_generation`` publishes either atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NotRequired, TypedDict
+
+import numpy as np
+from pydantic import ValidationError
+
+from . import store
+from .config import FORMAT_VERSION, INDEX_FIELDS, IndexSettings, Settings
+from .related import article_vectors, duplicate_groups
+from .store import IndexCorrupt
+
+__all__ = [
+    "ARTICLES",
+    "DUPLICATES",
+    "PARAGRAPHS",
+    "VECTORS",
+    "WHOOSH",
+    "ArticleRow",
+    "Counts",
+    "LiveIndex",
+    "Manifest",
+    "ParagraphRow",
+    "check_compatible",
+    "index_shape",
+    "read_jsonl",
+    "write_generation",
+]
+log = logging.getLogger(__name__)
+
+ARTICLES = "articles.jsonl"
+PARAGRAPHS = "paragraphs.jsonl"
+VECTORS = "vectors.npy"
+DUPLICATES = "duplicates.json"
+WHOOSH = "whoosh"
+
+
+class ArticleRow(TypedDict):
+    id: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+    dateline: str | None
+    split: NotRequired[str]  # split key: reuse of the paragraph split (kept out of the API)
+    deleted: NotRequired[bool]  # a tombstone
+
+
+class ParagraphRow(TypedDict):
+    id: str  # "<article_id>:<n>"
+    article: int  # article row
+    text: str
+    hash: str  # content hash of the embedded text (vector reuse)
+
+
+@dataclass(frozen=True)
+class Counts:
+    articles: int
+    paragraphs: int
+    rows: int
+    deleted_articles: int = 0
+    skipped: int = 0
+    duplicate_groups: int = 0
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """manifest.json without the per-file checksums (``store`` owns those)."""
+
+    format_version: int
+    model: str
+    dimension: int
+    counts: Counts
+    index: IndexSettings  # stored as "settings"
+    built_at: str | None = None
+    inputs: str | None = None  # fingerprint of the input files + index shape
+    keyword: str | None = None  # what whoosh/ was built from (None: unknown)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any], where: Path | str = "manifest") -> Manifest:
+        try:
+            return cls(
+                format_version=raw["format_version"],
+                model=raw["model"],
+                dimension=int(raw["dimension"]),
+                counts=Counts(**raw["counts"]),
+                index=index_shape(raw),
+                built_at=raw.get("built_at"),
+                inputs=raw.get("inputs"),
+                keyword=raw.get("keyword"),
+            )
+        except (KeyError, TypeError, ValueError, ValidationError) as e:
+            raise IndexCorrupt(f"{where}: bad manifest ({e})") from None
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["settings"] = out.pop("index")
+        return out
+
+
+def index_shape(raw: dict[str, Any], default: IndexSettings | None = None) -> IndexSettings:
+    """The index-shaping settings a manifest records; older manifests name only some of them,
+    and the rest are taken from ``default`` (they were built with the defaults of the time)."""
+    base = asdict(default or IndexSettings())
+    base["embed_backend"] = "torch"  # manifests from before backends existed: those were torch
+    stored = {k: v for k, v in (raw.get("settings") or {}).items() if k in INDEX_FIELDS}
+    return IndexSettings(**{**base, **stored, "model_name": raw.get("model", base["model_name"])})
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def check_compatible(manifest: dict[str, Any], settings: Settings, where: Path) -> None:
+    """Refuse an index built with another format or model: its vectors would be meaningless."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexCorrupt(
+            f"{where}: index format {manifest.get('format_version')} != {FORMAT_VERSION}; "
+            "rebuild it with `newsearch index`"
+        )
+    if manifest.get("model") != settings.model_name:
+        raise IndexCorrupt(
+            f"{where}: built with model {manifest.get('model')!r}, this engine uses "
+            f"{settings.model_name!r}; rebuild it with `newsearch index`"
+        )
+
+
+def live_paragraph_texts(index_dir: Path, limit: int = 20_000) -> list[str]:
+    """Up to ``limit`` paragraph texts of the live generation (e.g. calibration data)."""
+    try:
+        path = store.current_generation(index_dir) / PARAGRAPHS
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line)["text"] for _, line in zip(range(limit), f, strict=False)]
+    except (store.IndexError_, OSError, ValueError, KeyError):
+        return []
+
+
+def save_vectors(path: Path, matrix: np.ndarray) -> None:
+    np.save(path, np.ascontiguousarray(matrix, dtype=np.float32), allow_pickle=False)
+
+
+@dataclass
+class LiveIndex:
+    """The live generation read for writing: checksum-verified, rows as stored."""
+
+    path: Path
+    manifest: dict[str, Any]
+    articles: list[ArticleRow] = field(default_factory=list)
+    paragraphs: list[ParagraphRow] = field(default_factory=list)
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+    @classmethod
+    def read(cls, settings: Settings, mmap: bool = False) -> LiveIndex:
+        """The live generation of ``settings.index_dir``; IndexNotReady / IndexCorrupt."""
+        gen = store.current_generation(settings.index_dir)
+        manifest = store.read_manifest(gen, verify=True)
+        check_compatible(manifest, settings, gen)
+        try:
+            articles = read_jsonl(gen / ARTICLES)
+            paras = read_jsonl(gen / PARAGRAPHS)
+            vectors = np.load(gen / VECTORS, allow_pickle=False, mmap_mode="r" if mmap else None)
+        except (OSError, ValueError) as e:  # e.g. an object array: never unpickled
+            raise IndexCorrupt(f"{gen}: cannot load ({e})") from e
+        if vectors.ndim != 2 or vectors.dtype != np.float32 or len(vectors) != len(paras):
+            raise IndexCorrupt(f"{gen}: {vectors.dtype} {vectors.shape} vectors, {len(paras)} rows")
+        return cls(gen, manifest, articles, paras, vectors)  # type: ignore[arg-type]
+
+    @property
+    def shape(self) -> IndexSettings:
+        return index_shape(self.manifest)
+
+    def copy_keyword_index(self, dest: Path) -> None:
+        """Copy whoosh/ into a new generation directory, to be updated there."""
+        shutil.copytree(self.path / WHOOSH, dest / WHOOSH)
+
+    def link_keyword_index(self, dest: Path) -> bool:
+        """Hard-link whoosh/ into a new generation directory (generations are never written
+        after commit, so sharing inodes is safe); False if that failed (nothing left behind)."""
+        target = dest / WHOOSH
+        try:
+            target.mkdir()
+            for src in (self.path / WHOOSH).iterdir():
+                try:
+                    os.link(src, target / src.name)
+                except OSError:  # e.g. a filesystem without hard links
+                    shutil.copy2(src, target / src.name)
+            return True
+        except OSError as e:  # e.g. pruned meanwhile by another writer
+            log.info("keyword index not reused: %s", e)
+            shutil.rmtree(target, ignore_errors=True)
+            return False
+
+
+def write_generation(
+    index_dir: Path,
+    tmp: Path,
+    shape: IndexSettings,
+    articles: list[ArticleRow],
+    paragraphs: list[ParagraphRow],
+    vectors: np.ndarray,
+    *,
+    inputs: str | None,
+    skipped: int,
+    keyword: str | None = None,
+) -> Path:
+    """Write the plain files beside an already written ``tmp/whoosh`` and publish them.
+
+    ``shape`` is what the rows were made with (for ``add``: the live index's own, not today's
+    settings); it goes into the manifest, and its duplicate threshold makes duplicates.json.
+    """
+    with open(tmp / ARTICLES, "w", encoding="utf-8") as f:
+        for r in articles:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    with open(tmp / PARAGRAPHS, "w", encoding="utf-8") as f:
+        for p in paragraphs:
+            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    save_vectors(tmp / VECTORS, vectors)
+    n = len(paragraphs)
+    article_of = np.fromiter((p["article"] for p in paragraphs), dtype=np.int32, count=n)
+    alive = np.array([not r.get("deleted") for r in articles], dtype=bool)
+    art_vecs = article_vectors(vectors, article_of, len(articles))
+    groups = duplicate_groups(art_vecs, shape.duplicate_threshold, alive)
+    (tmp / DUPLICATES).write_text(
+        json.dumps({"threshold": shape.duplicate_threshold, "groups": groups}), "utf-8"
+    )
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        model=shape.model_name,
+        dimension=int(vectors.shape[1]),
+        counts=Counts(
+            articles=int(alive.sum()),
+            paragraphs=int(alive[article_of].sum()) if n else 0,
+            rows=n,
+            deleted_articles=int((~alive).sum()),
+            skipped=skipped,
+            duplicate_groups=len(groups),
+        ),
+        index=shape,
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        inputs=inputs,
+        keyword=keyword,
+    )
+    return store.commit_generation(index_dir, tmp, manifest.to_json())
