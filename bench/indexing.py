@@ -65,8 +65,8 @@ def whoosh_writers(gen_dir: Path, settings: Settings, limit: int | None = None) 
     """Keyword indexing alone with Whoosh writer options, on the generation's own paragraphs."""
     from whoosh import index as windex
 
-    from search.generation import ARTICLES, PARAGRAPHS, read_jsonl
     from search.keyword import make_schema
+    from search.layout import ARTICLES, PARAGRAPHS, read_jsonl
 
     articles = read_jsonl(gen_dir / ARTICLES)
     paras = read_jsonl(gen_dir / PARAGRAPHS)[:limit]
@@ -108,7 +108,7 @@ def embed_vs_plain(gen_dir: Path, settings: Settings, n: int) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
     from search.embed import embedder_for, model_path
-    from search.generation import PARAGRAPHS, read_jsonl
+    from search.layout import PARAGRAPHS, read_jsonl
 
     paras = read_jsonl(gen_dir / PARAGRAPHS)
     texts = [p["text"] for p in random.Random(5).sample(paras, min(n, len(paras)))]

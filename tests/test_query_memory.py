@@ -10,8 +10,8 @@ import random
 import string
 
 from search import postings
-from search.generation import WHOOSH
 from search.keyword import KeywordIndex
+from search.layout import WHOOSH
 from search.store import current_generation
 
 
