@@ -111,6 +111,7 @@ def search_cmd(
     index_dir: str | None,
 ) -> None:
     """Search the index and print matching articles."""
+    from .backends import Unsupported
     from .engine import Engine
     from .query import QueryError, parse_query
     from .store import IndexError_
@@ -136,7 +137,10 @@ def search_cmd(
         engine = Engine.open(settings)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
-    res = engine.search(query)
+    try:
+        res = engine.search(query)
+    except Unsupported as e:
+        raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
         return

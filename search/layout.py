@@ -103,6 +103,7 @@ class Manifest:
     built_at: str | None = None
     inputs: str | None = None  # fingerprint of the input files + index shape
     keyword: str | None = None  # what whoosh/ was built from (None: unknown)
+    match_set: dict[str, float] = field(default_factory=dict)  # calibration (search/ ranking)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any], where: Path | str = "manifest") -> Manifest:
@@ -116,6 +117,7 @@ class Manifest:
                 built_at=raw.get("built_at"),
                 inputs=raw.get("inputs"),
                 keyword=raw.get("keyword"),
+                match_set=dict(raw.get("match_set") or {}),
             )
         except (KeyError, TypeError, ValueError, ValidationError) as e:
             raise IndexCorrupt(f"{where}: bad manifest ({e})") from None
@@ -231,6 +233,7 @@ def write_generation(
     inputs: str | None,
     skipped: int,
     keyword: str | None = None,
+    match_set: dict[str, float] | None = None,
 ) -> Path:
     """Write the plain files beside an already written ``tmp/whoosh`` and publish them.
 
@@ -268,5 +271,6 @@ def write_generation(
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         inputs=inputs,
         keyword=keyword,
+        match_set=dict(match_set or {}),
     )
     return store.commit_generation(index_dir, tmp, manifest.to_json())

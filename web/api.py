@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from search.backends import Unsupported
 from search.models import Related
 from search.query import QueryError, parse_int, parse_query
 from web import get_engine, get_settings, json_error
@@ -43,6 +44,8 @@ def _call(what: str, fn: Callable[[], Any]) -> Any:
     """Run an engine call; a failure is logged and becomes a JSON 500 without internals."""
     try:
         return fn()
+    except Unsupported:
+        raise
     except Exception:
         log.exception("%s failed", what)
         raise _Failed(what) from None
@@ -50,6 +53,11 @@ def _call(what: str, fn: Callable[[], Any]) -> Any:
 
 class _Failed(Exception):
     """An engine call failed (already logged)."""
+
+
+@bp.errorhandler(Unsupported)
+def _unsupported(exc: Unsupported) -> Any:
+    return json_error(400, "unsupported", str(exc), param="q")
 
 
 @bp.errorhandler(_Failed)

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request
 from werkzeug.datastructures import MultiDict
 
+from search.backends import Unsupported
 from search.models import Query
 from search.query import DEFAULT_LIMIT, MAX_SOURCES, QueryError, parse_query
 from web import get_engine, get_settings
@@ -128,6 +129,8 @@ def index() -> Any:
             present_hit(h, engine, t, query.recency, query.text)
             for h, t in zip(results["results"], titles, strict=True)
         ]
+    except Unsupported as exc:  # this backend cannot answer part of the query: say which
+        return render_template("search.html", error=str(exc), **context), 400
     except Exception:
         log.exception("search failed for %r", query)
         message = "Sorry, the search failed on our side. Please try again."

@@ -16,6 +16,7 @@ from .base import (
     ParagraphRecord,
     RetrievalBackend,
     Stats,
+    Unsupported,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "ParagraphRecord",
     "RetrievalBackend",
     "Stats",
+    "Unsupported",
     "open_backend",
 ]
 

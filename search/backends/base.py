@@ -27,7 +27,13 @@ __all__ = [
     "ParagraphRecord",
     "RetrievalBackend",
     "Stats",
+    "Unsupported",
 ]
+
+
+class Unsupported(ValueError):
+    """This backend cannot answer this part of a query (e.g. ``prefix*`` on Milvus); the message
+    says which, in words for the user. The API answers 400 ``unsupported``, the CLI one line."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ class Filters:
     date_from: str | None = None
     date_to: str | None = None
     sources: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()  # authoritative: the engine fills it from the parsed query
 
     @property
     def restricts(self) -> bool:
@@ -127,6 +133,7 @@ class Stats:
     dimension: int
     embed_backend: str  # how the stored vectors were embedded (queries must match)
     built_at: str | None = None
+    match_set: dict[str, float] = field(default_factory=dict)  # calibration stored at build
 
 
 @runtime_checkable

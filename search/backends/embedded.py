@@ -188,6 +188,7 @@ class EmbeddedBackend:
             dimension=m["dimension"],
             embed_backend=index_backend(m),
             built_at=m.get("built_at"),
+            match_set=dict(m.get("match_set") or {}),
         )
 
     # -- lifecycle ------------------------------------------------------------------------
