@@ -41,12 +41,15 @@ def main() -> None:
     ap.add_argument("--examples", type=float, help="print pairs within ±0.03 of this cosine")
     args = ap.parse_args()
     engine = Engine.open(Settings.from_env(index_dir=args.index))
-    ids = [a["id"] for a in engine.generation.articles if not a.get("deleted")]
-    titles = {a["id"]: a["title"] for a in engine.generation.articles}
+    cat = engine.backend.catalog
+    ids = [i for i, alive in zip(cat.ids, cat.alive, strict=True) if alive]
+    titles = {}
     labels = labels_for(args.labels, ids)
     pairs = []  # (cosine, right or None, article, related) for the top SHOWN of each article
     for article_id in ids:
         for story in engine.related(article_id, SHOWN) or []:
+            story = {"article_id": story.article_id, "score": story.score, "title": story.title}
+            titles[story["article_id"]] = story["title"]
             right = None
             if labels is not None:
                 mine, theirs = labels.get(article_id), labels.get(story["article_id"])
@@ -72,7 +75,8 @@ def main() -> None:
     if args.examples is not None:
         near = sorted((p for p in pairs if abs(p[0] - args.examples) <= 0.03), reverse=True)
         for score, _, a, b in near[:: max(1, len(near) // 16)][:16]:
-            print(f"  {score:.3f}  {titles[a][:60]!r} -> {titles[b][:60]!r}")
+            first = titles.get(a) or engine.article(a).title
+            print(f"  {score:.3f}  {first[:60]!r} -> {titles[b][:60]!r}")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class SearchSettings:
     article_vector: bool = False
     # Related stories are listed on the article page only when their article cosine is ≥
     # this (README "The page"; measured with bench/related.py on Wikinews, BBC and Reuters).
-    related_threshold: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.6
+    related_threshold: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.65
     # Limits on requests.
     max_limit: Annotated[int, Field(ge=1, le=10_000)] = 100
     max_offset: Annotated[int, Field(ge=0)] = 10_000

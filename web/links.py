@@ -166,6 +166,7 @@ def date_facets(query: Query, facet: list[dict[str, Any]]) -> dict[str, Any]:
     1 (a month of the chosen year).
     """
     months = [(str(f["period"]), int(f["count"])) for f in facet]
+    months = [(p, c) for p, c in months if _span(p) and len(p) == 7]  # malformed dates: out
     by_year: dict[str, int] = {}
     for period, count in months:
         by_year[period[:4]] = by_year.get(period[:4], 0) + count
