@@ -124,3 +124,25 @@ def test_the_checker_sees_a_cycle_and_a_private_import(tmp_path):
         found += p
     assert _cycles(edges, mods) == [["pkg.a", "pkg.b"]]
     assert found == ["pkg.a imports _hidden from pkg.b"]
+
+
+def test_public_surface_is_exported_and_lazy():
+    import subprocess
+    import sys
+
+    import search
+
+    for name in search.__all__:
+        assert getattr(search, name) is not None, name
+    from search.engine import Engine
+
+    assert search.Engine is Engine
+    code = "import sys, search.cli; print('whoosh' in sys.modules, 'numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]  # `newsearch --help` loads neither
+
+
+def test_all_names_the_exports():
+    import search
+
+    assert set(search.__all__) == {"__version__", *search._EXPORTS}
