@@ -17,6 +17,7 @@ keyword index). The rules, each a test in ``tests/test_suggest.py``:
   the phrase occurs and the replacement would be earned on its own, or it is in at least
   ``CONTEXT_SHARE`` of the known words' paragraphs. "Tigray" is not made "tiara", "Huawei
   ban" not "hubei ban", and a dearer, commoner word is never offered for a cheaper, rarer one.
+* Nor when another reading of the word scores within ``AMBIGUITY_MARGIN`` of the best.
 * So a suggestion is offered only when it matches clearly more than the query as typed (which
   matches nothing as a phrase: it has a word the index lacks).
 * The user's casing is kept (``Sirya withdrawl`` -> ``Syria withdrawal``).
@@ -38,6 +39,7 @@ MIN_SUPPORT = 2  # paragraphs that must contain the suggested phrase
 SUPPORT_PER_EDIT = 2.0  # the support needed doubles with each edit of a replaced word
 CONTEXT_SHARE = 0.5  # or: share of the known words' paragraphs that have the replacement
 EDIT_PENALTY = 5.0  # ranking: one edit is worth a factor e**5 (150) in phrase support
+AMBIGUITY_MARGIN = 1.0  # no rewrite when another reading of the word scores nearly as well
 MAX_CANDIDATES = 6  # per unknown word, the cheapest (then most frequent) kept
 BEAM = 24  # partial rewrites kept while adding unknown words left to right
 MAX_UNKNOWN = 8  # unknown words looked up per query (each is a candidate scan)
@@ -204,9 +206,9 @@ def _best_rewrite(known: tuple[str, ...], slots: list[_Slot], lexicon: Lexicon) 
     Beam search over the slots (each kept, or replaced by one of its candidates, as long as
     the phrase still occurs somewhere); the best rewrite replaces the most words, then has the
     best noisy-channel score ``log(support) - EDIT_PENALTY * cost``. If one of its replacements
-    is not earned, the best reading of that word is not supported enough to offer: the word is
-    kept as typed (a cheaper, rarer word is never passed over for a dearer, commoner one) and
-    the search runs again without it.
+    is not earned, or another reading of the same word scores within ``AMBIGUITY_MARGIN`` of
+    it, the word is kept as typed (a cheaper, rarer word is never passed over for a dearer,
+    commoner one; "casues" is as much "cases" as "causes") and the search runs again.
     """
     counts: dict[frozenset[str], int] = {}
 
@@ -240,8 +242,27 @@ def _best_rewrite(known: tuple[str, ...], slots: list[_Slot], lexicon: Lexicon) 
             and not _earned(best.support, c[1], context, support((c[0],)), len(replaced))
         ]
         if not unearned:
+            unearned = _ambiguous(best, beam)
+        if not unearned:
             return best if any(c is not None for c in best.choice) else None
         kept.add(max(unearned)[1])
+
+
+def _ambiguous(best: _Partial, beam: list[_Partial]) -> list[tuple[float, int]]:
+    """Replacements of ``best`` that another reading of the same word nearly ties with."""
+    top = _rank(best)
+    out = []
+    for i, c in enumerate(best.choice):
+        if c is None:
+            continue
+        rivals = [
+            _rank(p)[1]
+            for p in beam
+            if p.choice[i] is not None and p.choice[i][0] != c[0] and _rank(p)[0] == top[0]
+        ]
+        if rivals and top[1] - max(rivals) < AMBIGUITY_MARGIN:
+            out.append((c[1], i))
+    return out
 
 
 def _rank(p: _Partial) -> tuple[int, float]:

@@ -119,3 +119,12 @@ def test_operators_prefixes_and_exclusions_are_left_alone(kw):
     assert kw.suggest("temple -vosta") is None
     assert kw.suggest("temple NOT vosta") is None
     assert kw.suggest("title:vosta temple") == "title:vesta temple"
+
+
+def test_no_suggestion_when_two_readings_nearly_tie():
+    lex = FakeLexicon(
+        {"causes": set(range(10)), "cases": set(range(5, 17)), "virus": {1, 2, 3}},
+        {"casues": [("causes", 1.0), ("cases", 1.0)]},
+    )
+    assert suggest("casues", lex) is None  # 10 vs 12 paragraphs at one edit each: a coin toss
+    assert suggest("virus casues", lex) == "virus causes"  # the phrase decides it
