@@ -105,6 +105,9 @@ class IndexLexicon:
             acc = np.intersect1d(acc, a, assume_unique=True)
         return int(acc.size)
 
+    def search_key(self, word: str) -> str:
+        return " ".join(self._stems(word))
+
     # --- helpers ----------------------------------------------------------------------------
 
     def _scan(self, first: str, word: str, limit: float) -> list[tuple[str, float]]:

@@ -67,6 +67,9 @@ class Lexicon(Protocol):
     def cooccurrence(self, words: Sequence[str]) -> int:
         """Paragraphs containing every word of ``words`` (each as the keyword leg finds it)."""
 
+    def search_key(self, word: str) -> str:
+        """What the keyword leg searches for ``word`` (its stems): equal keys find the same."""
+
 
 def edit_cost(a: str, b: str, limit: float = 2.0) -> float:
     """Weighted optimal-string-alignment distance from ``a`` (typed) to ``b`` (candidate).
@@ -242,23 +245,27 @@ def _best_rewrite(known: tuple[str, ...], slots: list[_Slot], lexicon: Lexicon) 
             and not _earned(best.support, c[1], context, support((c[0],)), len(replaced))
         ]
         if not unearned:
-            unearned = _ambiguous(best, beam)
+            unearned = _ambiguous(best, beam, lexicon)
         if not unearned:
             return best if any(c is not None for c in best.choice) else None
         kept.add(max(unearned)[1])
 
 
-def _ambiguous(best: _Partial, beam: list[_Partial]) -> list[tuple[float, int]]:
-    """Replacements of ``best`` that another reading of the same word nearly ties with."""
+def _ambiguous(best: _Partial, beam: list[_Partial], lexicon: Lexicon) -> list[tuple[float, int]]:
+    """Replacements of ``best`` that another reading of the same word nearly ties with (one
+    that searches differently: "withdraw" is no rival to "withdrawal")."""
     top = _rank(best)
     out = []
     for i, c in enumerate(best.choice):
         if c is None:
             continue
+        key = lexicon.search_key(c[0])
         rivals = [
             _rank(p)[1]
             for p in beam
-            if p.choice[i] is not None and p.choice[i][0] != c[0] and _rank(p)[0] == top[0]
+            if p.choice[i] is not None
+            and _rank(p)[0] == top[0]
+            and lexicon.search_key(p.choice[i][0]) != key
         ]
         if rivals and top[1] - max(rivals) < AMBIGUITY_MARGIN:
             out.append((c[1], i))

@@ -94,6 +94,9 @@ class FakeLexicon:
     def frequency(self, word: str) -> int:
         return len(self.docs.get(word, ()))
 
+    def search_key(self, word: str) -> str:
+        return word.rstrip("s")
+
     def cooccurrence(self, words) -> int:
         sets = [self.docs[w] for w in words]
         return len(set.intersection(*sets)) if sets else 100
@@ -128,3 +131,7 @@ def test_no_suggestion_when_two_readings_nearly_tie():
     )
     assert suggest("casues", lex) is None  # 10 vs 12 paragraphs at one edit each: a coin toss
     assert suggest("virus casues", lex) == "virus causes"  # the phrase decides it
+    lex.docs["cause"] = lex.docs["causes"]
+    lex.docs["cases"] = {99}
+    lex._near["casues"].append(("cause", 1.0))
+    assert suggest("casues", lex) in {"cause", "causes"}  # they search the same: no rivals
