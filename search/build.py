@@ -177,8 +177,12 @@ def embed_all(
     settings: Settings,
     progress: bool,
     previous: Previous | None = None,
+    encode_all: Callable[[list[str]], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Vectors for ``texts``: reused from the live generation where the hash matches."""
+    """Vectors for ``texts``: reused from the live generation where the hash matches.
+
+    ``encode_all`` (e.g. ``rayembed.ray_encoder``) embeds every remaining text in one call
+    instead of the embedder's chunks: a cluster job pays its start-up once."""
     previous = previous if previous is not None else Previous.load(settings)
     prev_rows, prev_vecs = previous.vector_rows(), previous.vectors
     out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
@@ -202,6 +206,10 @@ def embed_all(
             copies.append((i, j))
     unique.sort(key=lambda i: len(texts[i]))
     bar = progress_bar(total=len(todo), desc="embedding", unit="paragraphs", enabled=progress)
+    if encode_all is not None and unique:
+        out[unique] = encode_all([texts[i] for i in unique])
+        bar.update(len(unique))
+        unique = []
     for start in range(0, len(unique), EMBED_CHUNK):
         chunk = unique[start : start + EMBED_CHUNK]
         out[chunk] = embedder.encode([texts[i] for i in chunk])
@@ -267,8 +275,10 @@ def build_index(
     progress: bool = False,
     embedder: Embedder | None = None,
     on_problem: Callable[[Problem], None] | None = None,
+    encode_all: Callable[[list[str]], np.ndarray] | None = None,
 ) -> BuildReport:
-    """Index ``paths`` into a new generation of ``settings.index_dir`` and make it live."""
+    """Index ``paths`` into a new generation of ``settings.index_dir`` and make it live
+    (``encode_all``: embed on a Ray cluster, see ``embed_all``)."""
     t0 = time.perf_counter()
     report = BuildReport()
     paths = [Path(p) for p in paths]
@@ -295,7 +305,13 @@ def build_index(
 
     t = time.perf_counter()
     vectors, report.reused = embed_records(
-        records, para_records, embedder, settings, progress, previous=previous
+        records,
+        para_records,
+        embedder,
+        settings,
+        progress,
+        previous=previous,
+        encode_all=encode_all,
     )
     previous.release_rows()
     report.embedded = len(para_records) - report.reused
@@ -392,12 +408,13 @@ def embed_records(
     progress: bool,
     first_row: int = 0,
     previous: Previous | None = None,
+    encode_all: Callable[[list[str]], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, int]:
     texts = [
         embed_text(records[p["article"] - first_row]["title"], p["text"], settings) for p in paras
     ]
     hashes = [p["hash"] for p in paras]
-    return embed_all(texts, hashes, embedder, settings, progress, previous)
+    return embed_all(texts, hashes, embedder, settings, progress, previous, encode_all)
 
 
 def keyword_doc(records: list[dict], row: int, p: dict, first_row: int = 0) -> KeywordDoc:

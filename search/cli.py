@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -26,7 +27,61 @@ def _default_inputs() -> list[Path]:
     return sorted(p for p in DEFAULT_INPUT.iterdir() if p.suffix.lower() in PARSERS)
 
 
+BACKEND_META = "newsearch.backend"
+
+
+def _backend_options(f):  # noqa: ANN001, ANN202 - a click decorator
+    """``--backend`` and ``--milvus-uri`` on a command; ``_settings`` applies them."""
+
+    @functools.wraps(f)
+    def wrapper(*args, backend: str | None, milvus_uri: str | None, **kwargs):  # noqa: ANN202
+        if milvus_uri and not backend:
+            backend = "milvus"  # a Milvus uri says which backend
+        click.get_current_context().meta[BACKEND_META] = {
+            "backend": backend,
+            "milvus_uri": milvus_uri,
+        }
+        return f(*args, **kwargs)
+
+    wrapper = click.option(
+        "--milvus-uri",
+        default=None,
+        metavar="URI",
+        help="Milvus: a .db file (Milvus Lite) or http://host:19530 [NEWSEARCH_MILVUS_URI].",
+    )(wrapper)
+    return click.option(
+        "--backend",
+        type=click.Choice(["embedded", "milvus"]),
+        default=None,
+        help="Where the index lives [NEWSEARCH_BACKEND, default embedded].",
+    )(wrapper)
+
+
+def _ray_option(f):  # noqa: ANN001, ANN202 - a click decorator
+    return click.option(
+        "--ray",
+        "ray_address",
+        default=None,
+        is_flag=False,
+        flag_value="local",
+        metavar="[ADDRESS]",
+        help="Embed on a Ray cluster (a local one without ADDRESS); needs the ray extra.",
+    )(f)
+
+
+def _ray_spec(address: str | None):  # noqa: ANN202
+    from .rayembed import parse_address
+
+    return parse_address(address)
+
+
+def _backend_overrides() -> dict:
+    ctx = click.get_current_context(silent=True)
+    return dict(ctx.meta.get(BACKEND_META, {})) if ctx is not None else {}
+
+
 def _settings(index_dir: str | None, **overrides) -> Settings:
+    overrides = {**_backend_overrides(), **overrides}
     try:
         return Settings.from_env(index_dir=index_dir, **overrides)
     except SettingsError as e:  # one line, exit status 1, before anything is opened
@@ -55,10 +110,19 @@ def main() -> None:
 @click.option("--index-dir", type=click.Path(), default=None, help="Where the index lives.")
 @click.option("--if-stale", is_flag=True, help="Only rebuild when inputs or settings changed.")
 @click.option("--quiet", is_flag=True, help="Print only errors.")
-def index_cmd(paths: tuple[Path, ...], index_dir: str | None, if_stale: bool, quiet: bool) -> None:
+@_ray_option
+@_backend_options
+def index_cmd(
+    paths: tuple[Path, ...],
+    index_dir: str | None,
+    if_stale: bool,
+    quiet: bool,
+    ray_address: str | None,
+) -> None:
     """Index articles from files and folders (.txt, .jsonl, .json, .csv); default: seeds/."""
-    from .build import build_index, is_stale
+    from .rayembed import RayUnavailable
     from .store import IndexError_
+    from .writers import build, is_stale
 
     _notices(quiet)
     settings = _settings(index_dir)
@@ -66,15 +130,21 @@ def index_cmd(paths: tuple[Path, ...], index_dir: str | None, if_stale: bool, qu
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
-    if if_stale and not is_stale(inputs, settings):
-        if not quiet:
-            click.echo(
-                f"index in {settings.index_dir} is up to date with {', '.join(map(str, inputs))}"
-            )
-        return
-
+    where = settings.milvus_uri if settings.backend == "milvus" else settings.index_dir
     try:
-        rep = build_index(inputs, settings, progress=not quiet, on_problem=_report_problem)
+        if if_stale and not is_stale(inputs, settings):
+            if not quiet:
+                click.echo(f"index in {where} is up to date with {', '.join(map(str, inputs))}")
+            return
+        rep = build(
+            inputs,
+            settings,
+            progress=not quiet,
+            on_problem=_report_problem,
+            ray=_ray_spec(ray_address),
+        )
+    except RayUnavailable as e:
+        raise click.ClickException(f"{e}; the index was left as it was") from e
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
     except OSError as e:
@@ -97,6 +167,7 @@ def index_cmd(paths: tuple[Path, ...], index_dir: str | None, if_stale: bool, qu
 @click.option("--recency", help="Favour recent articles: a half-life in days.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON as the web API.")
 @click.option("--index-dir", type=click.Path(), default=None)
+@_backend_options
 def search_cmd(
     text: str,
     mode: str | None,
@@ -177,15 +248,28 @@ def _print_results(res, offset: int) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--index-dir", type=click.Path(), default=None)
 @click.option("--quiet", is_flag=True, help="Print only errors.")
-def add_cmd(paths: tuple[Path, ...], index_dir: str | None, quiet: bool) -> None:
+@_ray_option
+@_backend_options
+def add_cmd(
+    paths: tuple[Path, ...], index_dir: str | None, quiet: bool, ray_address: str | None
+) -> None:
     """Add or replace (same id) articles without rebuilding the index."""
+    from .rayembed import RayUnavailable
     from .store import IndexError_
-    from .update import add_paths
+    from .writers import add
 
     _notices(quiet)
     settings = _settings(index_dir)
     try:
-        rep = add_paths(list(paths), settings, progress=not quiet, on_problem=_report_problem)
+        rep = add(
+            list(paths),
+            settings,
+            progress=not quiet,
+            on_problem=_report_problem,
+            ray=_ray_spec(ray_address),
+        )
+    except RayUnavailable as e:
+        raise click.ClickException(f"{e}; the index was left as it was") from e
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
     except OSError as e:  # e.g. disk full: the new generation was never published
@@ -200,13 +284,14 @@ def add_cmd(paths: tuple[Path, ...], index_dir: str | None, quiet: bool) -> None
 @click.argument("ids", nargs=-1, required=True)
 @click.option("--index-dir", type=click.Path(), default=None)
 @click.option("--quiet", is_flag=True, help="Print only errors.")
+@_backend_options
 def delete_cmd(ids: tuple[str, ...], index_dir: str | None, quiet: bool) -> None:
     """Remove articles by id without rebuilding the index (exits 1 if any id is unknown)."""
     from .store import IndexError_
-    from .update import delete_ids
+    from .writers import delete
 
     try:
-        deleted, unknown, gen = delete_ids(list(ids), _settings(index_dir))
+        deleted, unknown, gen = delete(list(ids), _settings(index_dir))
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
     except OSError as e:
@@ -234,11 +319,20 @@ def _report_problem(problem) -> None:
     default=None,
     help="worker threads [default: NEWSEARCH_SERVE_THREADS or 4]",
 )
+@_backend_options
 def serve_cmd(host: str, port: int, index_dir: str | None, threads: int | None) -> None:
     """Serve the web page and JSON API with waitress (a production WSGI server)."""
     from web.serve import serve  # web imports search, never the other way round at import time
 
-    serve(_settings(index_dir), host=host, port=port, threads=threads)
+    settings = _settings(index_dir)
+    if settings.backend == "milvus":  # unreachable or busy: one line now, not 503s later
+        from .backends.milvus_store import MilvusUnavailable, connect
+
+        try:
+            connect(settings.milvus_uri)
+        except MilvusUnavailable as e:
+            raise click.ClickException(str(e)) from e
+    serve(settings, host=host, port=port, threads=threads)
 
 
 @main.command("eval")
@@ -270,6 +364,7 @@ def serve_cmd(host: str, port: int, index_dir: str | None, threads: int | None) 
     default=None,
     help="Index to build or reuse (default: a cache dir under the system temp dir).",
 )
+@_backend_options
 def eval_cmd(
     docs: tuple[Path, ...],
     queries: str,
@@ -284,7 +379,7 @@ def eval_cmd(
 
     paths = list(docs)
     try:
-        settings = ev.eval_settings(paths, index_dir)
+        settings = ev.eval_settings(paths, index_dir, **_backend_overrides())
     except SettingsError as e:
         raise click.ClickException(str(e)) from None
     try:

@@ -74,7 +74,14 @@ class IndexSettings:
 class SearchSettings:
     """Ranking, the retrieval backend and request limits."""
 
-    backend: Literal["embedded"] = "embedded"  # search/backends/
+    backend: Literal["embedded", "milvus"] = "embedded"  # search/backends/
+    # backend "milvus": a .db file (Milvus Lite, in-process) or http://host:19530 (a server).
+    milvus_uri: str = ""
+    # The alias readers follow; every build makes new collections and switches it.
+    milvus_collection: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,150}$")] = (
+        "newsearch"
+    )
+    milvus_index: Literal["HNSW", "FLAT"] = "HNSW"  # the dense index (FLAT: exact scan)
     mode: Literal["keyword", "semantic", "hybrid"] = "hybrid"
     fusion: Literal["rrf", "weighted"] = "rrf"
     rrf_k: Positive = 60
@@ -100,6 +107,14 @@ class SearchSettings:
     # "int8": a shortlist from an int8 copy of the vectors, rescored exactly (search/vectors.py);
     # "exact": the whole fp32 matrix per query.
     vector_scan: Literal["int8", "exact"] = "int8"
+
+    @model_validator(mode="after")
+    def _backend_located(self) -> SearchSettings:
+        if self.backend == "milvus" and not self.milvus_uri:
+            raise ValueError(
+                "backend milvus needs milvus_uri (--milvus-uri or NEWSEARCH_MILVUS_URI)"
+            )
+        return self
 
 
 @dataclass(frozen=True)

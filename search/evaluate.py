@@ -202,12 +202,12 @@ def ensure_index(
     docs: list[Path], settings: Settings, progress: bool = True, force: bool = False
 ) -> BuildReport | None:
     """Build ``docs`` into ``settings.index_dir`` unless it is already current (then None)."""
-    from .build import build_index, is_stale
+    from .writers import build, is_stale
 
     if not force and not is_stale(docs, settings):
         return None
     Path(settings.index_dir).mkdir(parents=True, exist_ok=True)
-    return build_index(docs, settings, progress=progress)
+    return build(docs, settings, progress=progress)
 
 
 def open_engine(

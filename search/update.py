@@ -40,12 +40,13 @@ def add_paths(
     progress: bool = False,
     embedder: Embedder | None = None,
     on_problem: Callable[[Problem], None] | None = None,
+    encode_all: Callable[[list[str]], np.ndarray] | None = None,
 ) -> BuildReport:
     """Add (or replace, by id) the articles in ``paths``; builds from scratch if no index."""
     try:
         store.current_generation(settings.index_dir)
     except store.IndexNotReady:
-        return build_index(paths, settings, progress, embedder, on_problem)
+        return build_index(paths, settings, progress, embedder, on_problem, encode_all)
     t0 = time.perf_counter()
     report = BuildReport()
     # Split and embed the way the index was built (its manifest says how), or paragraphs
@@ -69,7 +70,7 @@ def add_paths(
         for p in new_paras:
             p["article"] += first
         new_vecs, report.reused = embed_records(
-            new_records, new_paras, embedder, settings, progress, first, Previous(index)
+            new_records, new_paras, embedder, settings, progress, first, Previous(index), encode_all
         )
         report.embedded = len(new_paras) - report.reused
         first_para = len(paras)

@@ -40,4 +40,8 @@ def open_backend(settings: Settings) -> RetrievalBackend:
         from .embedded import open_embedded
 
         return open_embedded(settings)
+    if backend == "milvus":
+        from .milvus import open_milvus  # pymilvus only when asked for
+
+        return open_milvus(settings)
     raise ValueError(f"unknown retrieval backend {backend!r}")
