@@ -73,12 +73,9 @@ class _EmbedActor:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        if backend == "torch":
-            import torch
-
+        if backend == "torch":  # encode(threads=1) below keeps it to one thread
             from .embed import load_embedder
 
-            torch.set_num_threads(1)
             self._embedder = load_embedder(model_name, batch_size, backend)
         else:
             from .embed.openvino_backend import OpenVINOEmbedder
