@@ -119,23 +119,28 @@ def load_pairs(lex) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
-def context_word(word: str, paras: list[list[str]], lex) -> str | None:
-    """The longest other known word of the first paragraph that contains ``word``."""
-    target = word.lower()
-    stem = analyze(word)
+def first_paragraphs(words: set[str], paras: list[list[str]]) -> dict[str, list[str]]:
+    """For each of ``words`` (lower-case), the tokens of the first paragraph containing it."""
+    out: dict[str, list[str]] = {}
     for texts in paras:
         for t in texts:
             toks = _WORD.findall(t)
-            if target not in (x.lower() for x in toks):
-                continue
-            cands = [
-                x.lower()
-                for x in toks
-                if len(x) >= 5 and analyze(x) and analyze(x) != stem and lex.known(x.lower())
-            ]
-            if cands:
-                return max(cands, key=lambda x: (len(x), x))
-    return None
+            for x in {x.lower() for x in toks} & words:
+                out.setdefault(x, toks)
+            if len(out) == len(words):
+                return out
+    return out
+
+
+def context_word(word: str, first: dict[str, list[str]], lex) -> str | None:
+    """The longest other known word of the first paragraph that contains ``word``."""
+    stem = analyze(word)
+    cands = [
+        x.lower()
+        for x in first.get(word.lower(), [])
+        if len(x) >= 5 and analyze(x) and analyze(x) != stem and lex.known(x.lower())
+    ]
+    return max(cands, key=lambda x: (len(x), x)) if cands else None
 
 
 def _key(typo: str) -> bytes:
@@ -192,12 +197,15 @@ def main(argv: list[str] | None = None) -> int:
             if not lex.known(lex.fold(n)) and lex.known(lex.fold(ctx)):
                 names.append((n, ctx))
     sets: dict[str, list[tuple[str, tuple[str, ...] | None]]] = {}
-    for h in ("A", "B"):
-        mine = sorted((p for p in pairs if half(p[0]) == h), key=lambda p: _key(p[0]))
-        mine = mine[:PER_HALF]
+    chosen = {
+        h: sorted((p for p in pairs if half(p[0]) == h), key=lambda p: _key(p[0]))[:PER_HALF]
+        for h in ("A", "B")
+    }
+    first = first_paragraphs({f[0].lower() for c in chosen.values() for _, f in c}, paras)
+    for h, mine in chosen.items():
         two, ok1, ok2 = [], [], []
         for typo, fixes in mine:
-            ctx = context_word(fixes[0], paras, lex)
+            ctx = context_word(fixes[0], first, lex)
             ok1.append((fixes[0], None))
             if ctx:
                 two.append((f"{ctx} {typo}", tuple(f"{ctx} {f}" for f in fixes)))

@@ -6,8 +6,8 @@ Built once per generation (``prepare``), read-only afterwards:
   paragraphs): spelling-field words are grouped by first letter with a histogram of their other
   characters (hashed into 32 bins). One edit changes that histogram's L1 distance by at most 2
   (a transposition by 0) and the length by at most 1, so numpy discards most words; survivors
-  get the exact weighted distance of ``suggest.edit_cost``. A swap of the first two letters is
-  looked up in the second letter's group.
+  within rapidfuzz's plain OSA distance get the exact weighted one of ``suggest.edit_cost``.
+  A swap of the first two letters is looked up in the second letter's group.
 * co-occurrence: paragraphs containing all of some words, as sorted document-number arrays
   intersected with numpy (each word's array is the union of its stems' postings in the text and
   title fields, decoded once by the keyword index and cached there).
@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from cachetools import LRUCache
+from rapidfuzz.distance import OSA
 
 from .suggest import edit_cost
 
@@ -121,11 +122,16 @@ class IndexLexicon:
             h[ord(c) % _BINS] += 1
         # At most two plain edits: the length moves by <= 2, the histogram's L1 by <= 4.
         near = (np.abs(lengths - len(word)) <= 2) & (np.abs(hist - h).sum(axis=1) <= 4)
+        # Within the bounds above, a weighted cost <= 1.5 needs at most 2 plain OSA edits and
+        # <= 2 at most 3 (two half-cost indels and a vowel): rapidfuzz's C distance cuts first.
+        cut = 3 if limit >= 1.75 else 2
         out = []
         for i in np.flatnonzero(near).tolist():
-            c = edit_cost(word, words[i], limit)
-            if c <= limit:
-                out.append((words[i], c))
+            w = words[i]
+            if OSA.distance(word, w, score_cutoff=cut) <= cut:
+                c = edit_cost(word, w, limit)
+                if c <= limit:
+                    out.append((w, c))
         return out
 
     def _word_docs(self, word: str) -> np.ndarray:

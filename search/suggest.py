@@ -82,22 +82,31 @@ def edit_cost(a: str, b: str, limit: float = 2.0) -> float:
     la, lb = len(a), len(b)
     if abs(la - lb) > limit:
         return limit + 1.0
+    del_a, ins_b = _indels(a), _indels(b)
     prev2: list[float] = []
     prev = [0.0] * (lb + 1)
     for j in range(1, lb + 1):
-        prev[j] = prev[j - 1] + _indel(b, j - 1)
+        prev[j] = prev[j - 1] + ins_b[j - 1]
     for i in range(1, la + 1):
-        cur = [prev[0] + _indel(a, i - 1)] + [0.0] * lb
-        ca = a[i - 1]
+        ca, da = a[i - 1], del_a[i - 1]
+        cur = [prev[0] + da] + [0.0] * lb
+        va = ca in VOWELS
         for j in range(1, lb + 1):
             cb = b[j - 1]
             if ca == cb:
-                sub = prev[j - 1]
+                v = prev[j - 1]
             else:
-                sub = prev[j - 1] + (VOWEL_COST if ca in VOWELS and cb in VOWELS else 1.0)
-            v = min(prev[j] + _indel(a, i - 1), cur[j - 1] + _indel(b, j - 1), sub)
+                v = prev[j - 1] + (VOWEL_COST if va and cb in VOWELS else 1.0)
+            d = prev[j] + da
+            if d < v:
+                v = d
+            d = cur[j - 1] + ins_b[j - 1]
+            if d < v:
+                v = d
             if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb and ca != cb:
-                v = min(v, prev2[j - 2] + 1.0)
+                d = prev2[j - 2] + 1.0
+                if d < v:
+                    v = d
             cur[j] = v
         if min(cur) > limit:
             return limit + 1.0
@@ -105,10 +114,13 @@ def edit_cost(a: str, b: str, limit: float = 2.0) -> float:
     return prev[lb]
 
 
-def _indel(s: str, i: int) -> float:
-    """Cost of inserting or deleting ``s[i]``: half when it doubles a neighbour."""
-    c = s[i]
-    return 0.5 if (i > 0 and s[i - 1] == c) or (i + 1 < len(s) and s[i + 1] == c) else 1.0
+def _indels(s: str) -> list[float]:
+    """Cost of inserting or deleting each letter of ``s``: half when it doubles a neighbour."""
+    n = len(s)
+    return [
+        0.5 if (i > 0 and s[i - 1] == c) or (i + 1 < n and s[i + 1] == c) else 1.0
+        for i, c in enumerate(s)
+    ]
 
 
 def cost_limit(word: str) -> float:
