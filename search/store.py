@@ -10,6 +10,11 @@ Layout (see README "How it works")::
 Whoosh never fsyncs; this module does, for every file of a generation and the directories,
 before the pointer moves. Readers open ``CURRENT`` once and keep that generation until a newer
 one appears; a killed build leaves only a ``*.tmp-*`` directory that the next build removes.
+
+A ``CURRENT`` that lies (missing, empty, not UTF-8, naming no generation) while generations
+exist is not "no index": the live generation is then the newest one on disk (its callers verify
+it as they always do, so a writer refuses a damaged one and a reader falls back to an older one
+that verifies), never an empty index that a writer would build from scratch (issue #17).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -27,6 +33,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 _GEN_RE = re.compile(r"^gen-(\d{6})$")
@@ -34,6 +42,10 @@ KEEP_GENERATIONS = 2
 # A replaced generation may still be read for a while (an engine notices a new CURRENT on its
 # next search, at most every second, and finishes the searches it started): not removed sooner.
 PRUNE_GRACE_SECONDS = 60.0
+# ... but never more than this many on disk, however fast writes come: with writes under 60 s
+# apart the grace alone kept 12 generations (402 MB, issue #17). The extra ones are 2+ commits
+# old, which an engine following CURRENT left long ago.
+MAX_GENERATIONS = 4
 
 
 class IndexError_(Exception):
@@ -72,13 +84,51 @@ def _data_files(gen_dir: Path) -> list[Path]:
     return sorted(p for p in gen_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
-def current_name(index_dir: Path) -> str | None:
-    """The live generation's directory name, or None when nothing was committed yet."""
+def _pointer(index_dir: Path) -> tuple[str | None, str]:
+    """(the generation CURRENT names, or None; what is wrong with CURRENT when None)."""
     try:
-        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+        raw = (index_dir / CURRENT).read_bytes()
     except FileNotFoundError:
+        return None, "missing"
+    except OSError as e:
+        return None, f"unreadable ({e.strerror or e})"
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None, "not UTF-8"
+    if not name:
+        return None, "empty"
+    if not _GEN_RE.match(name):
+        return None, f"naming {name[:40]!r}, not a generation"
+    if not (index_dir / name / MANIFEST).is_file():
+        return None, f"naming {name}, which is not on disk"
+    return name, ""
+
+
+_warned: set[tuple[str, str]] = set()  # (index dir, problem): logged once per process
+
+
+def current_name(index_dir: Path) -> str | None:
+    """The live generation's directory name, or None when nothing was committed yet.
+
+    When CURRENT is broken but generations exist, the newest generation with a manifest
+    (logged once): callers verify it before use, as they do the one CURRENT names.
+    """
+    name, problem = _pointer(index_dir)
+    if name is not None:
+        return name
+    candidates = [g for g in generations(index_dir) if (g / MANIFEST).is_file()]
+    if not candidates:
         return None
-    return name if _GEN_RE.match(name) else None
+    if (str(index_dir), problem) not in _warned and len(_warned) < 64:
+        _warned.add((str(index_dir), problem))
+        log.warning(
+            "%s is %s; using %s, the newest generation on disk (the next write repairs it)",
+            index_dir / CURRENT,
+            problem,
+            candidates[0].name,
+        )
+    return candidates[0].name
 
 
 def generations(index_dir: Path) -> list[Path]:
@@ -138,9 +188,21 @@ def writer_lock(index_dir: Path, wait: float = 0.0) -> Iterator[None]:
                 if e.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
                     raise IndexBusy(f"{index_dir} is being written by another process") from e
                 time.sleep(0.1)
-        yield
+        _remove_temporaries(index_dir, "gen-*.tmp-*")  # left by a writer that was killed
+        try:
+            yield
+        finally:
+            # Ours, when this writer failed (a full disk, an error) before committing: never
+            # left to fill the disk until the next writer comes.
+            _remove_temporaries(index_dir, f"gen-*.tmp-{os.getpid()}")
     finally:
         os.close(fd)
+
+
+def _remove_temporaries(index_dir: Path, pattern: str) -> None:
+    """Remove temporary generations matching ``pattern`` (call holding the writer lock)."""
+    for stale in index_dir.glob(pattern):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _next_number(index_dir: Path) -> int:
@@ -151,8 +213,7 @@ def _next_number(index_dir: Path) -> int:
 def new_generation_dir(index_dir: Path) -> Path:
     """A fresh, empty temporary directory to build the next generation in (call under lock)."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    for stale in index_dir.glob("gen-*.tmp-*"):  # left by a killed build
-        shutil.rmtree(stale, ignore_errors=True)
+    _remove_temporaries(index_dir, "gen-*.tmp-*")  # left by a killed build
     for stale in index_dir.glob(f"{CURRENT}.tmp-*"):  # a pointer a killed commit never moved
         stale.unlink(missing_ok=True)
     tmp = index_dir / f"gen-{_next_number(index_dir):06d}.tmp-{os.getpid()}"
@@ -191,7 +252,8 @@ def commit_generation(index_dir: Path, tmp_dir: Path, manifest: dict[str, Any]) 
 
 
 def _prune(index_dir: Path, keep: str) -> None:
-    """Remove generations older than the last KEEP_GENERATIONS, once replaced for a while.
+    """Remove generations older than the last KEEP_GENERATIONS, once replaced for a while,
+    and any beyond the newest MAX_GENERATIONS however recently replaced.
 
     A generation stopped being live when the next one was committed (its manifest's mtime);
     one replaced less than PRUNE_GRACE_SECONDS ago may still be answering a search.
@@ -199,9 +261,11 @@ def _prune(index_dir: Path, keep: str) -> None:
     gens = sorted(p for p in index_dir.iterdir() if _GEN_RE.match(p.name))
     older = [p for p in gens if p.name != keep]
     doomed = set(older[: max(0, len(older) - (KEEP_GENERATIONS - 1))])
+    too_many = set(older[: max(0, len(older) - (MAX_GENERATIONS - 1))])
     now = time.time()
     for old, successor in zip(gens, gens[1:], strict=False):
-        if old in doomed and now - _mtime(successor / MANIFEST) >= PRUNE_GRACE_SECONDS:
+        replaced_long_ago = now - _mtime(successor / MANIFEST) >= PRUNE_GRACE_SECONDS
+        if old in too_many or (old in doomed and replaced_long_ago):
             shutil.rmtree(old, ignore_errors=True)
 
 
