@@ -24,24 +24,22 @@ import csv
 import hashlib
 import io
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from charset_normalizer import from_bytes
-
 from search.htmlpage import parse_html
-from search.models import Article, Problem, Record
+from search.models import MAX_ARTICLE_ID_CHARS, Article, Problem, Record
 from search.paragraphs import split_sentences
+from search.query import MAX_SOURCE_CHARS
 from search.sources import (
     MAX_FILE_BYTES,
     NotTextError,
+    decode,
     iter_files,
     iter_inputs,
-    looks_binary,
     open_checked,
     read_rest,
     utf8_stream,
@@ -49,11 +47,12 @@ from search.sources import (
 from search.text import clean_text, one_line, split_paragraphs
 
 # kept importable from here
-__all__ = ["NotTextError", "clean_text", "iter_files", "split_paragraphs"]
+__all__ = ["NotTextError", "clean_text", "decode", "iter_files", "split_paragraphs"]
 # (decoded text, or a text stream for the line formats; file label)
 Parser = Callable[[Any, str], Iterator[Record | Problem]]
 
 TITLE_FALLBACK_CHARS = 100
+FIRST_YEAR = 1800  # earlier "dates" are placeholders or typos in news archives
 # An article's text, all paragraphs together (issue #17: a size cap per article; the longest
 # news articles are ~100k characters). A title is cut to MAX_TITLE_CHARS, with a warning.
 MAX_ARTICLE_CHARS = 1_000_000
@@ -62,71 +61,6 @@ MAX_TITLE_CHARS = 1_000
 
 class _BadRecord(Exception):
     """A record that cannot become an Article; the message is the Problem's reason."""
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-def decode(data: bytes) -> tuple[str, str | None]:
-    """Bytes to text: ``(text, warning)``; raises ``NotTextError`` for binary or undecodable data.
-
-    UTF-8 (BOM stripped) needs no warning. UTF-16/32 with a BOM is decoded with a warning.
-    Mostly-UTF-8 data with a few stray bytes keeps its UTF-8 and reads the stray bytes as cp1252.
-    Anything else goes to charset_normalizer; on a tie between single-byte code pages cp1252 is
-    preferred (English news), because the detector's pick among equals is arbitrary (it reads
-    cp1252 "naïve" as cp1250 "naďve"). No confident guess, NUL bytes or many control bytes:
-    not text.
-    """
-    for bom, codec in (
-        (b"\xff\xfe\x00\x00", "utf-32"),
-        (b"\x00\x00\xfe\xff", "utf-32"),
-        (b"\xff\xfe", "utf-16"),
-        (b"\xfe\xff", "utf-16"),
-    ):
-        if data.startswith(bom):
-            name = codec.upper()
-            try:
-                return data.decode(codec), f"decoded as {name} (byte order mark), not UTF-8"
-            except UnicodeDecodeError as e:
-                raise NotTextError(f"not text: {name} byte order mark but {e.reason}") from e
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if looks_binary(data):
-        raise NotTextError("not text: binary data (control bytes)")
-    try:
-        return data.decode("utf-8"), None
-    except UnicodeDecodeError:
-        pass
-    mixed = data.decode("utf-8", errors="surrogateescape")
-    stray = sum(1 for c in mixed if "\udc80" <= c <= "\udcff")
-    good = sum(1 for c in mixed if c > "\x7f" and not "\udc80" <= c <= "\udcff")
-    if good > stray:
-        text = re.sub(
-            "[\udc80-\udcff]",
-            lambda m: bytes([ord(m.group()) - 0xDC00]).decode("cp1252", errors="replace"),
-            mixed,
-        )
-        return text, f"{stray} byte(s) were not valid UTF-8: read them as cp1252"
-    if b"\x00" in data:
-        raise NotTextError("not text: binary data (NUL bytes)")
-    return _detect(data)
-
-
-def _detect(data: bytes) -> tuple[str, str]:
-    matches = [m for m in from_bytes(data) if not m.encoding.startswith(("utf_16", "utf_32"))]
-    if not matches:
-        raise NotTextError("not text: not UTF-8 and no confident guess of the encoding")
-    best = min(matches, key=lambda m: (m.chaos, -m.coherence))
-    encoding = best.encoding
-    for m in matches:
-        tie = m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01
-        if tie and "cp1252" in m.could_be_from_charset:
-            encoding = "cp1252"
-            break
-    try:
-        return data.decode(encoding), f"decoded as {encoding}, not UTF-8"
-    except (UnicodeDecodeError, LookupError) as e:
-        raise NotTextError(f"not text: guessed {encoding} but it does not decode ({e})") from e
 
 
 # --------------------------------------------------------------------------- parsers
@@ -263,17 +197,39 @@ def parse_date(value: str) -> str:
     """``YYYY-MM-DD``, ISO date-time (``Z`` or offset) or RFC 2822 → ``YYYY-MM-DD``.
 
     The date is the one written in the value (its own time zone), not converted to UTC.
-    Raises ValueError when the value is none of these.
+    Raises ValueError when the value is none of these, or a year before ``FIRST_YEAR`` or
+    after next year: "0001-01-01" and "9999-12-31" are placeholders, not dates, and would
+    sort first or last and give date facets whose links no date filter accepts.
     """
     value = value.strip()
     try:
-        return datetime.fromisoformat(value).date().isoformat()
+        day = datetime.fromisoformat(value).date()
     except ValueError:
-        pass
-    try:
-        return parsedate_to_datetime(value).date().isoformat()
-    except (TypeError, ValueError, IndexError, OverflowError) as e:
-        raise ValueError(f"unrecognised date {value!r}") from e
+        try:
+            day = parsedate_to_datetime(value).date()
+        except (TypeError, ValueError, IndexError, OverflowError) as e:
+            raise ValueError(f"unrecognised date {value!r}") from e
+    if not FIRST_YEAR <= day.year <= date.today().year + 1:
+        raise ValueError(f"implausible date {value!r}")
+    return day.isoformat()
+
+
+def id_problem(article_id: str) -> str | None:
+    """Why an article with this id could not be opened from a link, or None when it can.
+
+    Ids are the last part of ``/articles/<id>``: a browser resolves "." and ".." segments
+    (``a/../b`` would open article ``b``), a leading "/" is merged away, ``…/related`` is the
+    related-articles route, and longer ids than ``MAX_ARTICLE_ID_CHARS`` are never looked up.
+    """
+    if len(article_id) > MAX_ARTICLE_ID_CHARS:
+        return f"id longer than {MAX_ARTICLE_ID_CHARS} characters"
+    if article_id.startswith("/"):
+        return "id starts with '/'"
+    if any(part in (".", "..") for part in article_id.split("/")):
+        return "id has a '.' or '..' path segment (a browser would open another address)"
+    if article_id.endswith("/related"):
+        return "id ends with '/related' (the related-articles address)"
+    return None
 
 
 def content_id(title: str, paragraphs: Iterable[str]) -> str:
@@ -341,7 +297,12 @@ def make_article(file: str, line: int | None, record: dict[str, Any]) -> list[Ar
     size = sum(len(p) for p in paragraphs)
     if size > MAX_ARTICLE_CHARS:
         return [problem(f"text is {size:,} characters, over the {MAX_ARTICLE_CHARS:,} limit")]
+    if given_id and (why := id_problem(given_id)):
+        return [problem(f"{why}: it could be indexed but not opened")]
     out: list[Article | Problem] = []
+    if source and len(source) > MAX_SOURCE_CHARS:  # a source filter could not name it
+        out.append(problem(f"source cut to {MAX_SOURCE_CHARS} characters", skipped=False))
+        source = source[:MAX_SOURCE_CHARS].rstrip()
     if len(title) > MAX_TITLE_CHARS:
         out.append(problem(f"title cut to {MAX_TITLE_CHARS} characters", skipped=False))
         cut = title[: MAX_TITLE_CHARS - 1]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+# Ingest refuses ids that could be indexed but not opened from a link (search.ingest.id_problem).
+MAX_ARTICLE_ID_CHARS = 1_000
+
 
 @dataclass(frozen=True)
 class Article:

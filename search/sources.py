@@ -6,6 +6,7 @@
 * ``open_checked`` looks before it reads: a file that is not regular is refused without a read,
   the first 64 KiB are sniffed (control bytes: not text) before anything else, and a file over
   its format's size cap is refused from its size alone. A 2 GB sparse file costs one 64 KiB read.
+* ``decode`` turns a whole file's bytes into text (UTF-8, BOMs, mixed cp1252, a guess).
 * ``utf8_stream`` opens a file for streaming when it is entirely UTF-8 (checked in one pass of
   fixed memory), so the line formats (.jsonl, .csv) never hold the whole file as bytes and text.
 """
@@ -13,14 +14,18 @@
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
+
+from charset_normalizer import from_bytes
 
 __all__ = [
     "MAX_FILE_BYTES",
     "SNIFF_BYTES",
     "NotTextError",
+    "decode",
     "iter_files",
     "iter_inputs",
     "looks_binary",
@@ -166,3 +171,65 @@ def utf8_stream(f: IO[bytes], sample: bytes, newline: str) -> IO[str] | None:
         return None
     f.seek(0)
     return io.TextIOWrapper(f, encoding="utf-8-sig", newline=newline)
+
+
+def decode(data: bytes) -> tuple[str, str | None]:
+    """Bytes to text: ``(text, warning)``; raises ``NotTextError`` for binary or undecodable data.
+
+    UTF-8 (BOM stripped) needs no warning. UTF-16/32 with a BOM is decoded with a warning.
+    Mostly-UTF-8 data with a few stray bytes keeps its UTF-8 and reads the stray bytes as cp1252.
+    Anything else goes to charset_normalizer; on a tie between single-byte code pages cp1252 is
+    preferred (English news), because the detector's pick among equals is arbitrary (it reads
+    cp1252 "naïve" as cp1250 "naďve"). No confident guess, NUL bytes or many control bytes:
+    not text.
+    """
+    for bom, codec in (
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
+        if data.startswith(bom):
+            name = codec.upper()
+            try:
+                return data.decode(codec), f"decoded as {name} (byte order mark), not UTF-8"
+            except UnicodeDecodeError as e:
+                raise NotTextError(f"not text: {name} byte order mark but {e.reason}") from e
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if looks_binary(data):
+        raise NotTextError("not text: binary data (control bytes)")
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    mixed = data.decode("utf-8", errors="surrogateescape")
+    stray = sum(1 for c in mixed if "\udc80" <= c <= "\udcff")
+    good = sum(1 for c in mixed if c > "\x7f" and not "\udc80" <= c <= "\udcff")
+    if good > stray:
+        text = re.sub(
+            "[\udc80-\udcff]",
+            lambda m: bytes([ord(m.group()) - 0xDC00]).decode("cp1252", errors="replace"),
+            mixed,
+        )
+        return text, f"{stray} byte(s) were not valid UTF-8: read them as cp1252"
+    if b"\x00" in data:
+        raise NotTextError("not text: binary data (NUL bytes)")
+    return _detect(data)
+
+
+def _detect(data: bytes) -> tuple[str, str]:
+    matches = [m for m in from_bytes(data) if not m.encoding.startswith(("utf_16", "utf_32"))]
+    if not matches:
+        raise NotTextError("not text: not UTF-8 and no confident guess of the encoding")
+    best = min(matches, key=lambda m: (m.chaos, -m.coherence))
+    encoding = best.encoding
+    for m in matches:
+        tie = m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01
+        if tie and "cp1252" in m.could_be_from_charset:
+            encoding = "cp1252"
+            break
+    try:
+        return data.decode(encoding), f"decoded as {encoding}, not UTF-8"
+    except (UnicodeDecodeError, LookupError) as e:
+        raise NotTextError(f"not text: guessed {encoding} but it does not decode ({e})") from e

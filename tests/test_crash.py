@@ -439,7 +439,8 @@ def test_kill_9_at_any_moment_while_serving(server, tmp_path: Path) -> None:
 
 
 def test_killed_first_build_answers_503_not_500(tmp_path: Path, settings: Settings) -> None:
-    """No index yet and the first build dies: 'not ready' (503) everywhere, never a 500."""
+    """No index yet and the first build dies: 'not ready' (503) everywhere, never a 500, until
+    a whole generation is on disk."""
     from web import create_app
 
     s = replace(settings, index_dir=tmp_path / "ix")
@@ -448,7 +449,7 @@ def test_killed_first_build_answers_503_not_500(tmp_path: Path, settings: Settin
     lines = (CORPUS / "wire.jsonl").read_text().splitlines()
     small.write_text("\n".join(x for x in lines if '"wheat-8"' in x or '"rates-1"' in x))
     points = ["read", "embed", "keyword-commit", "vectors-write", "commit-fsync"]
-    for target in [*points, "commit-rename", "commit-pointer"]:
+    for target in points:
         code, phase = _run_builder(s, [small], "build", target)
         assert (code, phase) == (-signal.SIGKILL, target)
         assert store.current_name(s.index_dir) is None
@@ -458,6 +459,12 @@ def test_killed_first_build_answers_503_not_500(tmp_path: Path, settings: Settin
             assert res.get_json()["error"]["code"] == "index_not_ready"
         page = client.get("/?q=wheat")
         assert page.status_code == 503 and "not ready" in page.get_data(as_text=True)
+    # Killed once the generation is complete on disk but before CURRENT names it: that
+    # generation is the newest on disk, and served (issue #17: no 503 while one sits there).
+    for target in ["commit-rename", "commit-pointer"]:
+        code, phase = _run_builder(s, [small], "build", target)
+        assert (code, phase) == (-signal.SIGKILL, target)
+        assert store.current_name(s.index_dir) == store.generations(s.index_dir)[0].name
     code, phase = _run_builder(s, [small], "build", "commit-replaced")
     assert (code, phase) == (-signal.SIGKILL, "commit-replaced")  # died just after the swap
     res = client.get("/api/search?q=wheat&mode=keyword")

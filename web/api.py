@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 
 from search.backends import Unsupported
-from search.models import Related
+from search.models import MAX_ARTICLE_ID_CHARS, Related  # longer ids are never indexed
 from search.query import QueryError, parse_int, parse_query
 from web import get_engine, get_settings, json_error
 
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 NOT_READY = "The search index is not ready yet; build it with `newsearch index` and retry."
 RELATED_LIMIT = (5, 1, 50)  # default, lowest, highest
-MAX_ARTICLE_ID_CHARS = 1_000  # longer ids cannot exist, so do not even look them up
 
 
 def _not_ready() -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import url_for
 
 from search.models import Query
-from search.query import DEFAULT_LIMIT
+from search.query import DEFAULT_LIMIT, MAX_SOURCE_CHARS, MAX_SOURCES
 
 __all__ = [
     "active_filters",
@@ -120,7 +120,10 @@ def source_facets(query: Query, facet: list[dict[str, Any]]) -> dict[str, Any]:
                 "count": f["count"],
                 "bar": _bar(f["count"], most),
                 "active": active,
-                "url": None if active else search_url(query, sources=(*query.sources, value)),
+                # No link the search would refuse: a source too long to name, or one too many.
+                "url": None
+                if active or len(value) > MAX_SOURCE_CHARS or len(query.sources) >= MAX_SOURCES
+                else search_url(query, sources=(*query.sources, value)),
             }
         )
     shown = rows[:SOURCE_ROWS] + [r for r in rows[SOURCE_ROWS:] if r["active"]]
