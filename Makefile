@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test index bench lint clean browser-deps
+.PHONY: run test index bench bench-detail lint clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,19 +35,26 @@ test: $(STAMP) browser-deps
 	$(BIN)/ruff check search web tests bench
 	$(BIN)/python -m pytest -q
 
-# `make bench BENCH_ARGS=--quick` for a ~10k-paragraph run; all figures print in one table.
-BENCH_ARGS ?= --backend openvino-int8
+# `make bench`: the cost curve with the defaults — BBC first build (model export included), then
+# 10k, 100k and 300k paragraphs: build, embedding/s, hybrid p50/p99, server start-up/RSS/HTTP,
+# index size, each next to a same-run baseline (bench/curve.py; resumable, kept under /tmp).
+# `make bench BENCH_ARGS="--sizes 10000 --skip bbc"` for a few minutes' run.
+BENCH_ARGS ?=
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# The load run (50 clients, 60 s, loopback, bounded) goes against the index bench/run.py built.
-LOAD_INDEX ?= $${TMPDIR:-/tmp}/newsearch-bench/$(if $(findstring --quick,$(BENCH_ARGS)),quick,full)/index
 bench: $(BENCH_STAMP)
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
-	NEWSEARCH_EMBED_BACKEND=$(if $(findstring openvino-int8,$(BENCH_ARGS)),openvino-int8,torch) \
-	  $(BIN)/python bench/load.py --index-dir $(LOAD_INDEX)
+	$(BIN)/python bench/curve.py $(BENCH_ARGS)
+
+# The detailed table of issue #6 (legs vs bm25s, writer options, re-index, 8/32 clients) and
+# the load run (50 clients, 60 s, loopback, bounded) against the index bench/run.py built.
+DETAIL_ARGS ?=
+LOAD_INDEX ?= $${TMPDIR:-/tmp}/newsearch-bench/$(if $(findstring --quick,$(DETAIL_ARGS)),quick,full)/index
+bench-detail: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(DETAIL_ARGS)
+	$(BIN)/python bench/load.py --index-dir $(LOAD_INDEX)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix search web tests bench

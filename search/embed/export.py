@@ -21,6 +21,7 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ def ensure_export(
             log.info("preparing the %s model once for this machine (~1 min) into %s", backend, dest)
             t0 = time.perf_counter()
             info = export_openvino(model_name, backend, dest, calibration)
-            log.info(
+            log.debug(
                 "model ready in %.0f s (mean cosine to torch fp32 %.4f)",
                 time.perf_counter() - t0,
                 info["cosine_to_torch_fp32"]["mean"],
@@ -140,8 +141,11 @@ def export_openvino(
             f"and check on, got {len(texts)}"
         )
     import torch
+    from transformers.utils import logging as hf_logging
 
     from .torch_backend import TorchEmbedder
+
+    hf_logging.set_verbosity_error()  # tracing notes about the config: not for the user
 
     ov = import_openvino()
     sample = _calibration_sample(texts, CALIBRATION_SIZE + CHECK_SIZE)
@@ -157,7 +161,8 @@ def export_openvino(
             "attention_mask": torch.ones(1, 3, dtype=torch.long),
             "token_type_ids": torch.zeros(1, 3, dtype=torch.long),
         }
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarnings: shapes are dynamic by design
             model = ov.convert_model(
                 _pooled(reference._model),
                 example_input=example,
