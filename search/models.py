@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from .progress import plural
+
 # Ingest refuses ids that could be indexed but not opened from a link (search.ingest.id_problem).
 MAX_ARTICLE_ID_CHARS = 1_000
 
@@ -171,3 +173,28 @@ class Health:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class BuildReport:
+    """What a build, ``add`` or ``delete`` did (``newsearch index`` prints ``summary()``)."""
+
+    articles: int = 0
+    paragraphs: int = 0
+    skipped: int = 0
+    warnings: int = 0
+    embedded: int = 0
+    reused: int = 0
+    keyword_reused: bool = False
+    seconds: float = 0.0
+    generation: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (
+            f"indexed {plural(self.articles, 'article')}, {plural(self.paragraphs, 'paragraph')} "
+            f"({self.embedded:,} embedded, {self.reused:,} reused); "
+            f"skipped {plural(self.skipped, 'record')}, {plural(self.warnings, 'warning')}; "
+            f"{self.seconds:.1f} s → {self.generation}"
+        )

@@ -16,20 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from . import store
-from .build import (
-    BuildReport,
-    Previous,
-    build_index,
-    embed_records,
-    keyword_doc,
-    read_articles,
-    split_all,
-)
+from .build import build_index, keyword_doc, read_articles
 from .config import Settings
 from .embed import Embedder, embedder_for
 from .keyword import update_index
 from .layout import WHOOSH, LiveIndex, index_shape, write_generation
-from .models import Problem
+from .models import BuildReport, Problem
+from .stages import Previous, embed_records, split_all
 
 LOCK_WAIT = 30.0
 

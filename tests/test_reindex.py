@@ -93,20 +93,20 @@ def test_engine_embeds_queries_like_the_index_was_embedded(tmp_path, settings, c
 
 
 def test_rebuild_splits_only_changed_articles(tmp_path, settings, corpus_dir, monkeypatch):
-    from search import build
+    from search import stages
 
     data = tmp_path / "corpus"
     shutil.copytree(corpus_dir, data)
     s = replace(settings, index_dir=tmp_path / "ix")
     first = build_index([data], s)
     calls: list[str] = []
-    real = build.split_article
+    real = stages.split_article
 
     def counting(article, *args, **kwargs):  # noqa: ANN001, ANN202
         calls.append(article.id)
         return real(article, *args, **kwargs)
 
-    monkeypatch.setattr(build, "split_article", counting)
+    monkeypatch.setattr(stages, "split_article", counting)
     again = build_index([data], s)
     assert calls == [] and again.paragraphs == first.paragraphs
     g1, g2 = s.index_dir / first.generation, s.index_dir / again.generation
