@@ -203,7 +203,9 @@ def invalid_params(pairs: list[tuple[str, str]], require_q: bool = True) -> set[
     bad = {k for k, vs in values.items() if k != "source" and len(set(vs)) > 1}
     one = {k: vs[0] for k, vs in values.items()}
     q = _CONTROL.sub(" ", one.get("q", "")).strip()
-    if (require_q and not q) or len(q) > s.max_query_chars:
+    # An empty q is the latest-news listing, allowed only with sort=date (web/api.py).
+    latest = one.get("sort", "").strip().lower() == "date"
+    if (require_q and not q and not latest) or len(q) > s.max_query_chars:
         bad.add("q")
     if one.get("mode", "").strip().lower() not in ("", *MODES):
         bad.add("mode")
