@@ -143,6 +143,8 @@ def cluster(spec: RaySpec, quiet: bool = True) -> Iterator[int]:
         if spec.address is None:
             # Ray's socket paths must stay short: a folder directly in the temp dir.
             temp = tempfile.mkdtemp(prefix="nsray-")
+            # Ray waits 30 s for its GCS server to start; a busy machine can take longer.
+            os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "180")
             ray.init(num_cpus=spec.num_cpus or os.cpu_count() or 1, _temp_dir=temp, **kwargs)
         else:
             ray.init(address=spec.address, **kwargs)

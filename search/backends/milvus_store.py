@@ -69,8 +69,11 @@ def connect(uri: str, token: str = "") -> Any:
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # quiet: errors reach us as exceptions
     if uri.endswith(".db"):  # Milvus Lite's in-process gRPC server logs calls it lacks (the
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # client copes)
+    kwargs: dict[str, Any] = {"token": token} if token else {}
+    if uri.endswith(".db"):  # in-process: keepalive pings only make Lite's server send GOAWAY
+        kwargs["grpc_options"] = {"grpc.keepalive_time_ms": 2**31 - 1}
     try:
-        return MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+        return MilvusClient(uri=uri, **kwargs)
     except Exception as e:  # pymilvus raises MilvusException / ConnectionConfigException
         hint = ""
         if uri.endswith(".db") and Path(uri).resolve().parent.is_dir():

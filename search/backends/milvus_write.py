@@ -170,8 +170,11 @@ def build_milvus(
     embedder: Embedder | None = None,
     on_problem: Callable[[Problem], None] | None = None,
     encode_all: Callable[[list[str]], np.ndarray] | None = None,
+    previous: build.Previous | None = None,
 ) -> build.BuildReport:
-    """Index ``paths`` into a new pair of collections and switch the alias to it."""
+    """Index ``paths`` into a new pair of collections and switch the alias to it. Vectors are
+    reused by content hash from the live collections, or from ``previous`` when given (e.g.
+    an embedded index of the same corpus: a migration embeds nothing)."""
     t0 = time.perf_counter()
     report = build.BuildReport()
     paths = [Path(p) for p in paths]
@@ -188,7 +191,7 @@ def build_milvus(
             "the index was left as it was"
         )
     t = time.perf_counter()
-    previous = _previous(client, settings)
+    previous = previous if previous is not None else _previous(client, settings)
     vectors, report.reused = build.embed_records(
         records, paras, embedder, settings, progress, previous=previous, encode_all=encode_all
     )
