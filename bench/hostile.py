@@ -48,6 +48,7 @@ def cli(code: Path, *args: str, timeout: float = 900) -> tuple[int, str, float]:
     p = subprocess.run(
         [sys.executable, "-m", "search.cli", *args],
         env=env(code),
+        cwd=code,  # `-m` and `-c` put the working directory first on sys.path
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -66,6 +67,7 @@ def child_peak_mib(code: Path, snippet: str, timeout: float = 900) -> tuple[floa
     p = subprocess.run(
         [sys.executable, "-c", wrapped],
         env=env(code),
+        cwd=code,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -110,6 +112,7 @@ class Server:
                 str(index_dir),
             ],
             env=env(code),
+            cwd=code,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -448,7 +451,9 @@ def main() -> None:
         )
         if rc:
             raise SystemExit(out)
-        print(f"code {args.code}; index of {args.corpus} built in {secs:.0f} s", flush=True)
+        _, where, _ = child_peak_mib(args.code, "import search; print('CODE', search.__file__)")
+        where = next((x for x in where.splitlines() if x.startswith("CODE")), where)
+        print(f"{where}; index of {args.corpus} built in {secs:.0f} s", flush=True)
         if set(args.only) & set("127"):
             srv = Server(args.code, index_dir, args.port)
             try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import store
+from .carry import plan_carry_over, without_ids
 from .config import IndexSettings, Settings
 from .embed import Embedder, embedder_for
 from .ingest import iter_files, read_corpus
@@ -123,9 +124,13 @@ def build_index(
     embedder: Embedder | None = None,
     on_problem: Callable[[Problem], None] | None = None,
     encode_all: Callable[[list[str]], np.ndarray] | None = None,
+    exact: bool = False,
 ) -> BuildReport:
     """Index ``paths`` into a new generation of ``settings.index_dir`` and make it live
-    (``encode_all``: embed on a Ray cluster, see ``embed_all``)."""
+    (``encode_all``: embed on a Ray cluster, see ``embed_all``).
+
+    Articles added and deleted since the last full build stay so unless ``exact`` (see
+    ``search.carry``); either way every article kept, dropped or restored is reported by id."""
     t0 = time.perf_counter()
     report = BuildReport()
     paths = [Path(p) for p in paths]
@@ -140,11 +145,14 @@ def build_index(
 
     t = time.perf_counter()
     previous = Previous.load(settings)
+    plan = plan_carry_over(previous.live, articles, exact)
+    inputs = articles
+    articles = [a for a in articles if a.id not in plan.left_out]
     records, para_records = split_all(
         articles, settings, embedder, progress, report, previous=previous.splits()
     )
     report.timings["split"] = time.perf_counter() - t
-    if not records:  # an empty generation would replace a good index
+    if not records and not plan.records:  # an empty generation would replace a good index
         raise NothingIndexed(
             f"nothing could be indexed from {', '.join(map(str, paths))}; "
             "the index was left as it was"
@@ -165,6 +173,13 @@ def build_index(
     report.timings["embed"] = time.perf_counter() - t
 
     with store.writer_lock(settings.index_dir, wait=60.0):
+        if store.current_name(settings.index_dir) != plan.snapshot:
+            # An add or delete committed while this build ran: keep that work too.
+            plan = plan_carry_over(Previous.load(settings).live, inputs, exact)
+            records, para_records, vectors = without_ids(
+                records, para_records, vectors, plan.left_out
+            )
+        records, para_records, vectors = plan.append_to(records, para_records, vectors)
         tmp = store.new_generation_dir(settings.index_dir)
         t = time.perf_counter()
         kw_fingerprint = keyword_fingerprint(records, para_records, settings)
@@ -193,7 +208,14 @@ def build_index(
             keyword=kw_fingerprint,
         )
         report.timings["commit"] = time.perf_counter() - t
-    report.articles, report.paragraphs = len(records), len(para_records)
+    for problem in plan.problems:
+        report.problems.append(problem)
+        report.skipped += problem.skipped
+        report.warnings += not problem.skipped
+        if on_problem:
+            on_problem(problem)
+    report.articles = sum(1 for r in records if not r.get("deleted"))
+    report.paragraphs = len(para_records)
     report.generation = final.name
     report.seconds = time.perf_counter() - t0
     return report

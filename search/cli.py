@@ -109,6 +109,12 @@ def main() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--index-dir", type=click.Path(), default=None, help="Where the index lives.")
 @click.option("--if-stale", is_flag=True, help="Only rebuild when inputs or settings changed.")
+@click.option(
+    "--exact",
+    is_flag=True,
+    help="Index exactly PATHS: drop articles added with add/fetch, restore deleted ones "
+    "(by default they stay as they are; either way each is reported by id).",
+)
 @click.option("--quiet", is_flag=True, help="Print only errors.")
 @_ray_option
 @_backend_options
@@ -116,6 +122,7 @@ def index_cmd(
     paths: tuple[Path, ...],
     index_dir: str | None,
     if_stale: bool,
+    exact: bool,
     quiet: bool,
     ray_address: str | None,
 ) -> None:
@@ -142,6 +149,7 @@ def index_cmd(
             progress=not quiet,
             on_problem=_report_problem,
             ray=_ray_spec(ray_address),
+            exact=exact,
         )
     except RayUnavailable as e:
         raise click.ClickException(f"{e}; the index was left as it was") from e

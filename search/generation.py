@@ -116,7 +116,10 @@ class Generation:
 
     @cached_property
     def source_names(self) -> list[str]:
-        return sorted({a["source"] for a in self.articles if a.get("source")})
+        """Sources of live articles (a source whose articles were all deleted is gone)."""
+        return sorted(
+            {a["source"] for a in self.articles if a.get("source") and not a.get("deleted")}
+        )
 
     @cached_property
     def source_ids(self) -> np.ndarray:

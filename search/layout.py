@@ -72,6 +72,7 @@ class ArticleRow(TypedDict):
     dateline: str | None
     split: NotRequired[str]  # split key: reuse of the paragraph split (kept out of the API)
     deleted: NotRequired[bool]  # a tombstone
+    added: NotRequired[bool]  # written by `add`/`fetch`, not a full build: `index` keeps it
 
 
 class ParagraphRow(TypedDict):

@@ -4,7 +4,13 @@ An update copies the live generation into a new one: removed or replaced article
 tombstones (``"deleted": true``; their rows stay so vectors and Whoosh rows keep lining up),
 new paragraphs are appended, only they are embedded (the rest is reused by content hash), and
 the Whoosh index is updated in place in the copy. The whole update runs under the writer lock
-and is published with the same atomic swap as a build. A full build compacts tombstones away.
+and is published with the same atomic swap as a build.
+
+Tombstones cost disk and skew the keyword statistics (Whoosh counts deleted documents in its
+idf and average lengths): once they hold more than ``COMPACT_RATIO`` of the paragraph rows, an
+update writes a compacted generation instead (rows renumbered, Whoosh rebuilt from the live
+documents, vectors reused). A deleted article keeps a tombstone row without paragraphs, so a
+full ``index`` still knows it was deleted (see ``build.carry_over``).
 """
 
 from __future__ import annotations
@@ -19,12 +25,55 @@ from . import store
 from .build import build_index, keyword_doc, read_articles
 from .config import Settings
 from .embed import Embedder, embedder_for
-from .keyword import update_index
+from .keyword import update_index, write_index
 from .layout import WHOOSH, LiveIndex, index_shape, write_generation
 from .models import BuildReport, Problem
 from .stages import Previous, embed_records, split_all
 
 LOCK_WAIT = 30.0
+COMPACT_RATIO = 0.2  # tombstoned paragraph rows above this share of all rows: compact
+
+
+def compacted(
+    records: list[dict], paras: list[dict], vectors: np.ndarray, force: bool = False
+) -> tuple[list[dict], list[dict], np.ndarray] | None:
+    """``(records, paragraphs, vectors)`` without the tombstoned articles' paragraphs, rows
+    renumbered; None while tombstones hold at most ``COMPACT_RATIO`` of the rows (unless
+    ``force``). Tombstones of deleted ids stay as article rows without paragraphs (a replaced
+    article's old row goes: its id is live again)."""
+    dead = np.array([bool(r.get("deleted")) for r in records], dtype=bool)
+    article_of = np.fromiter((p["article"] for p in paras), dtype=np.int64, count=len(paras))
+    dead_rows = int(dead[article_of].sum()) if len(paras) else 0
+    if not force and dead_rows <= COMPACT_RATIO * len(paras):
+        return None
+    live_ids = {r["id"] for r in records if not r.get("deleted")}
+    keep = [i for i, r in enumerate(records) if not r.get("deleted") or r["id"] not in live_ids]
+    kept_ids: set[str] = set()
+    row_of: dict[int, int] = {}
+    out_records: list[dict] = []
+    for i in keep:
+        r = records[i]
+        if r.get("deleted"):
+            if r["id"] in kept_ids:  # deleted twice: one tombstone is enough
+                continue
+            r = {k: v for k, v in r.items() if k != "split"}
+        kept_ids.add(r["id"])
+        row_of[i] = len(out_records)
+        out_records.append(r)
+    rows = [j for j, p in enumerate(paras) if not dead[p["article"]]]
+    out_paras = [{**paras[j], "article": row_of[paras[j]["article"]]} for j in rows]
+    return out_records, out_paras, np.asarray(vectors)[rows]
+
+
+def _write_keyword(tmp: Path, index: LiveIndex, records, paras, compact: bool, gone, new_docs):
+    """The new generation's Whoosh index: rebuilt from every row when compacting, else the
+    live one copied and updated (``gone`` articles out, ``new_docs`` in)."""
+    if compact:
+        docs = (keyword_doc(records, i, p) for i, p in enumerate(paras))
+        write_index(tmp / WHOOSH, docs, index.shape.title_boost)
+    else:
+        index.copy_keyword_index(tmp)
+        update_index(tmp / WHOOSH, gone, new_docs)
 
 
 def add_paths(
@@ -59,7 +108,12 @@ def add_paths(
         replaced = [r["id"] for r in new_records if r["id"] in live]
         for article_id in replaced:
             records[live[article_id]]["deleted"] = True
+        compact = compacted(records, paras, vectors)
+        if compact is not None:
+            records, paras, vectors = compact
         first = len(records)
+        for r in new_records:
+            r["added"] = True  # not from a full build's inputs: `index` keeps it (build.py)
         for p in new_paras:
             p["article"] += first
         new_vecs, report.reused = embed_records(
@@ -68,16 +122,16 @@ def add_paths(
         report.embedded = len(new_paras) - report.reused
         first_para = len(paras)
         tmp = store.new_generation_dir(settings.index_dir)
-        index.copy_keyword_index(tmp)
         docs = (keyword_doc(new_records, first_para + i, p, first) for i, p in enumerate(new_paras))
-        update_index(tmp / WHOOSH, replaced, docs)
+        all_records, all_paras = records + new_records, paras + new_paras
+        _write_keyword(tmp, index, all_records, all_paras, compact is not None, replaced, docs)
         all_vectors = np.concatenate([vectors, new_vecs]) if len(new_vecs) else vectors
         final = write_generation(
             settings.index_dir,
             tmp,
             index.shape,
-            records + new_records,
-            paras + new_paras,
+            all_records,
+            all_paras,
             all_vectors,
             inputs=index.manifest.get("inputs"),
             skipped=index.manifest["counts"].get("skipped", 0),
@@ -106,16 +160,19 @@ def delete_ids(ids: list[str], settings: Settings) -> tuple[list[str], list[str]
             return [], unknown, None
         for article_id in deleted:
             records[live[article_id]]["deleted"] = True
+        paras, vectors = index.paragraphs, index.vectors
+        compact = compacted(records, paras, vectors)
+        if compact is not None:
+            records, paras, vectors = compact
         tmp = store.new_generation_dir(settings.index_dir)
-        index.copy_keyword_index(tmp)
-        update_index(tmp / WHOOSH, deleted, ())
+        _write_keyword(tmp, index, records, paras, compact is not None, deleted, ())
         final = write_generation(
             settings.index_dir,
             tmp,
             index.shape,
             records,
-            index.paragraphs,
-            index.vectors,
+            paras,
+            vectors,
             inputs=index.manifest.get("inputs"),
             skipped=index.manifest["counts"].get("skipped", 0),
         )

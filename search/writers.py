@@ -28,8 +28,12 @@ def build(
     progress: bool = False,
     on_problem: Callable[[Problem], None] | None = None,
     ray: RaySpec | None = None,
+    exact: bool = False,
 ) -> BuildReport:
-    """A full build: a new generation (embedded) or new collections + alias switch (Milvus)."""
+    """A full build: a new generation (embedded) or new collections + alias switch (Milvus).
+
+    Embedded: articles added or deleted since the last build stay so unless ``exact``
+    (``search.carry``)."""
     enc = _encoder(settings, ray, progress)
     if settings.backend == "milvus":
         from .backends.milvus_write import build_milvus
@@ -37,7 +41,7 @@ def build(
         return build_milvus(paths, settings, progress, None, on_problem, enc)
     from .build import build_index
 
-    return build_index(paths, settings, progress, None, on_problem, enc)
+    return build_index(paths, settings, progress, None, on_problem, enc, exact=exact)
 
 
 def add(
