@@ -451,7 +451,7 @@ def main() -> None:
         )
         if rc:
             raise SystemExit(out)
-        _, where, _ = child_peak_mib(args.code, "import search; print('CODE', search.__file__)")
+        _, _, where = child_peak_mib(args.code, "import search; print('CODE', search.__file__)")
         where = next((x for x in where.splitlines() if x.startswith("CODE")), where)
         print(f"{where}; index of {args.corpus} built in {secs:.0f} s", flush=True)
         if set(args.only) & set("127"):
