@@ -1,4 +1,5 @@
-"""The keyword index: with ``postings.py`` (its numpy scorer) the only code that imports Whoosh.
+"""The keyword index: with ``postings.py`` (its numpy scorer) and ``whoosh_mmap.py`` (its segment
+reader) the only code that imports Whoosh.
 
 One Whoosh document per paragraph. ``row`` is the paragraph's row number in the generation,
 so keyword hits line up with ``vectors.npy`` rows. ``title`` repeats the article title on every
@@ -21,8 +22,6 @@ from whoosh import qparser, query, scoring
 from whoosh.analysis import CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
 from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.fields import ID, NUMERIC, TEXT, Schema
-from whoosh.filedb import compound as _compound
-from whoosh.filedb.structfile import BufferFile
 from whoosh.support.charset import accent_map
 
 from .lexicon import IndexLexicon
@@ -35,6 +34,7 @@ from .postings import (  # noqa: F401 - MAX_EXPANSIONS, MIN_PREFIX: part of this
     term_plan,
 )
 from .suggest import suggest as suggest_rewrite
+from .whoosh_mmap import install_segment_reader
 
 # Accent folding lets "Cavusoglu" find "Çavuşoğlu"; stemming lets "talks" find "talk".
 ANALYZER = (
@@ -57,55 +57,8 @@ MAX_TERMS = 64
 USER_FIELDS = frozenset({"title", "text", "source", "date", "article", "row"})  # not spell_text
 
 
-class _View:
-    """read/seek/tell over a memoryview of the mapped segment, without copying it."""
-
-    __slots__ = ("_mv", "_pos")
-
-    def __init__(self, mv: memoryview) -> None:
-        self._mv, self._pos = mv, 0
-
-    def read(self, n: int | None = -1) -> bytes:
-        start = self._pos
-        end = len(self._mv) if n is None or n < 0 else min(start + n, len(self._mv))
-        self._pos = end
-        return self._mv[start:end].tobytes()
-
-    def readline(self, limit: int = -1) -> bytes:
-        end = len(self._mv) if limit is None or limit < 0 else min(self._pos + limit, len(self._mv))
-        i = self._pos
-        while i < end and self._mv[i] != 10:
-            i += 1
-        return self.read(min(i + 1, end) - self._pos)
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        self._pos = (
-            pos if whence == 0 else (self._pos + pos if whence == 1 else len(self._mv) + pos)
-        )
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def close(self) -> None:
-        self._mv = memoryview(b"")
-
-
-class _ViewFile(BufferFile):
-    """Whoosh's BufferFile copies its buffer into a BytesIO: ~80 MB per searcher at 100k
-    paragraphs, one searcher per server thread (RSS 0.66 → 1.9 GiB under load). This one
-    reads the mapped segment in place."""
-
-    def __init__(self, buf: memoryview, name: str | None = None, onclose=None) -> None:  # noqa: ANN001
-        self._buf, self._name, self.onclose = buf, name, onclose
-        self.file = _View(buf)
-        self.is_real = self.is_closed = False
-
-    def subset(self, position: int, length: int, name: str | None = None) -> _ViewFile:
-        return _ViewFile(self._buf[position : position + length], name=name or self._name)
-
-
-_compound.BufferFile = _ViewFile  # used only by CompoundStorage.open_file (reading segments)
+# Whoosh reads compound segments through our in-place reader (RSS: see search/whoosh_mmap.py).
+install_segment_reader()
 
 
 def make_schema(title_boost: float = 2.0) -> Schema:
