@@ -361,18 +361,23 @@ def bench_bbc(work: Path) -> list[Row]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     gen = next((d / "index").glob("gen-*"))
-    plain, pwall, pcpu = child(PLAIN, str(gen / "paragraphs.jsonl"), "0")
+    n = sum(1 for _ in open(gen / "paragraphs.jsonl", encoding="utf-8"))
+    # A 2,000-paragraph random sample, scaled to all n: the whole set takes ~30 min of torch
+    # on this shared machine. CPU seconds are scaled the same way.
+    plain, pwall, pcpu = child(PLAIN, str(gen / "paragraphs.jsonl"), "2000")
+    scale = n / plain["n"]
+    base = plain["seconds"] * scale
     return [
         Row(
             "BBC, first build on a machine",
             "newsearch index (incl. model export)",
             wall,
             "s",
-            plain["seconds"],
-            f"plain ST.encode of the same {plain['n']:,} paragraphs",
+            base,
+            f"plain ST.encode of the same {n:,} paragraphs (2,000 sample × {scale:.2f})",
             target="≤ 0.4×",
-            ok=wall <= 0.4 * plain["seconds"],
-            note=f"CPU {cpu:.0f} s vs the baseline process's {pcpu:.0f} s (incl. its model load)",
+            ok=wall <= 0.4 * base,
+            note=f"CPU {cpu:.0f} s vs plain encode ~{pcpu * scale:.0f} s (its process, scaled)",
         )
     ]
 
