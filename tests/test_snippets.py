@@ -134,3 +134,12 @@ def test_sources_match_in_any_letter_case():
     assert canonical_sources(["coastal HERALD"], names) == ("Coastal Herald",)
     assert canonical_sources(["REUTERS"], names) == ("Reuters", "reuters")
     assert canonical_sources(["Nowhere"], names) == ("Nowhere",)
+
+
+def test_an_interview_cue_reads_as_a_speaker():
+    text = "((Sara Seager))  It's one of my life's goals to find signs of life on exoplanets."
+    snip = make_snippet(text, marked(text, "exoplanets"))
+    assert str(snip.html).startswith("Sara Seager: It&#39;s one of")
+    assert "<mark>exoplanets</mark>" in snip.html
+    hostile = make_snippet("((<b>x</b>)) some words here and more words follow on.")
+    assert str(hostile.html).startswith("&lt;b&gt;x&lt;/b&gt;: some")

@@ -135,8 +135,9 @@ def index() -> Any:
         log.exception("search failed for %r", query)
         message = "Sorry, the search failed on our side. Please try again."
         return render_template("search.html", error=message, **context), 500
-    for hit in hits:
-        hit["page_url"] = article_url(query, hit["article_id"], hit["anchor"])
+    for hit in hits:  # the front page has no best passage to scroll to
+        anchor = hit["anchor"] if query.text else ""
+        hit["page_url"] = article_url(query, hit["article_id"], anchor)
 
     facets = results.get("facets") or {}
     suggestion = results.get("suggestion")

@@ -33,6 +33,7 @@ _BYLINE = re.compile(
     r"|external links?\b|see also\b|share this\b|this article\b|have an opinion\b)",
     re.I,
 )
+_WIKINEWS_CUE = re.compile(r"\(\(([^()]{1,60})\)\)\s*:?\s*")
 _LETTER = re.compile(r"[^\W\d_]", re.U)
 _WORD = re.compile(r"\w+", re.U)
 
@@ -158,8 +159,12 @@ def make_snippet(text: str, highlighted: str = "", limit: int = MAX_CHARS) -> Sn
     focus = next((s for s, _ in spans if a <= s < b), a)
     a, b = _window(text, a, b, focus, limit)
     cut_start, cut_end = a > 0, b < len(text)
+    speaker = Markup("")
+    cue = _WIKINEWS_CUE.match(text) if a == 0 else None
+    if cue and cue.end() < b:  # "((Sara Seager))  It's one of…" reads "Sara Seager: It's…"
+        speaker = escape(cue.group(1).strip()) + Markup(": ")
+        a = cue.end()
     body = render(text, spans, a, b)
-    shown = Markup(
-        (ELLIPSIS + " " if cut_start else "") + body + (" " + ELLIPSIS if cut_end else "")
-    )
+    shown = Markup(ELLIPSIS + " " if cut_start else "") + speaker + body
+    shown += Markup(" " + ELLIPSIS if cut_end else "")
     return Snippet(html=shown, text=text[a:b], cut_start=cut_start, cut_end=cut_end)
