@@ -291,3 +291,13 @@ def test_page_links_keep_every_filter(app):
         ):
             assert part in href, (part, href)
     assert "offset=" not in links["previous"] and "offset=10" in links["next"]
+
+
+def test_explanation_names_a_word_once():
+    para = {
+        "text": "Elections and the election: election's day.",
+        "highlighted": "<mark>Elections</mark> and the <mark>election</mark>: "
+        "<mark>election</mark>&#x27;s day.",
+        "keyword_rank": 1,
+    }
+    assert explain_hit({"title": "T", "paragraphs": [para]}) == "Matched your words: Elections."

@@ -84,15 +84,20 @@ def _marked(text: str, highlighted: str | None) -> list[str]:
     return [text[a:b] for a, b in spans]
 
 
+def _same_word(a: str, b: str) -> bool:
+    """ "Election" and "elections" are one word to a reader (a plural or possessive apart)."""
+    a, b = sorted((a.casefold(), b.casefold()), key=len)
+    return b.startswith(a) and len(b) - len(a) <= 2 and b[len(a) :] in {"", "s", "es", "'s", "’s"}
+
+
 def matched_words(title: str, title_marked: str | None, paragraphs: list[dict]) -> tuple:
     """(words as they appear, first spelling of each, in title order then text order; whether
     any is in the title; whether any is in the text)."""
     in_title = _marked(title, title_marked)
     in_text = [w for p in paragraphs for w in _marked(p.get("text") or "", p.get("highlighted"))]
-    words, seen = [], set()
+    words: list[str] = []
     for w in in_title + in_text:
-        if w.casefold() not in seen:
-            seen.add(w.casefold())
+        if not any(_same_word(w, v) for v in words):
             words.append(w)
     return words, bool(in_title), bool(in_text)
 
