@@ -11,17 +11,18 @@ overlap of each leg (rows) and of each mode's articles. Both backends hold the s
 match exactly; the keyword leg differs by what Milvus computes BM25 from (IDF per segment in
 Lite, no Whoosh OR-coordination bonus).
 
-Speed: full builds of reuters21578 + bbc (embedded with local embedding; Milvus with Ray
-embedding on a local cluster; Milvus storing the embedded index's vectors, i.e. the Milvus
-write alone), then warm in-process latency of the 240 bench queries (prefix queries are
-unsupported on Milvus and left out for both) on both backends, interleaved query by query so
-both see the same machine load.
+Speed: a full build of reuters21578 + bbc (embedded, local embedding), the Milvus build of the
+same corpus storing those vectors (the Milvus write alone), warm in-process hybrid latency of
+the 240 bench queries (prefix queries are unsupported on Milvus and left out for both) on both
+backends, interleaved query by query so both see the same machine load, then ``--sample``
+paragraphs of the index embedded locally (the build's own path) and on a local Ray cluster.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -127,20 +128,50 @@ def _build(label: str, fn) -> dict:  # noqa: ANN001
     return {"seconds": secs, "timings": rep.timings}
 
 
-def speed(work: Path, quick: bool) -> None:
+def _embedding(es: Settings, n: int) -> None:
+    """Local embedding against Ray on the same paragraphs of the built index (same run)."""
+    from search.embed import embedder_for
+    from search.layout import LiveIndex
+    from search.rayembed import cluster, ray_encode
+    from search.stages import embed_all
+
+    paras = LiveIndex.read(es).paragraphs
+    step = max(1, len(paras) // n)
+    texts = [p["text"] for p in paras[::step][:n]]
+    hashes = [f"{i}" for i in range(len(texts))]  # all distinct: nothing reused
+    embedder = embedder_for(es)
+    t = time.perf_counter()
+    local, _ = embed_all(texts, hashes, embedder, es, False, previous=Previous())
+    t_local = time.perf_counter() - t
+    t = time.perf_counter()
+    with cluster(RaySpec()) as cpus:
+        t_start = time.perf_counter() - t
+        t = time.perf_counter()
+        remote = ray_encode(texts, es, RaySpec())
+        t_ray = time.perf_counter() - t
+    cos = float((local * remote).sum(axis=1).min())
+    print(f"\n## Embedding {len(texts)} paragraphs of the index ({es.embed_backend})\n")
+    print("| how | seconds | paragraphs/s |\n|---|---:|---:|")
+    print(f"| local (build's path: length-sorted, one process, {os.cpu_count()} threads) | "
+          f"{t_local:.1f} | {len(texts) / t_local:.0f} |")  # fmt: skip
+    print(f"| Ray, {cpus} single-threaded actors, cluster already up | {t_ray:.1f} | "
+          f"{len(texts) / t_ray:.0f} |")  # fmt: skip
+    print(f"| Ray local cluster start | {t_start:.1f} | |")
+    print(f"\nmin cosine Ray vs local: {cos:.6f}")
+
+
+def speed(work: Path, every: int, sample: int) -> None:
     from common import subset_corpus
 
-    docs = subset_corpus(CORPORA, 10, work / "subset") if quick else list(CORPORA)
+    docs = subset_corpus(CORPORA, every, work / "subset") if every > 1 else list(CORPORA)
     es = Settings.from_env(index_dir=work / "embedded")
     ms = replace(es, backend="milvus", milvus_uri=str(work / "milvus.db"))
-    print(f"\n## Builds ({'quick: every 10th article' if quick else 'reuters21578 + bbc'})\n")
+    what = f"every {every}th article of " if every > 1 else ""
+    print(f"\n## Builds ({what}reuters21578 + bbc)\n")
     print("| build | wall | detail |\n|---|---:|---|")
     _build("embedded, local embedding", lambda: writers.build(docs, es))
-    _build("milvus, Ray embedding (local 2-CPU cluster)",
-           lambda: writers.build(docs, ms, ray=RaySpec()))  # fmt: skip
-    ms2 = replace(ms, milvus_collection="reuse")
     _build("milvus, vectors reused (the Milvus write alone)",
-           lambda: build_milvus(docs, ms2, previous=Previous.load(es)))  # fmt: skip
+           lambda: build_milvus(docs, ms, previous=Previous.load(es)))  # fmt: skip
     emb, mil = Engine.open(es), Engine.open(ms)
     both = query_set(CORPORA, 480)
     queries = [q for q in both[:240] if not q.rstrip().endswith("*")]
@@ -166,6 +197,8 @@ def speed(work: Path, quick: bool) -> None:
     for name, ms_ in took.items():
         s = latency_summary(ms_)
         print(f"| {name} | {s['p50']:.1f} | {s['p95']:.1f} | {s['p99']:.1f} | {s['mean']:.1f} |")
+    sys.stdout.flush()
+    _embedding(es, sample)
 
 
 def main() -> None:
@@ -173,6 +206,8 @@ def main() -> None:
     ap.add_argument("--equivalence", action="store_true")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--quick", action="store_true", help="speed on ~10k paragraphs")
+    ap.add_argument("--every", type=int, help="speed on every N-th article (--quick: 10)")
+    ap.add_argument("--sample", type=int, default=10_000, help="paragraphs for local vs Ray")
     ap.add_argument("--keep", type=Path, help="work folder to keep (default: a temp one)")
     args = ap.parse_args()
     both = not (args.equivalence or args.speed)
@@ -182,7 +217,7 @@ def main() -> None:
         if args.equivalence or both:
             equivalence(work)
         if args.speed or both:
-            speed(work, args.quick)
+            speed(work, args.every or (10 if args.quick else 1), args.sample)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

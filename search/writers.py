@@ -8,18 +8,27 @@ the Milvus ones ``backends/milvus_write`` (imported only when asked for, like py
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 from .build import BuildReport
 from .config import Settings
 from .models import Problem
-from .rayembed import RaySpec, ray_encoder
+from .rayembed import RaySpec, cluster, ray_encoder
 
 __all__ = ["add", "build", "delete", "is_stale"]
 
 
 def _encoder(settings: Settings, ray: RaySpec | None, progress: bool):
     return ray_encoder(settings, ray, progress) if ray is not None else None
+
+
+def _ray_first(settings: Settings, ray: RaySpec | None, progress: bool):  # noqa: ANN202
+    """Ray started before Milvus is opened: Milvus Lite runs a gRPC server in this process,
+    and Ray's processes forked beside its threads fail (the dashboard aborts)."""
+    if ray is None or settings.backend != "milvus":
+        return nullcontext()
+    return cluster(ray, quiet=not progress)
 
 
 def build(
@@ -35,13 +44,14 @@ def build(
     Embedded: articles added or deleted since the last build stay so unless ``exact``
     (``search.carry``)."""
     enc = _encoder(settings, ray, progress)
-    if settings.backend == "milvus":
-        from .backends.milvus_write import build_milvus
+    with _ray_first(settings, ray, progress):
+        if settings.backend == "milvus":
+            from .backends.milvus_write import build_milvus
 
-        return build_milvus(paths, settings, progress, None, on_problem, enc)
-    from .build import build_index
+            return build_milvus(paths, settings, progress, None, on_problem, enc)
+        from .build import build_index
 
-    return build_index(paths, settings, progress, None, on_problem, enc, exact=exact)
+        return build_index(paths, settings, progress, None, on_problem, enc, exact=exact)
 
 
 def add(
@@ -53,13 +63,14 @@ def add(
 ) -> BuildReport:
     """Add or replace (same id) articles without a full rebuild."""
     enc = _encoder(settings, ray, progress)
-    if settings.backend == "milvus":
-        from .backends.milvus_write import add_milvus
+    with _ray_first(settings, ray, progress):
+        if settings.backend == "milvus":
+            from .backends.milvus_write import add_milvus
 
-        return add_milvus(paths, settings, progress, None, on_problem, enc)
-    from .update import add_paths
+            return add_milvus(paths, settings, progress, None, on_problem, enc)
+        from .update import add_paths
 
-    return add_paths(paths, settings, progress, None, on_problem, enc)
+        return add_paths(paths, settings, progress, None, on_problem, enc)
 
 
 def delete(ids: list[str], settings: Settings) -> tuple[list[str], list[str], str | None]:

@@ -21,7 +21,16 @@ class OpenVINOEmbedder:
     infer requests run at once (one per core) while Python tokenizes and pads the next batch.
     """
 
-    def __init__(self, model_name: str, ir_path: Path, backend: str, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        ir_path: Path,
+        backend: str,
+        batch_size: int = 64,
+        threads: int | None = None,
+    ) -> None:
+        """``threads``: of the bulk (throughput) model, default one per core; a Ray actor
+        asks for 1, so its vectors are the local bulk path's (same compiled model kind)."""
         ov = import_openvino()
 
         self.model_name = model_name
@@ -35,7 +44,7 @@ class OpenVINOEmbedder:
         # Compiled blobs are cached beside the IR: a later process loads in ~0.1 s, not ~1 s.
         self._core.set_property({"CACHE_DIR": str(Path(ir_path).parent / "compiled")})
         self._model = self._core.read_model(str(ir_path))
-        self._threads = max(1, os.cpu_count() or 1)
+        self._threads = threads or max(1, os.cpu_count() or 1)
         # Small inputs (a query, a short list): one request on one thread — a second thread
         # only adds synchronisation for a tiny matrix on a busy 2-core machine. Bulk work
         # compiles its own copy on first use (a server never pays for it).
