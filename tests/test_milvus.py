@@ -179,6 +179,10 @@ def test_cli_delete_and_add(msettings, corpus_dir, tmp_path):
     assert [a.article_id for a in eng.search(Query("hurricane", mode="keyword")).results] == [
         "storm-2"
     ]
+    client = ms.connect(s.milvus_uri)
+    for name in client.list_collections():  # as a new process finds them in Milvus Lite
+        if name.startswith("cli_"):
+            client.release_collection(name)
     out = run.invoke(main, ["delete", "storm-2", "nope", *uri])
     assert out.exit_code == 1 and "deleted 1 article" in out.output  # like rm: not all found
     assert "not found: nope" in out.output

@@ -41,7 +41,6 @@ def open_milvus(settings: Settings, client: Any = None) -> MilvusBackend:
             f"Milvus index {lv.paragraphs}: built with model {lv.manifest.get('model')!r}, "
             f"this engine uses {settings.model_name!r}; rebuild it with `newsearch index`"
         )
-    ms.ensure_loaded(client, lv)
     return MilvusBackend(client, lv, settings)
 
 
@@ -271,7 +270,6 @@ class MilvusBackend:
         lv = ms.live(self._client, self.settings.milvus_collection)
         if lv.snapshot == self.snapshot:
             return None
-        ms.ensure_loaded(self._client, lv)
         return MilvusBackend(self._client, lv, self.settings)
 
     def prepare(self) -> None:

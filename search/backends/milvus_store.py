@@ -66,7 +66,8 @@ def connect(uri: str, token: str = "") -> Any:
         raise MilvusUnavailable(
             f"the milvus backend needs: pip install -e '.[milvus]' ({e})"
         ) from e
-    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # quiet: errors reach us as exceptions
+    for name in ("pymilvus", "milvus_lite"):  # quiet: their errors reach us as exceptions
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     if uri.endswith(".db"):  # Milvus Lite's in-process gRPC server logs calls it lacks (the
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # client copes)
     kwargs: dict[str, Any] = {"token": token} if token else {}
@@ -153,10 +154,11 @@ def live(client: Any, alias: str) -> Live:
         raise IndexNotReady(f"no index named {alias!r} in Milvus yet; run `newsearch index`") from e
     props = client.describe_collection(target).get("properties", {})
     try:
-        manifest = json.loads(props[MANIFEST])
-        return Live(target, props[ARTICLES], manifest, int(props.get(WRITES, 0)))
+        lv = Live(target, props[ARTICLES], json.loads(props[MANIFEST]), int(props.get(WRITES, 0)))
     except (KeyError, ValueError) as e:
         raise IndexCorrupt(f"Milvus collection {target}: not a newsearch index ({e})") from e
+    ensure_loaded(client, lv)  # Milvus Lite starts every collection released
+    return lv
 
 
 def ensure_loaded(client: Any, lv: Live) -> None:
