@@ -36,6 +36,7 @@ def engine_latency(
     """``{mode: latency summary}`` for ``Engine.search``: warmed up on ``warm`` (other
     queries), then ``queries`` timed, each with a fresh query vector."""
     from search.models import Query
+
     out = {}
     for mode in MODES:
 

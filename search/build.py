@@ -22,6 +22,7 @@ from .embed import Embedder, embedder_for
 from .ingest import iter_files, read_corpus
 from .keyword import KeywordDoc, write_index
 from .layout import WHOOSH, check_compatible, write_generation
+from .matchset import calibration_for
 from .models import Article, BuildReport, Problem
 from .progress import bar as progress_bar
 from .stages import (  # noqa: F401 - split_all, embed_records, embed_all: part of the build API
@@ -206,6 +207,8 @@ def build_index(
             inputs=fingerprint,
             skipped=report.skipped,
             keyword=kw_fingerprint,
+            # The semantic match-set thresholds for this model and backend (search/matchset.py).
+            match_set=calibration_for(settings.model_name, settings.embed_backend).to_dict(),
         )
         report.timings["commit"] = time.perf_counter() - t
     for problem in plan.problems:

@@ -81,6 +81,12 @@ def eval_cmd(
                 err=True,
             )
         results = ev.evaluate(engine, qs, judgments, MODES if mode == "all" else [mode])
+        peer_note = None
+        if mode == "all":
+            try:
+                results.update(ev.peer_results(engine, qs, judgments)[0])
+            except ImportError as e:
+                peer_note = f"(peer not run: {e}; pip install bm25s)"
     except (IndexError_, OSError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     if as_json:
@@ -89,6 +95,12 @@ def eval_cmd(
     judged = sum(1 for q in qs if q in judgments)
     click.echo(f"{judged} judged queries, index {settings.index_dir}")
     click.echo(ev.format_table(results))
+    if mode == "all":
+        click.echo(
+            peer_note
+            or "peer: bm25s over whole articles + all-MiniLM-L6-v2 (torch) on each article's "
+            "best 180-word chunk, RRF k=60 (search/peer.py)"
+        )
 
 
 @click.command("fetch")

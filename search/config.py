@@ -84,18 +84,16 @@ class SearchSettings:
     milvus_index: Literal["HNSW", "FLAT"] = "HNSW"  # the dense index (FLAT: exact scan)
     mode: Literal["keyword", "semantic", "hybrid"] = "hybrid"
     fusion: Literal["rrf", "weighted"] = "rrf"
-    rrf_k: Positive = 60
+    rrf_k: Positive = 10  # article-level RRF (bench/relevance.py, README "Relevance")
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.5  # weight of the semantic leg (weighted)
-    depth: Positive = 400  # candidate paragraphs taken from each leg
+    depth: Positive = 400  # candidate paragraphs for the latency benches' keyword leg (bench/)
     paragraphs_per_article: Positive = 3
-    article_score: Literal["max", "sum2"] = "sum2"  # sum2: best paragraph plus half the second
-    # "paragraph": fuse the legs' paragraph rankings, then group into articles; "article":
-    # group each leg into articles first, then fuse the article rankings (search/fusion.py).
-    fusion_level: Literal["paragraph", "article"] = "paragraph"
-    # With fusion_level="article", semantic and hybrid also fuse the cosine of the query to each
-    # candidate article's mean paragraph vector. Off: +0.03 nDCG@10 on TIME, -0.08 on the
-    # Reuters check (bench/relevance.py).
-    article_vector: bool = False
+    # Keyword match set: an article holds all words of a one- or two-word query and this
+    # fraction of a longer one's, rounded down (search/matchset.py; bench/matchset.py).
+    msm_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
+    # The semantic leg ranks an article by its best paragraph's cosine plus this times its
+    # second best (bench/relevance.py: 0 is best on TIME, 0.5 on the Reuters topics).
+    semantic_second: Annotated[float, Field(ge=0, le=1)] = 0.35
     # Related stories are listed on the article page only when their article cosine is ≥
     # this (README "The page"; measured with bench/related.py on Wikinews, BBC and Reuters).
     related_threshold: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.65

@@ -18,13 +18,16 @@ from dataclasses import replace
 
 import numpy as np
 
-from .backends import Filters, RetrievalBackend, open_backend
+from . import ranking
+from .answer import Matched, answer_empty, shown_paragraphs
+from .backends import RetrievalBackend, SemanticEvidence, open_backend
+from .backends.base import articles_from_keyword_leg, articles_from_semantic_leg
 from .config import Settings
 from .embed import Embedder, query_embedder
-from .facets import canonical_sources, facet_counts, recency_factor
-from .fusion import article_cosines, fuse, fuse_articles, group, regroup
+from .facets import canonical_sources, facet_counts, filter_mask, recency_factor
 from .highlight import highlight
 from .latest import latest_rows
+from .matchset import Calibration, calibration_for
 from .models import (
     ArticleHit,
     ArticleParagraph,
@@ -171,115 +174,132 @@ class Engine:
 
     def search(self, query: Query) -> Results:
         t0 = time.perf_counter()
-        s = self.settings
         b = self.backend
-        cat = b.catalog
-        query = _canonical(query, cat.source_of)
-        depth = max(s.depth, 3 * (query.offset + query.limit))
+        query = _canonical(query, b.catalog.source_of)
         # Lone surrogates (undecodable bytes of a command-line argument) break the tokenizer.
         text = _SURROGATE.sub("\ufffd", query.text).strip()
-        filters = Filters(query.date_from, query.date_to, tuple(query.sources))
-        keyword_hits: list[tuple[int, float]] = []
-        semantic_hits: list[tuple[int, float]] = []
-        article_of_row: dict[int, int] = {}
-        notice = suggestion = None
-        terms: frozenset[str] = frozenset()
         if not text:
-            notice = "Type some words to search for."
-        if text and query.mode in ("keyword", "hybrid"):
-            kleg = b.keyword(text, filters, depth)
-            keyword_hits, terms = kleg.pairs(), kleg.terms
-            article_of_row.update(zip(kleg.rows.tolist(), kleg.articles.tolist(), strict=True))
-            if not kleg.searchable:
-                notice = "The query has no searchable words (only stop words or operators)."
-                if query.mode == "hybrid":
-                    notice += " Showing results by meaning only."
-            elif kleg.timed_out:
-                notice = "The keyword search ran out of time; results may be incomplete."
-        elif text:
-            terms = b.query_terms(text)
-        if text and query.mode in ("semantic", "hybrid"):
-            qvec = self.embedder.encode_query(text)
-            sleg = b.semantic(qvec, filters, depth)
-            semantic_hits = sleg.pairs()
-            article_of_row.update(zip(sleg.rows.tolist(), sleg.articles.tolist(), strict=True))
-        if text:
-            suggestion = b.suggest(text)
-
-        if query.mode == "keyword":
-            scores = dict(keyword_hits)
-        elif query.mode == "semantic":
-            scores = dict(semantic_hits)
-        else:
-            scores = fuse(keyword_hits, semantic_hits, s.fusion, s.rrf_k, s.alpha)
-
-        def article_of(r: int) -> int:
-            return article_of_row[r]
-
-        groups = group(scores, article_of, s.paragraphs_per_article, s.article_score)
-        if s.fusion_level == "article" and query.mode != "keyword" and semantic_hits:
-            sims: list[tuple[int, float]] = []
-            if s.article_vector:  # candidates only: they already respect filters and deletions
-                cands = np.array(
-                    [article_of_row[r] for r, _ in keyword_hits + semantic_hits], dtype=np.int64
-                )
-                qvec = self.embedder.encode_query(text)  # cached: no second embedding
-                sims = article_cosines(cat.vectors(), qvec, cands)
-            kw = keyword_hits if query.mode == "hybrid" else []
-            art = fuse_articles(
-                kw, semantic_hits, article_of, sims, s.fusion, s.rrf_k, s.alpha, s.article_score
-            )
-            groups = regroup(groups, art)
-        groups = self._rerank(cat.dates, cat.ordinals, groups, query)
-        facets = facet_counts([g[0] for g in groups], cat.source_of, cat.date_of)
-        groups, collapsed = _collapse_duplicates(groups, cat.duplicate_of)
-        kw_rank = {r: (i, sc) for i, (r, sc) in enumerate(keyword_hits, start=1)}
-        sem_rank = {r: (i, sc) for i, (r, sc) in enumerate(semantic_hits, start=1)}
-        page = groups[query.offset : query.offset + query.limit]
-        records = b.articles([g[0] for g in page])
-        results = []
-        for (art_row, score, rows), a in zip(page, records, strict=True):
-            paras = []
-            for p in b.paragraphs(rows):
-                krank, kscore = kw_rank.get(p.row, (None, None))
-                srank, sscore = sem_rank.get(p.row, (None, None))
-                paras.append(
-                    ParagraphHit(
-                        paragraph_id=p.id,
-                        text=p.text,
-                        highlighted=highlight(p.text, terms),
-                        keyword_rank=krank,
-                        keyword_score=kscore,
-                        semantic_rank=srank,
-                        semantic_score=sscore,
-                        score=scores[p.row],
-                    )
-                )
-            results.append(
-                ArticleHit(
-                    article_id=a.id,
-                    title=a.title,
-                    date=a.date,
-                    source=a.source,
-                    url=a.url,
-                    score=score,
-                    paragraphs=paras,
-                    duplicates=[cat.ids[d] for d in collapsed.get(art_row, [])],
-                )
+            took = round((time.perf_counter() - t0) * 1000, 2)
+            return Results(query.text, query.mode, 0, took, [], "Type some words to search for.")
+        found = self._match(b, text, query)
+        page = found.groups[query.offset : query.offset + query.limit]
+        results = [
+            self._hit(b, found, a, score)
+            for (_, score), a in zip(page, b.articles([g[0] for g in page]), strict=True)
+        ]
+        suggestion = b.suggest(text)
+        notice, hints = found.notice, []
+        if not found.groups:
+            notice, hints = answer_empty(
+                b.catalog.alive,
+                found,
+                text,
+                query,
+                suggestion,
+                self.settings,
+                self.calibration(b),
+                lambda: self.semantic_evidence(b, text).best,
             )
         took = (time.perf_counter() - t0) * 1000
         return Results(
-            query.text, query.mode, len(groups), round(took, 2), results, notice, suggestion, facets
+            query.text,
+            query.mode,
+            len(found.groups),
+            round(took, 2),
+            results,
+            notice,
+            suggestion,
+            found.facets,
+            hints,
         )
+
+    def match_set(self, query: Query) -> list[str]:
+        """Ids of every article matching ``query``, in result order (near-copies folded)."""
+        text = _SURROGATE.sub("\ufffd", query.text).strip()
+        if not text:
+            return []
+        b = self.backend
+        found = self._match(b, text, _canonical(query, b.catalog.source_of))
+        return [b.catalog.ids[a] for a, _ in found.groups]
+
+    def calibration(self, b: RetrievalBackend) -> Calibration:
+        """The semantic thresholds recorded with the index (older indexes: the table's)."""
+        st = b.stats()
+        if st.match_set:
+            return Calibration.from_dict(st.match_set)
+        return calibration_for(st.model, st.embed_backend)
+
+    def semantic_evidence(self, b: RetrievalBackend, text: str) -> SemanticEvidence:
+        """The query against every paragraph of ``b``, exact near the top (see calibration)."""
+        cal = self.calibration(b)
+        window = max(cal.delta, cal.floor - cal.hybrid_floor, 0.0)
+        vector = self.embedder.encode_query(text)
+        if hasattr(b, "semantic_articles"):
+            return b.semantic_articles(vector, window)
+        return articles_from_semantic_leg(b, vector)  # a backend with paragraph legs only
+
+    def _match(self, b: RetrievalBackend, text: str, query: Query) -> Matched:
+        """The query's whole match set, ranked, re-ordered (recency, date) and folded."""
+        cat = b.catalog
+        allowed = filter_mask(cat, query.date_from, query.date_to, query.sources)
+        if hasattr(b, "keyword_articles"):
+            kw = b.keyword_articles(text)
+        else:  # a backend with paragraph legs only
+            kw = articles_from_keyword_leg(b, text)
+        notice = None
+        if kw.evidence is None:
+            notice = "The query has no searchable words (only stop words or operators)."
+            if query.mode == "hybrid":
+                notice += " Showing results by meaning only."
+        elif kw.timed_out:
+            notice = "The keyword search ran out of time; results may be incomplete."
+        sem = self.semantic_evidence(b, text) if query.mode != "keyword" else None
+        best = sem.best if sem is not None else None
+        second = sem.second if sem is not None else None
+        rows, scores, kw_set, sem_set = ranking.decide(
+            query.mode, self.settings, self.calibration(b), allowed, kw, best, second
+        )
+        groups = list(zip(rows.tolist(), scores.tolist(), strict=True))
+        groups = self._rerank(cat.dates, cat.ordinals, groups, query)
+        facets = facet_counts([g[0] for g in groups], cat.source_of, cat.date_of)
+        groups, collapsed = _collapse_duplicates(groups, cat.duplicate_of)
+        cos = sem.cosines if sem is not None else None
+        return Matched(
+            groups, facets, collapsed, kw, cos, best, allowed, notice, kw_set, sem_set, query.mode
+        )
+
+    def _hit(self, b: RetrievalBackend, found: Matched, a, score: float) -> ArticleHit:
+        paras = b.article_paragraphs(a.row)
+        by_row = {p.row: p for p in paras}
+        shown = shown_paragraphs(
+            np.array([p.row for p in paras], dtype=np.int64),
+            found,
+            self.settings.paragraphs_per_article,
+        )
+        hits = [
+            ParagraphHit(
+                paragraph_id=by_row[r].id,
+                text=by_row[r].text,
+                highlighted=highlight(by_row[r].text, found.terms),
+                keyword_rank=krank,
+                keyword_score=kscore,
+                semantic_rank=srank,
+                semantic_score=sscore,
+                score=pscore,
+            )
+            for r, krank, kscore, srank, sscore, pscore in shown
+        ]
+        dups = [b.catalog.ids[d] for d in found.collapsed.get(a.row, [])]
+        return ArticleHit(a.id, a.title, a.date, a.source, a.url, score, hits, dups)
 
     @staticmethod
     def _rerank(dates: np.ndarray, ords: np.ndarray, groups: list, query: Query) -> list:
-        """Apply the recency boost and the date sort to grouped articles."""
+        """Apply the recency boost and the date sort to ranked ``(article, score)`` pairs."""
         if query.recency and groups:
             rows = np.array([g[0] for g in groups])
             newest = int(ords.max()) if len(ords) else 0
             factor = recency_factor(ords[rows], query.recency, newest)
-            groups = [(a, sc * float(f), ps) for (a, sc, ps), f in zip(groups, factor, strict=True)]
+            groups = [(a, sc * float(f)) for (a, sc), f in zip(groups, factor, strict=True)]
             groups.sort(key=lambda g: (-g[1], g[0]))
         if query.sort == "date":
             groups = sorted(groups, key=lambda g: (-int(dates[g[0]]), -g[1], g[0]))

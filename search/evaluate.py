@@ -40,8 +40,12 @@ LABELS = {
     "map": "MAP",
     "mrr@10": "MRR@10",
     "recall@100": "Recall@100",
+    "set_size": "set size",
+    "set_precision": "set P",
+    "set_recall": "set R",
     "qps": "queries/s",
 }
+SET_METRICS = ("set_size", "set_precision", "set_recall")
 RUN_DEPTH = 100
 CACHE_ROOT = Path(tempfile.gettempdir()) / "newsearch-eval"
 # The index-shaping settings (config.IndexSettings) that key the cache directory; later
@@ -138,6 +142,53 @@ def score(run: Run, qrels: Qrels) -> dict[str, float]:
     return {name: sum(v.values()) / len(v) for name, v in per_query(run, qrels).items()}
 
 
+def set_per_query(
+    engine: Engine, queries: Mapping[str, str], qrels: Qrels, mode: str
+) -> dict[str, dict[str, float]]:
+    """``{metric: {query_id: value}}`` for the whole match set of each judged query: its size
+    (articles, near-copies counted), the share of it that is relevant (precision; 0 for an
+    empty set) and the share of the relevant articles in it (recall)."""
+    out: dict[str, dict[str, float]] = {m: {} for m in SET_METRICS}
+    for qid, text in queries.items():
+        if qid not in qrels:
+            continue
+        members = set(engine.match_set(Query(text, mode=mode)))
+        b = engine.backend
+        dup, ids = b.catalog.duplicate_of, b.catalog.ids
+        for doc in list(members):  # folded near-copies are shown with their story
+            members.update(ids[d] for d in dup.get(b.article_row(doc), []))
+        relevant = {d for d, r in qrels[qid].items() if r > 0}
+        hit = len(members & relevant)
+        out["set_size"][qid] = float(len(members))
+        out["set_precision"][qid] = hit / len(members) if members else 0.0
+        out["set_recall"][qid] = hit / len(relevant) if relevant else 1.0
+    return out
+
+
+def mean(values: Mapping[str, float]) -> float:
+    return sum(values.values()) / len(values) if values else 0.0
+
+
+def peer_results(
+    engine: Engine, queries: Mapping[str, str], qrels: Qrels, limit: int = RUN_DEPTH
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """The peer's (``search/peer.py``) three modes: ``({"peer MODE": metrics},
+    {"peer MODE": per-query nDCG@10})``. Raises ImportError without ``bm25s``."""
+    from .embed import load_embedder
+    from .peer import PEER_MODES, Peer
+
+    judged = {qid: text for qid, text in queries.items() if qid in qrels}
+    s = engine.settings
+    embedder = load_embedder(s.model_name, s.embed_batch_size)  # torch fp32, as published
+    peer = Peer(engine.backend, embedder, Path(s.index_dir))
+    means, per = {}, {}
+    for mode in PEER_MODES:
+        values = per_query(peer.run(judged, mode, limit), qrels)
+        means[f"peer {mode}"] = {name: mean(v) for name, v in values.items()}
+        per[f"peer {mode}"] = values["ndcg@10"]
+    return means, per
+
+
 def evaluate(
     engine: Engine,
     queries: Mapping[str, str],
@@ -166,7 +217,12 @@ def evaluate(
         t0 = time.perf_counter()
         r = run(engine, judged, mode, limit)
         seconds = time.perf_counter() - t0
-        results[mode] = {**score(r, qrels), "qps": len(judged) / seconds if seconds else 0.0}
+        sets = {m: mean(v) for m, v in set_per_query(engine, judged, qrels, mode).items()}
+        results[mode] = {
+            **score(r, qrels),
+            **sets,
+            "qps": len(judged) / seconds if seconds else 0.0,
+        }
     return results
 
 
@@ -259,7 +315,11 @@ def format_table(results: Mapping[str, Mapping[str, float]], first: str = "mode"
     cols = [c for c in LABELS if any(c in r for r in results.values())]
     head = [first] + [LABELS[c] for c in cols]
     rows = [
-        [name] + [f"{r[c]:.1f}" if c == "qps" else f"{r[c]:.4f}" for c in cols]
+        [name]
+        + [
+            "" if c not in r else f"{r[c]:.1f}" if c in ("qps", "set_size") else f"{r[c]:.4f}"
+            for c in cols
+        ]
         for name, r in results.items()
     ]
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]

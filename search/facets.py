@@ -87,3 +87,17 @@ def canonical_sources(wanted: Sequence[str], names: Sequence[str]) -> tuple[str,
             if name not in out:
                 out.append(name)
     return tuple(out)
+
+
+def filter_mask(catalog, date_from: str | None, date_to: str | None, sources) -> np.ndarray:
+    """Bool per article row: live and passing the date range (inclusive) and sources."""
+    mask = catalog.alive.copy()
+    dates = catalog.dates
+    if date_from:
+        mask &= dates >= date_number(date_from)
+    if date_to:
+        mask &= (dates <= date_number(date_to)) & (dates > 0)
+    if sources:
+        wanted = set(sources)
+        mask &= np.fromiter((s in wanted for s in catalog.source_of), bool, len(mask))
+    return mask

@@ -271,6 +271,11 @@ class KeywordIndex:
             return text
         return np.union1d(text, title) if text.size else title
 
+    def scorer(self) -> tuple[object, ScoredPostings]:
+        """This thread's searcher and the numpy scorer, for the article-level scorer
+        (``clauses.py``), which reads the same cached postings."""
+        return self._searcher(), self._scored
+
     def query_terms(self, text: str) -> frozenset[str]:
         """Analyzed positive terms of a query (used to highlight semantic results too)."""
         q, _ = self.parse(text)
@@ -345,6 +350,28 @@ def _usable(q: query.Query) -> bool:
     if not any(True for _ in _positive_terms(q)):
         return False
     return _is_bounded(q) and not isinstance(q, query.Every)
+
+
+def negative_terms(q: query.Query) -> list[tuple[str, str]]:
+    """``(field, text)`` of the terms under a NOT (or the right side of an AND NOT)."""
+    out = []
+
+    def walk(node: query.Query, negated: bool) -> None:
+        if isinstance(node, query.Not):
+            walk(node.query, True)
+        elif isinstance(node, query.AndNot):
+            walk(node.a, negated)
+            walk(node.b, True)
+        elif node.is_leaf():
+            if negated:
+                for f, t in node.iter_all_terms():
+                    out.append((f, t.decode() if isinstance(t, bytes) else t))
+        else:
+            for child in node.children():
+                walk(child, negated)
+
+    walk(q, False)
+    return [(f, t) for f, t in out if f in ("text", "title")]
 
 
 def _positive_terms(q: query.Query) -> Iterable[tuple[str, str]]:

@@ -102,6 +102,22 @@ class ArticleHit:
     duplicates: list[str] = field(default_factory=list)  # near-copies collapsed into this one
 
 
+@dataclass(frozen=True)
+class Hint:
+    """Something to try when a search found nothing, with what it would find.
+
+    ``kind``: ``spelling`` (search ``text`` instead), ``filters`` (drop the date and source
+    filters), ``operators`` (drop quotes, ``title:`` and ``-word``), ``mode`` (search in
+    ``mode``), ``words`` (general advice). ``total``: articles the change would find, when known.
+    """
+
+    kind: Literal["spelling", "filters", "operators", "mode", "words"]
+    message: str
+    text: str | None = None
+    mode: Mode | None = None
+    total: int | None = None
+
+
 @dataclass
 class Results:
     query: str
@@ -112,6 +128,7 @@ class Results:
     notice: str | None = None  # e.g. "query had no searchable words"
     suggestion: str | None = None  # "did you mean", from the index's own vocabulary
     facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    hints: list[Hint] = field(default_factory=list)  # what to try when nothing matched
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

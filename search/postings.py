@@ -110,13 +110,21 @@ class ScoredPostings:
         self._lock = threading.Lock()
         # (field, term) -> (docnums, scores) or None; (field, words, slop) -> docnums, so paging
         # a phrase query is cheap. Both LRU, by bytes; read and written under the lock.
-        self._postings: LRUCache = LRUCache(MAX_POSTINGS_BYTES, getsizeof=_nbytes)
+        # The budget is shared by scores and the term frequencies they are computed from.
+        self._postings: LRUCache = LRUCache(MAX_POSTINGS_BYTES // 2, getsizeof=_nbytes)
         self._phrases: LRUCache = LRUCache(MAX_PHRASE_BYTES, getsizeof=_nbytes)
+        # (field, term) -> (docnums, term frequencies): the article-level scorer's input.
+        self._tf: LRUCache = LRUCache(MAX_POSTINGS_BYTES // 2, getsizeof=_nbytes)
+        self._all_rows: np.ndarray | None = None
         self._lengths: dict[str, np.ndarray] = {}
         self._dead: np.ndarray | None = None
         self._row_of: np.ndarray | None = None
         self._filters: dict[tuple, np.ndarray] = {}
         self._local = threading.local()
+
+    def reset_timeout(self) -> None:
+        """Start a new query in this thread (``timed_out`` becomes False)."""
+        self._local.timed_out = False
 
     def timed_out(self) -> bool:
         return getattr(self._local, "timed_out", False)
@@ -162,6 +170,30 @@ class ScoredPostings:
         with self._lock:
             if key in self._postings:
                 return self._postings[key]
+        raw = self.term_tf(s, field, text)
+        if raw is None:
+            self._remember(self._postings, key, None)
+            return None
+        ids, w = raw
+        weighting = s.weighting
+        b = weighting._field_B.get(field, weighting.B)
+        k1 = weighting.K1
+        idf = s.idf(field, text)
+        avgfl = s.avg_field_length(field) or 1
+        fl = self._field_lengths(s, field)[ids]
+        scores = idf * ((w * (k1 + 1)) / (w + k1 * ((1 - b) + b * fl / avgfl)))
+        out = (ids, scores)
+        self._remember(self._postings, key, out)
+        return out
+
+    def term_tf(self, s, field: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(sorted docnums, term frequencies) of one term's live postings; None when absent."""
+        key = (field, text)
+        with self._lock:
+            if key in self._tf:
+                return self._tf[key]
+        if self._dead is None:
+            self.prepare(s)
         ids_parts, w_parts = [], []
         btext = s.schema[field].to_bytes(text)
         for sub, offset in s.leaf_searchers():
@@ -172,22 +204,67 @@ class ScoredPostings:
             ids_parts.append(ids + offset)
             w_parts.append(ws)
         if not ids_parts:
-            self._remember(self._postings, key, None)
+            self._remember(self._tf, key, None)
             return None
         ids = np.concatenate(ids_parts)
         w = np.concatenate(w_parts).astype(np.float64)
         keep = ~self._dead[ids]
-        ids, w = ids[keep], w[keep]
-        weighting = s.weighting
-        b = weighting._field_B.get(field, weighting.B)
-        k1 = weighting.K1
-        idf = s.idf(field, text)
-        avgfl = s.avg_field_length(field) or 1
-        fl = self._field_lengths(s, field)[ids]
-        scores = idf * ((w * (k1 + 1)) / (w + k1 * ((1 - b) + b * fl / avgfl)))
-        out = (ids.astype(np.int32), scores)
-        self._remember(self._postings, key, out)
+        out = (ids[keep].astype(np.int32), w[keep])
+        self._remember(self._tf, key, out)
         return out
+
+    def leaf_tf(self, s, leaf: tuple, deadline: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """(sorted docnums, frequencies) of one plan leaf; None when it matches nothing.
+
+        A phrase counts the smallest frequency of its words in each document that holds it
+        (an upper bound on its occurrences); a prefix sums its expansions.
+        """
+        if len(leaf) == 2:
+            return self.term_tf(s, *leaf)
+        field, what, extra = leaf
+        if isinstance(what, tuple):
+            docs, complete = self._phrase_docs(s, field, what, extra, deadline)
+            self._local.timed_out = getattr(self._local, "timed_out", False) or not complete
+            if not len(docs):
+                return None
+            tf = np.full(len(docs), np.inf)
+            for word in what:
+                ids, w = self.term_tf(s, field, word)
+                tf = np.minimum(tf, w[np.searchsorted(ids, docs)])
+            return docs.astype(np.int32), tf
+        expansions = TopPrefix(field, what[:-1], extra)._btexts(s.reader())
+        parts = [self.term_tf(s, field, field_text(s, field, b)) for b in expansions]
+        parts = [p for p in parts if p is not None]
+        if not parts:
+            return None
+        ids = np.concatenate([p[0] for p in parts])
+        docs, inverse = np.unique(ids, return_inverse=True)
+        tf = np.bincount(inverse, weights=np.concatenate([p[1] for p in parts]))
+        return docs.astype(np.int32), tf
+
+    def doc_rows(self, s) -> np.ndarray:
+        """Paragraph row of every docnum (-1 for deleted documents), read once."""
+        if self._all_rows is None:
+            rows = np.full(s.doc_count_all(), -1, dtype=np.int64)
+            for d, fields in s.reader().iter_docs():
+                rows[d] = fields["row"]
+            self._all_rows = rows
+        return self._all_rows
+
+    def field_lengths(self, s, field: str) -> np.ndarray:
+        """Per-docnum length of ``field`` as BM25F reads it (0 when absent)."""
+        return self._field_lengths(s, field)
+
+    def paragraph_scores(self, s, plan: TermPlan, deadline: float) -> np.ndarray:
+        """BM25F of every docnum for ``plan``'s positive leaves (0 where none matches)."""
+        acc = np.zeros(s.doc_count_all(), dtype=np.float64)
+        for leaf in plan.positive:
+            got = self._leaf(s, leaf, deadline)
+            if got is not None:
+                acc[got[0]] += got[1]
+        if self._dead is not None:
+            acc[self._dead] = 0.0
+        return acc
 
     def _remember(self, cache: LRUCache, key, value) -> None:
         with self._lock:
@@ -199,7 +276,7 @@ class ScoredPostings:
     def cached_bytes(self) -> int:
         """Bytes held by the caches keyed by query words (for tests and benchmarks)."""
         with self._lock:
-            return int(self._postings.currsize + self._phrases.currsize)
+            return int(self._postings.currsize + self._phrases.currsize + self._tf.currsize)
 
     def docnums(self, s, field: str, text: str) -> np.ndarray:
         """Sorted live document numbers containing a term (empty when not indexed)."""

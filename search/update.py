@@ -135,6 +135,7 @@ def add_paths(
             all_vectors,
             inputs=index.manifest.get("inputs"),
             skipped=index.manifest["counts"].get("skipped", 0),
+            match_set=index.manifest.get("match_set"),  # the thresholds it was built with
         )
     for article_id in replaced:  # e.g. a fetched page naming an indexed article as itself
         problem = Problem(article_id, None, "replaces the indexed article with this id", False)
@@ -175,5 +176,6 @@ def delete_ids(ids: list[str], settings: Settings) -> tuple[list[str], list[str]
             vectors,
             inputs=index.manifest.get("inputs"),
             skipped=index.manifest["counts"].get("skipped", 0),
+            match_set=index.manifest.get("match_set"),  # the thresholds it was built with
         )
     return deleted, unknown, final.name

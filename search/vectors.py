@@ -110,6 +110,18 @@ class VectorStore:
         top = top[np.lexsort((top, -scores[top]))]  # by score, ties by row: deterministic
         return [(int(i), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
+    def all_scores(self, qvec: np.ndarray) -> tuple[np.ndarray, float]:
+        """Cosine of ``qvec`` to every row, and the largest error those scores may have:
+        int8 scan scores (error < 0.004, re-score with ``exact``) or exact fp32 ones (0)."""
+        scan = self._fast_scan()
+        if scan is not None:
+            return scan.scores(qvec), 0.005
+        return np.asarray(self.matrix @ qvec, dtype=np.float32), 0.0
+
+    def exact(self, rows: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+        """fp32 cosines of ``qvec`` to ``rows`` (ascending rows read the mapped matrix in order)."""
+        return np.asarray(self.matrix[np.asarray(rows)]) @ qvec
+
 
 class _Int8Scan:
     """``matrix @ q`` over an int8 copy of the matrix (a scale per row), compiled with OpenVINO."""

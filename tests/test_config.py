@@ -20,7 +20,7 @@ from search.config import IndexSettings, Settings, SettingsError
         ({"NEWSEARCH_DEPTH": "0"}, "NEWSEARCH_DEPTH"),
         ({"NEWSEARCH_RRF_K": "ten"}, "NEWSEARCH_RRF_K"),
         ({"NEWSEARCH_EMBED_BACKEND": "onnx"}, "NEWSEARCH_EMBED_BACKEND"),
-        ({"NEWSEARCH_ARTICLE_VECTOR": "maybe"}, "NEWSEARCH_ARTICLE_VECTOR"),
+        ({"NEWSEARCH_MSM_FRACTION": "1.5"}, "NEWSEARCH_MSM_FRACTION"),
         ({"NEWSEARCH_SERVE_THREADS": "-1"}, "NEWSEARCH_SERVE_THREADS"),
         ({"NEWSEARCH_MIN_TOKENS": "300"}, "min_tokens 300 > max_tokens 200"),
     ],
@@ -38,16 +38,16 @@ def test_good_environment_is_parsed_and_typed():
             "NEWSEARCH_FUSION": "weighted",
             "NEWSEARCH_ALPHA": "0.7",
             "NEWSEARCH_RRF_K": "10",
-            "NEWSEARCH_ARTICLE_VECTOR": "yes",
+            "NEWSEARCH_MSM_FRACTION": "0.6",
             "NEWSEARCH_EMBED_TITLE": "0",
             "NEWSEARCH_INDEX_DIR": "/tmp/somewhere",
         }
     )
-    assert (s.fusion, s.alpha, s.rrf_k, s.article_vector, s.embed_title) == (
+    assert (s.fusion, s.alpha, s.rrf_k, s.msm_fraction, s.embed_title) == (
         "weighted",
         0.7,
         10,
-        True,
+        0.6,
         False,
     )
     assert str(s.index_dir) == "/tmp/somewhere" and not isinstance(s.index_dir, str)

@@ -268,7 +268,7 @@ class Prober(threading.Thread):
         ("/api/search?q=hurricane+coast&mode=semantic", "storm-2"),
         ("/api/articles/ceasefire-4", "ceasefire-4"),
         ("/api/articles/rates-1/related", "rates-1"),
-        ("/?q=football", "football-3"),
+        ("/?q=goalkeeper+penalty", "football-3"),
         ("/api/health", None),
     ]
 

@@ -13,7 +13,9 @@ from web import create_app
 
 SEED_TITLE = "Turkey, Russia agree on coordination in Syria amid US withdrawal"
 SEED_QUERY = "Idlib de-escalation"
-TOP_KEYS = {"query", "mode", "total", "took_ms", "results", "notice", "suggestion", "facets"}
+TOP_KEYS = {
+    "query", "mode", "total", "took_ms", "results", "notice", "suggestion", "facets", "hints"
+}  # fmt: skip
 HIT_KEYS = {"article_id", "title", "date", "source", "url", "score", "paragraphs", "duplicates"}
 PARA_KEYS = {
     "paragraph_id",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..config import Settings
 from .base import (
+    ArticleKeyword,
     ArticleRecord,
     Catalog,
     Filters,
@@ -15,11 +16,13 @@ from .base import (
     Leg,
     ParagraphRecord,
     RetrievalBackend,
+    SemanticEvidence,
     Stats,
     Unsupported,
 )
 
 __all__ = [
+    "ArticleKeyword",
     "ArticleRecord",
     "Catalog",
     "Filters",
@@ -27,6 +30,7 @@ __all__ = [
     "Leg",
     "ParagraphRecord",
     "RetrievalBackend",
+    "SemanticEvidence",
     "Stats",
     "Unsupported",
     "open_backend",

@@ -19,13 +19,16 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
+    "ArticleKeyword",
     "ArticleRecord",
     "Catalog",
+    "ClauseEvidence",
     "Filters",
     "KeywordLeg",
     "Leg",
     "ParagraphRecord",
     "RetrievalBackend",
+    "SemanticEvidence",
     "Stats",
     "Unsupported",
 ]
@@ -88,6 +91,60 @@ class Leg:
 class KeywordLeg(Leg):
     terms: frozenset[str] = frozenset()  # analyzed positive terms, for highlighting
     searchable: bool = True  # False: the query had only stop words or operators
+
+
+@dataclass
+class ClauseEvidence:
+    """A keyword query scored over every article row (``search/article_bm25.py``)."""
+
+    scores: np.ndarray  # BM25F of the whole article (0 where nothing matched)
+    matched: np.ndarray  # int16: how many of the query's clauses each article holds
+    clause_hits: list[np.ndarray]  # per clause, bool per article
+
+
+@dataclass
+class ArticleKeyword:
+    """The keyword leg's evidence over all articles for one query (issues #12, #13).
+
+    A *clause* is one query word or phrase (its title and body forms together). ``required``
+    are the clauses the user made constraints (a quoted phrase, a ``title:`` word);
+    ``excluded`` marks articles holding an excluded word (``-w``, ``NOT w``) in any paragraph
+    or the title. Date and source filters are not applied here: the engine does that with
+    the catalog, for both legs alike.
+    """
+
+    terms: frozenset[str]  # analyzed positive terms, for highlighting
+    evidence: ClauseEvidence | None  # None: no searchable words
+    clauses: int = 0
+    required: tuple[int, ...] = ()
+    excluded: np.ndarray | None = None  # bool per article row, None when nothing excluded
+    timed_out: bool = False
+    paragraph_scores: np.ndarray | None = None  # BM25F per paragraph row (0: no match)
+    any_clause: bool = False  # the query says OR: one clause is enough
+
+    def constraint(self, n_articles: int) -> np.ndarray | None:
+        """Bool per article that the operators allow (phrases, title:, exclusions), or None."""
+        mask = None
+        if self.required and self.evidence is not None:
+            mask = np.ones(n_articles, dtype=bool)
+            for i in self.required:
+                mask &= self.evidence.clause_hits[i]
+        if self.excluded is not None:
+            mask = ~self.excluded if mask is None else mask & ~self.excluded
+        return mask
+
+
+@dataclass(frozen=True)
+class SemanticEvidence:
+    """The query vector against every paragraph: the semantic leg's whole evidence.
+
+    Cosines within ``exact_within`` of the best are exact fp32; the rest may come from the
+    int8 scan (off by < 0.005).
+    """
+
+    cosines: np.ndarray  # float per paragraph row, -inf for deleted rows
+    best: np.ndarray  # float per article row: its best paragraph's cosine, -inf if none
+    second: np.ndarray | None = None  # per article row: the second best (-inf if none)
 
 
 @dataclass(frozen=True)
@@ -156,6 +213,12 @@ class RetrievalBackend(Protocol):
         """Rows by cosine to ``vector``: those ≥ ``floor`` (all when None), the best ``limit``."""
         ...
 
+    # Optional, for the match sets and article-level ranking (issues #12, #13); without them
+    # the engine derives both from the full paragraph legs (``articles_from_*_leg`` below):
+    #   keyword_articles(text) -> ArticleKeyword   every article's keyword evidence, no filters
+    #   semantic_articles(vector, exact_within: float) -> SemanticEvidence
+    #       the cosine to every paragraph, exact within ``exact_within`` of the best
+
     def query_terms(self, text: str) -> frozenset[str]: ...
 
     def suggest(self, text: str) -> str | None: ...
@@ -177,3 +240,30 @@ class RetrievalBackend(Protocol):
     def prepare(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+def articles_from_keyword_leg(backend: RetrievalBackend, text: str) -> ArticleKeyword:
+    """``keyword_articles`` for a backend that only has the paragraph leg: every matching
+    paragraph (``limit=None``), each article scored by its best one, as a single clause."""
+    leg = backend.keyword(text, Filters(), None)
+    n = len(backend.catalog.ids)
+    scores = np.zeros(n)
+    np.maximum.at(scores, leg.articles.astype(np.int64), leg.scores)
+    hit = np.zeros(n, dtype=bool)
+    hit[leg.articles] = True
+    para = np.zeros(backend.stats().rows)
+    para[leg.rows] = leg.scores
+    if not leg.searchable:
+        return ArticleKeyword(leg.terms, None)
+    evidence = ClauseEvidence(scores, hit.astype(np.int16), [hit])
+    return ArticleKeyword(leg.terms, evidence, 1, timed_out=leg.timed_out, paragraph_scores=para)
+
+
+def articles_from_semantic_leg(backend: RetrievalBackend, vector: np.ndarray) -> SemanticEvidence:
+    """``semantic_articles`` for a backend that only has the paragraph leg (all rows scored)."""
+    leg = backend.semantic(vector, Filters(), None)
+    cos = np.full(backend.stats().rows, -np.inf)
+    cos[leg.rows] = leg.scores
+    best = np.full(len(backend.catalog.ids), -np.inf)
+    np.maximum.at(best, leg.articles.astype(np.int64), leg.scores)
+    return SemanticEvidence(cos, best)

@@ -15,12 +15,24 @@ from pathlib import Path
 import numpy as np
 
 from .. import store
+from ..article_bm25 import ArticleStats
 from ..config import Settings
 from ..embed import index_backend
 from ..facets import article_mask
 from ..generation import Generation
 from ..store import IndexCorrupt
-from .base import ArticleRecord, Catalog, Filters, KeywordLeg, Leg, ParagraphRecord, Stats
+from .base import (
+    ArticleKeyword,
+    ArticleRecord,
+    Catalog,
+    Filters,
+    KeywordLeg,
+    Leg,
+    ParagraphRecord,
+    SemanticEvidence,
+    Stats,
+)
+from .keyword_articles import article_evidence, article_stats
 
 __all__ = ["EmbeddedBackend", "open_embedded"]
 log = logging.getLogger(__name__)
@@ -122,6 +134,47 @@ class EmbeddedBackend:
             total=len(rows) if complete else None,
             complete=complete,
         )
+
+    @cached_property
+    def _article_stats(self) -> ArticleStats:
+        gen = self.generation
+        return article_stats(gen.keyword, gen.article_of, len(gen.articles))
+
+    @cached_property
+    def _starts(self) -> tuple[np.ndarray, np.ndarray]:
+        """First row of each run of one article's paragraphs, and that article's row."""
+        a = self.generation.article_of
+        starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]]) if len(a) else np.zeros(0, int)
+        return starts, a[starts].astype(np.int64)
+
+    def keyword_articles(self, text: str) -> ArticleKeyword:
+        gen = self.generation
+        return article_evidence(
+            gen.keyword,
+            text,
+            self._article_stats,
+            gen.article_of,
+            self.settings.title_boost,
+            self.settings.search_time_budget,
+        )
+
+    def semantic_articles(self, vector: np.ndarray, exact_within: float) -> SemanticEvidence:
+        gen = self.generation
+        cos, err = gen.vectors.all_scores(vector)
+        cos = np.where(gen.alive, cos, -np.inf)
+        if err and len(cos) and np.isfinite(cos).any():  # int8 scores: the top made exact
+            top = np.flatnonzero(cos >= float(cos.max()) - exact_within - err)
+            cos[top] = gen.vectors.exact(top, vector)
+        out = np.full(len(gen.articles), -np.inf)
+        second = out.copy()
+        starts, owners = self._starts
+        if len(starts):
+            top = np.maximum.reduceat(cos, starts)
+            np.maximum.at(out, owners, top)
+            runs = np.diff(np.r_[starts, len(cos)])
+            below = np.where(cos < np.repeat(top, runs), cos, -np.inf)  # all but the best
+            np.maximum.at(second, owners, np.maximum.reduceat(below, starts))
+        return SemanticEvidence(cos, out, second)
 
     def query_terms(self, text: str) -> frozenset[str]:
         return self.generation.keyword.query_terms(text)

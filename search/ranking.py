@@ -1,0 +1,123 @@
+"""Article-level ranking over the whole match set: the legs' evidence, fused per article.
+
+Each leg scores every allowed article: the keyword leg with BM25F over the whole article
+(``article_bm25``), the semantic leg with the cosine of the article's best paragraph. The match
+set (``matchset``) decides which articles are results; fusion orders them. Because both legs
+score articles, a long article gets one vote per leg like any other (issue #12 item 3), and an
+article can match on words spread over several paragraphs (issue #13).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backends import ArticleKeyword
+from .config import Settings
+from .matchset import Calibration, hybrid_set, keyword_set, semantic_set
+
+
+def leg_ranks(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """1-based rank of each eligible article by score (ties by row); 0 elsewhere."""
+    rows = np.flatnonzero(eligible)
+    order = rows[np.lexsort((rows, -scores[rows]))]
+    ranks = np.zeros(len(scores), dtype=np.int64)
+    ranks[order] = np.arange(1, len(order) + 1)
+    return ranks
+
+
+def rrf_articles(rank_lists: list[np.ndarray], k: int) -> np.ndarray:
+    """Sum of 1 / (k + rank) over the lists where an article is ranked (rank > 0)."""
+    out = np.zeros(len(rank_lists[0]))
+    for ranks in rank_lists:
+        ok = ranks > 0
+        out[ok] += 1.0 / (k + ranks[ok])
+    return out
+
+
+def convex(
+    keyword: np.ndarray,
+    kw_ok: np.ndarray,
+    best: np.ndarray,
+    sem_ok: np.ndarray,
+    members: np.ndarray,
+    alpha: float,
+) -> np.ndarray:
+    """``alpha * semantic + (1 - alpha) * keyword``, each min-max scaled over ``members``
+    (the match set); a leg that does not score an article gives it 0."""
+    out = np.zeros(len(keyword))
+    for scores, ok, w in ((best, sem_ok, alpha), (keyword, kw_ok, 1 - alpha)):
+        sel = members & ok
+        if not sel.any():
+            continue
+        lo, hi = float(scores[sel].min()), float(scores[sel].max())
+        span = hi - lo
+        out[sel] += w * (1.0 if span == 0 else (scores[sel] - lo) / span)
+    return out
+
+
+def best_per_article(
+    para: np.ndarray, starts: np.ndarray, article_rows: np.ndarray, n_articles: int, fill: float
+) -> np.ndarray:
+    """Max of ``para`` over each article's contiguous paragraph rows (``fill`` if none)."""
+    out = np.full(n_articles, fill, dtype=np.float64)
+    if len(starts):
+        out[article_rows] = np.maximum.reduceat(para, starts)
+    return out
+
+
+def order(members: np.ndarray, fused: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.flatnonzero(members)
+    rows = rows[np.lexsort((rows, -fused[rows]))]
+    return rows, fused[rows]
+
+
+def decide(
+    mode: str,
+    settings: Settings,
+    cal: Calibration,
+    allowed: np.ndarray,
+    kw: ArticleKeyword | None,
+    best: np.ndarray | None,
+    second: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(articles best first, fused scores, keyword set, semantic set) for one query.
+
+    ``allowed``: per article, live and passing the filters; the keyword leg's explicit
+    constraints and exclusions are applied to both legs here.
+    """
+    n = len(allowed)
+    constraint = kw.constraint(n) if kw is not None else None
+    ok = allowed if constraint is None else allowed & constraint
+    kw_set = sem_set = None
+    kw_scores = np.zeros(n)
+    kw_ok = np.zeros(n, dtype=bool)
+    if kw is not None and kw.evidence is not None:
+        kw_scores = kw.evidence.scores
+        kw_ok = ok & (kw.evidence.matched > 0)
+        fraction, upto = (0.0, 0) if kw.any_clause else (settings.msm_fraction, 2)
+        kw_set = keyword_set(kw.evidence.matched, kw.clauses, ok, fraction, upto)
+    sem_ok = np.zeros(n, dtype=bool)
+    sem_rank = best
+    if best is not None:
+        best = np.where(ok, best, -np.inf)
+        sem_ok = np.isfinite(best)
+        sem_set = semantic_set(best, cal)  # membership: the best paragraph alone
+        sem_rank = best
+        if second is not None and settings.semantic_second:
+            extra = np.where(np.isfinite(second), np.maximum(second, 0.0), 0.0)
+            sem_rank = np.where(sem_ok, best + settings.semantic_second * extra, -np.inf)
+    if mode == "keyword":
+        members = kw_set if kw_set is not None else np.zeros(n, dtype=bool)
+        return (*order(members, kw_scores), kw_set, sem_set)
+    if mode == "semantic" or kw_set is None:
+        members = sem_set if sem_set is not None else np.zeros(n, dtype=bool)
+        return (*order(members, sem_rank if best is not None else np.zeros(n)), kw_set, sem_set)
+    complete = kw.evidence.matched >= kw.clauses if kw.evidence is not None else None
+    members = hybrid_set(kw_set, sem_set, best, cal, complete)
+    if settings.fusion == "weighted":
+        fused = convex(kw_scores, kw_ok, sem_rank, sem_ok, members, settings.alpha)
+    else:
+        fused = rrf_articles(
+            [leg_ranks(kw_scores, kw_ok), leg_ranks(sem_rank, sem_ok)], settings.rrf_k
+        )
+    return (*order(members, fused), kw_set, sem_set)
