@@ -3,8 +3,9 @@
 An update copies the live generation into a new one: removed or replaced articles become
 tombstones (``"deleted": true``; their rows stay so vectors and Whoosh rows keep lining up),
 new paragraphs are appended, only they are embedded (the rest is reused by content hash), and
-the Whoosh index is updated in place in the copy. The whole update runs under the writer lock
-and is published with the same atomic swap as a build.
+the Whoosh index is updated in place in the copy. Reading, splitting and embedding the new
+articles happen before the writer lock is taken; the rest runs under it and is published with
+the same atomic swap as a build.
 
 Tombstones cost disk and skew the keyword statistics (Whoosh counts deleted documents in its
 idf and average lengths): once they hold more than ``COMPACT_RATIO`` of the paragraph rows, an
@@ -100,9 +101,17 @@ def add_paths(
     # Split before taking the lock (the slowest step on text: a writer waiting for the lock,
     # e.g. `delete`, gives up after LOCK_WAIT); rows are numbered once the live count is known.
     new_records, new_paras = split_all(new, settings, embedder, progress, report)
+    # Embedding too (reusing the live vectors by content hash): under the lock, a 400 KB
+    # record's paragraphs would keep every other writer waiting.
+    before = LiveIndex.read(settings, mmap=True)
+    new_vecs, report.reused = embed_records(
+        new_records, new_paras, embedder, settings, progress, 0, Previous(before), encode_all
+    )
+    report.embedded = len(new_paras) - report.reused
 
     with store.writer_lock(settings.index_dir, wait=LOCK_WAIT):
-        index = LiveIndex.read(settings)
+        unchanged = store.current_name(settings.index_dir) == before.path.name
+        index = before if unchanged else LiveIndex.read(settings)
         records, paras, vectors = index.articles, index.paragraphs, index.vectors
         live = {r["id"]: i for i, r in enumerate(records) if not r.get("deleted")}
         replaced = [r["id"] for r in new_records if r["id"] in live]
@@ -116,10 +125,6 @@ def add_paths(
             r["added"] = True  # not from a full build's inputs: `index` keeps it (build.py)
         for p in new_paras:
             p["article"] += first
-        new_vecs, report.reused = embed_records(
-            new_records, new_paras, embedder, settings, progress, first, Previous(index), encode_all
-        )
-        report.embedded = len(new_paras) - report.reused
         first_para = len(paras)
         tmp = store.new_generation_dir(settings.index_dir)
         docs = (keyword_doc(new_records, first_para + i, p, first) for i, p in enumerate(new_paras))
