@@ -1,5 +1,5 @@
-"""The keyword index: with ``postings.py`` (its numpy scorer) and ``whoosh_mmap.py`` (its segment
-reader) the only code that imports Whoosh.
+"""The keyword index: with ``postings.py`` (its numpy scorer), ``query_plan.py`` (what that scorer
+takes) and ``whoosh_mmap.py`` (its segment reader) the only code that imports Whoosh.
 
 One Whoosh document per paragraph. ``row`` is the paragraph's row number in the generation,
 so keyword hits line up with ``vectors.npy`` rows. ``title`` repeats the article title on every
@@ -25,13 +25,20 @@ from whoosh.fields import ID, NUMERIC, TEXT, Schema
 from whoosh.support.charset import accent_map
 
 from .lexicon import IndexLexicon
-from .postings import (  # noqa: F401 - MAX_EXPANSIONS, MIN_PREFIX: part of this module's API
+from .postings import ScoredPostings
+from .query_plan import (  # noqa: F401 - re-exported: part of this module's API
     MAX_EXPANSIONS,
+    MAX_TERMS,
     MIN_PREFIX,
-    ScoredPostings,
-    TopPrefix,
+    USER_FIELDS,
+    cap_prefixes,
     filter_query,
+    fix_not,
+    is_bounded,
+    negative_terms,
+    positive_terms,
     term_plan,
+    usable,
 )
 from .suggest import suggest as suggest_rewrite
 from .whoosh_mmap import install_segment_reader
@@ -53,8 +60,6 @@ def _fold(token: str) -> str:
 
 
 _FILTER_SCORE = 1.0
-MAX_TERMS = 64
-USER_FIELDS = frozenset({"title", "text", "source", "date", "article", "row"})  # not spell_text
 
 
 # Whoosh reads compound segments through our in-place reader (RSS: see search/whoosh_mmap.py).
@@ -192,16 +197,16 @@ class KeywordIndex:
         back to the plain words of the query; a purely negative query searches nothing.
         """
         try:
-            q = _fix_not(self._parser.parse(text))
+            q = fix_not(self._parser.parse(text))
         except Exception:  # Whoosh raises assorted errors on odd syntax
             q = None
-        if q is not None and _usable(q):
+        if q is not None and usable(q):
             return q, False
-        if q is not None and _is_bounded(q) and not any(True for _ in _positive_terms(q)):
+        if q is not None and is_bounded(q) and not any(True for _ in positive_terms(q)):
             return None, False
         words = " ".join(_WORD_RE.findall(text)[: MAX_TERMS // 2])
         q = self._plain.parse(words) if words else None
-        return (q if q is not None and _usable(q) else None), True
+        return (q if q is not None and usable(q) else None), True
 
     def search(
         self,
@@ -216,7 +221,7 @@ class KeywordIndex:
             return KeywordResult([], frozenset())
         terms = frozenset(
             t.decode() if isinstance(t, bytes) else t
-            for f, t in _positive_terms(q)
+            for f, t in positive_terms(q)
             if f in ("text", "title")
         )
         s = self._searcher()
@@ -227,7 +232,7 @@ class KeywordIndex:
             hits = self._scored.top(s, plan, limit, allow_docs, deadline)
             if hits is not None:
                 return KeywordResult(hits, terms, self._scored.timed_out())
-        q = _cap_prefixes(q)
+        q = cap_prefixes(q)
         allow = filter_query(date_from, date_to, sources)
         if allow is not None:
             # The filter as an AND clause scoring a constant 1 (taken off again below): a
@@ -283,112 +288,9 @@ class KeywordIndex:
             return frozenset()
         return frozenset(
             t.decode() if isinstance(t, bytes) else t
-            for f, t in _positive_terms(q)
+            for f, t in positive_terms(q)
             if f in ("text", "title")
         )
-
-
-def _and_not(positive: query.Query, negative: query.Query) -> query.Query:
-    # whoosh-reloaded 2.7.5's AndNotMatcher lets excluded documents through (seen on our test
-    # corpus: "Moscow -Syria" kept a Syria paragraph); And + Not filters correctly.
-    return query.And([positive, query.Not(negative)])
-
-
-def _fix_not(q: query.Query) -> query.Query:
-    """In an OR group, ``a b NOT c`` means (a OR b) AND NOT c, as users expect."""
-    if q.is_leaf():
-        return q
-    children = [_fix_not(c) for c in q.children()]
-    if isinstance(q, query.Or):
-        neg = [c.query for c in children if isinstance(c, query.Not)]
-        pos = [c for c in children if not isinstance(c, query.Not)]
-        if neg and pos:
-            positive = pos[0] if len(pos) == 1 else query.Or(pos)
-            negative = neg[0] if len(neg) == 1 else query.Or(neg)
-            return _and_not(positive, negative)
-    if isinstance(q, query.Not):
-        return query.Not(children[0])
-    if isinstance(q, query.AndNot):
-        return _and_not(children[0], children[1])
-    if isinstance(q, query.AndMaybe):
-        return query.AndMaybe(children[0], children[1])
-    if isinstance(q, query.CompoundQuery):
-        return q.__class__(children, boost=q.boost)
-    return q
-
-
-def _cap_prefixes(q: query.Query) -> query.Query:
-    """Share MAX_EXPANSIONS among the query's prefixes so matcher set-up stays bounded."""
-    leaves = [q] if q.is_leaf() else list(q.leaves())
-    n = sum(1 for x in leaves if isinstance(x, query.Prefix))
-    if not n:
-        return q
-    limit = max(1, MAX_EXPANSIONS // n)
-
-    def cap(node: query.Query) -> query.Query:
-        if isinstance(node, query.Prefix) and not isinstance(node, TopPrefix):
-            return TopPrefix(node.fieldname, node.text, limit, node.boost)
-        return node
-
-    return q.accept(cap)
-
-
-def _is_bounded(q: query.Query) -> bool:
-    leaves = list(q.leaves()) if not q.is_leaf() else [q]
-    return 0 < len(leaves) <= MAX_TERMS and not any(
-        isinstance(x, (query.Wildcard, query.Regex, query.Every))
-        or (isinstance(x, query.Prefix) and len(x.text) < MIN_PREFIX)
-        or (x.field() is not None and x.field() not in USER_FIELDS)  # 'spell_text:"a b"' fails
-        for x in leaves
-    )
-
-
-def _usable(q: query.Query) -> bool:
-    """Bounded in cost and has at least one positive term."""
-    if q is query.NullQuery or isinstance(q, query.NullQuery.__class__):
-        return False
-    if not any(True for _ in _positive_terms(q)):
-        return False
-    return _is_bounded(q) and not isinstance(q, query.Every)
-
-
-def negative_terms(q: query.Query) -> list[tuple[str, str]]:
-    """``(field, text)`` of the terms under a NOT (or the right side of an AND NOT)."""
-    out = []
-
-    def walk(node: query.Query, negated: bool) -> None:
-        if isinstance(node, query.Not):
-            walk(node.query, True)
-        elif isinstance(node, query.AndNot):
-            walk(node.a, negated)
-            walk(node.b, True)
-        elif node.is_leaf():
-            if negated:
-                for f, t in node.iter_all_terms():
-                    out.append((f, t.decode() if isinstance(t, bytes) else t))
-        else:
-            for child in node.children():
-                walk(child, negated)
-
-    walk(q, False)
-    return [(f, t) for f, t in out if f in ("text", "title")]
-
-
-def _positive_terms(q: query.Query) -> Iterable[tuple[str, str]]:
-    """Terms of ``q`` that are not under a NOT (those are what a reader expects marked)."""
-    if isinstance(q, query.Not):
-        return
-    if isinstance(q, query.AndNot):
-        yield from _positive_terms(q.a)
-        return
-    if q.is_leaf():
-        if isinstance(q, query.Prefix):
-            yield q.field(), q.text + "*"  # term_spans marks every word starting with it
-            return
-        yield from q.iter_all_terms(phrases=True)
-        return
-    for child in q.children():
-        yield from _positive_terms(child)
 
 
 _TOKEN_RE = re.compile(r"\w+(?:\.\w+)*")  # ANALYZER's tokenizer

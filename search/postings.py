@@ -3,15 +3,14 @@
 Plain queries (terms, ``title:``, phrases, prefixes, ``NOT``, date/source filters) are planned
 here and scored as sums of per-term ``(document, score)`` arrays decoded once from Whoosh's
 postings, with Whoosh's own statistics, so rankings match an exhaustive Whoosh search; anything
-else goes back to Whoosh in ``keyword.py``. Only ``keyword.py`` and this module import Whoosh.
+else goes back to Whoosh in ``keyword.py``. Whoosh is imported only by keyword.py, this module,
+query_plan.py and whoosh_mmap.py.
 """
 
 from __future__ import annotations
 
-import heapq
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from cachetools import LRUCache
@@ -19,10 +18,8 @@ from whoosh import query
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS_COLUMN
 from whoosh.util.numeric import byte_to_length
 
-MIN_PREFIX = 3  # "a*" would expand to every term in the index
-# Terms all prefixes of one query may expand to, together: Whoosh builds one matcher per
-# expanded term *before* the time budget starts counting ("con*" on a big index is thousands).
-MAX_EXPANSIONS = 512
+from .query_plan import TermPlan, TopPrefix, filter_query
+
 # Per-process caches keyed by what users type are bounded by bytes, least recently used out:
 # unbounded, 15k random-word queries grew a server by 180 MiB (issue #17). A term that is not
 # indexed costs a small entry, so misses are cached too but cannot crowd out much.
@@ -38,59 +35,6 @@ def _nbytes(value) -> int:
     if isinstance(value, np.ndarray):
         return value.nbytes + _MISS_BYTES
     return sum(a.nbytes for a in value) + _MISS_BYTES
-
-
-@dataclass(frozen=True)
-class TermPlan:
-    """A query Whoosh scores as a plain sum over its leaves: positive leaves OR-ed, optionally
-    ``AND NOT`` an OR of excluded leaves (which adds Whoosh's constant 1.0 to every score).
-
-    A leaf is ``(field, text)`` for a term, ``(field, words, slop)`` for a phrase (scored as
-    the sum of its words' term scores, as Whoosh's span matcher does) or ``(field, "abc*",
-    limit)`` for a prefix (its ``limit`` most frequent expansions, each scored as a term).
-    """
-
-    positive: tuple[tuple, ...]
-    negative: tuple[tuple, ...] = ()
-
-
-def _plain_leaves(q: query.Query, prefix_limit: int) -> tuple[tuple, ...] | None:
-    """Leaves of a plain leaf or of an unboosted, unscaled Or of them; else None."""
-    if type(q) is query.Or and q.boost == 1.0 and not q.scale and not q.minmatch:
-        nodes = list(q.subqueries)
-    else:
-        nodes = [q]
-    out = []
-    for x in nodes:
-        if x.boost != 1.0 or getattr(x, "fieldname", None) not in ("title", "text"):
-            return None
-        if type(x) is query.Term:
-            out.append((x.fieldname, x.text))
-        elif type(x) is query.Phrase and x.words:
-            out.append((x.fieldname, tuple(x.words), x.slop))
-        elif type(x) is query.Prefix and len(x.text) >= MIN_PREFIX:
-            out.append((x.fieldname, x.text + "*", prefix_limit))
-        else:
-            return None
-    return tuple(out)
-
-
-def term_plan(q: query.Query) -> TermPlan | None:
-    """The plan for ``q`` when the vectorized scorer gives Whoosh's ranking, else None
-    (boosts, nested groups, wildcards and anything unusual go to Whoosh)."""
-    leaves = [q] if q.is_leaf() else list(q.leaves())
-    n_prefix = sum(1 for x in leaves if isinstance(x, query.Prefix))
-    limit = max(1, MAX_EXPANSIONS // n_prefix) if n_prefix else 0
-    pos = _plain_leaves(q, limit)
-    if pos is not None:
-        return TermPlan(pos)
-    if type(q) is query.And and q.boost == 1.0 and len(q.subqueries) == 2:
-        a, b = q.subqueries
-        if type(b) is query.Not and b.boost == 1.0:
-            pos, neg = _plain_leaves(a, limit), _plain_leaves(b.query, limit)
-            if pos is not None and neg is not None:
-                return TermPlan(pos, neg)
-    return None
 
 
 class ScoredPostings:
@@ -447,28 +391,3 @@ def _read_postings(reader, field: str, btext: bytes) -> tuple[np.ndarray, np.nda
     if not ids:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     return np.concatenate(ids), np.concatenate(ws)
-
-
-def filter_query(date_from: str | None, date_to: str | None, sources: tuple[str, ...]):
-    parts: list[query.Query] = []
-    if date_from or date_to:
-        # ISO dates compare as strings; "" (no date) falls outside any range.
-        parts.append(query.TermRange("date", date_from or "0000", date_to or "9999-99-99"))
-    if sources:
-        parts.append(query.Or([query.Term("source", s) for s in sources]))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else query.And(parts)
-
-
-class TopPrefix(query.Prefix):
-    """A prefix that expands to its ``limit`` most frequent terms (Whoosh's expands to all)."""
-
-    def __init__(self, fieldname: str, text: str, limit: int, boost: float = 1.0) -> None:
-        super().__init__(fieldname, text, boost=boost)
-        self.limit = limit
-
-    def _btexts(self, ixreader):
-        found = ixreader.iter_prefix(self.fieldname, self.text)
-        top = heapq.nlargest(self.limit, found, key=lambda t: t[1].doc_frequency())
-        return sorted(btext for btext, _ in top)

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from search import store
 from search.cli import main as cli
 from search.config import Settings
-from search.keyword import MAX_EXPANSIONS, KeywordDoc, _cap_prefixes, analyze, write_index
+from search.keyword import MAX_EXPANSIONS, KeywordDoc, analyze, cap_prefixes, write_index
 from search.layout import WHOOSH, write_generation
 from search.models import MODES, SORTS
 
@@ -486,7 +486,7 @@ def test_expensive_queries_are_bounded(big_index: Settings) -> None:
     q, _ = kw.parse(_expensive_queries(vocab)[0]["q"])
     reader = kw._searcher().reader()
     expanded = sum(len(list(x._btexts(reader))) for x in q.leaves())
-    capped = sum(len(list(x._btexts(reader))) for x in _cap_prefixes(q).leaves())
+    capped = sum(len(list(x._btexts(reader))) for x in cap_prefixes(q).leaves())
     assert expanded > 10 * MAX_EXPANSIONS and capped <= MAX_EXPANSIONS
     client.get("/api/search?q=warm+up")
     slow = []

@@ -51,7 +51,7 @@ def whoosh_ranking(kw: KeywordIndex, text: str, filters) -> list[tuple[int, floa
     q, _ = kw.parse(text)
     if q is None:
         return []
-    q = keyword._cap_prefixes(q)
+    q = keyword.cap_prefixes(q)
     allow = filter_query(*filters)
     off = 0.0
     if allow is not None:

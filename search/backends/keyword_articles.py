@@ -18,8 +18,8 @@ import numpy as np
 
 from .. import article_bm25
 from ..article_bm25 import ArticleStats
-from ..keyword import KeywordIndex, analyze, negative_terms
-from ..postings import term_plan
+from ..keyword import KeywordIndex, analyze
+from ..query_plan import negative_terms, term_plan
 from .base import ArticleKeyword, ClauseEvidence
 
 _QUOTED = re.compile(r'"([^"]+)"')
