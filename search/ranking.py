@@ -112,7 +112,9 @@ def decide(
     if mode == "semantic" or kw_set is None:
         members = sem_set if sem_set is not None else np.zeros(n, dtype=bool)
         return (*order(members, sem_rank if best is not None else np.zeros(n)), kw_set, sem_set)
-    complete = kw.evidence.matched >= kw.clauses if kw.evidence is not None else None
+    # Keyword matches holding every clause join unconditionally (any one, if the query says OR).
+    need = 1 if kw.any_clause else kw.clauses
+    complete = kw.evidence.matched >= need if kw.evidence is not None else None
     members = hybrid_set(kw_set, sem_set, best, cal, complete)
     if settings.fusion == "weighted":
         fused = convex(kw_scores, kw_ok, sem_rank, sem_ok, members, settings.alpha)

@@ -213,3 +213,21 @@ def test_long_query_keyword_set_uses_minimum_should_match(small):
     # Five clauses: an article needs two; "gardening" holds none of them.
     res = small.search(Query("fishing quota talks fuel income", mode="keyword"))
     assert ids(res) == ["fishing"]
+
+
+def test_query_clauses_for_backends_with_paragraph_legs_only():
+    from search.backends.base import query_clauses
+
+    pos, neg, req, says_or = query_clauses(
+        'Brexit -Johnson "withdrawal agreement" title:deal OR NOT vote +talks'
+    )
+    assert pos == ["Brexit", '"withdrawal agreement"', "title:deal", "talks"]
+    assert neg == ["Johnson", "vote"]
+    assert req == [1, 2, 3] and says_or
+
+
+def test_or_query_in_hybrid_keeps_every_keyword_match(small):
+    kw = small.search(Query("quota OR earthworms OR tremors", mode="keyword", limit=20))
+    hybrid = small.search(Query("quota OR earthworms OR tremors", mode="hybrid", limit=20))
+    assert set(ids(kw)) == {"fishing", "gardening", "volcano"}
+    assert set(ids(kw)) <= set(ids(hybrid))

@@ -12,6 +12,7 @@ article by its *article row* (an index into ``Catalog``'s arrays) or its public 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -242,21 +243,77 @@ class RetrievalBackend(Protocol):
     def close(self) -> None: ...
 
 
+_TOKENS = re.compile(r'([-+]?)"([^"]*)"|(\S+)')
+
+
+def query_clauses(text: str) -> tuple[list[str], list[str], list[int], bool]:
+    """The user query as (positive clauses, excluded words/phrases, indices of required
+    clauses, says OR), using the query syntax every backend accepts: words, ``"phrases"``
+    (required), ``title:w`` (required), ``-w`` / ``NOT w`` (excluded), ``OR`` / ``AND``."""
+    positive, negative, required = [], [], []
+    negate = says_or = False
+    for m in _TOKENS.finditer(text):
+        sign, phrase, word = m.group(1), m.group(2), m.group(3)
+        if word in ("OR", "AND", "NOT"):
+            says_or |= word == "OR"
+            negate = word == "NOT"
+            continue
+        if phrase is not None:
+            clause, explicit = f'"{phrase}"', True
+        else:
+            sign, clause = (word[0], word[1:]) if word[:1] in "+-" and len(word) > 1 else ("", word)
+            explicit = clause.startswith("title:")
+        if sign == "-" or negate:
+            negative.append(clause)
+        else:
+            if explicit or sign == "+":
+                required.append(len(positive))
+            positive.append(clause)
+        negate = False
+    return positive, negative, required, says_or
+
+
 def articles_from_keyword_leg(backend: RetrievalBackend, text: str) -> ArticleKeyword:
-    """``keyword_articles`` for a backend that only has the paragraph leg: every matching
-    paragraph (``limit=None``), each article scored by its best one, as a single clause."""
-    leg = backend.keyword(text, Filters(), None)
+    """``keyword_articles`` for a backend with the paragraph leg only: one full leg
+    (``limit=None``) per clause of the query gives each article's clause count, the whole
+    query's leg its score (its best paragraph's) and the paragraphs' scores."""
     n = len(backend.catalog.ids)
+    whole = backend.keyword(text, Filters(), None)
+    if not whole.searchable:
+        return ArticleKeyword(whole.terms, None)
+    positive, negative, required, says_or = query_clauses(text)
+    hits, kept = [], []
+    for i, clause in enumerate(positive):
+        leg = backend.keyword(clause, Filters(), None)
+        if not leg.searchable:  # a stop word: not a clause
+            continue
+        hit = np.zeros(n, dtype=bool)
+        hit[leg.articles] = True
+        if i in required:
+            kept.append(len(hits))
+        hits.append(hit)
+    excluded = None
+    for clause in negative:
+        leg = backend.keyword(clause, Filters(), None)
+        if leg.searchable:
+            excluded = np.zeros(n, dtype=bool) if excluded is None else excluded
+            excluded[leg.articles] = True
     scores = np.zeros(n)
-    np.maximum.at(scores, leg.articles.astype(np.int64), leg.scores)
-    hit = np.zeros(n, dtype=bool)
-    hit[leg.articles] = True
+    np.maximum.at(scores, whole.articles.astype(np.int64), whole.scores)
+    matched = np.sum(hits, axis=0).astype(np.int16) if hits else np.zeros(n, np.int16)
     para = np.zeros(backend.stats().rows)
-    para[leg.rows] = leg.scores
-    if not leg.searchable:
-        return ArticleKeyword(leg.terms, None)
-    evidence = ClauseEvidence(scores, hit.astype(np.int16), [hit])
-    return ArticleKeyword(leg.terms, evidence, 1, timed_out=leg.timed_out, paragraph_scores=para)
+    para[whole.rows] = whole.scores
+    evidence = ClauseEvidence(scores, matched, hits)
+    return ArticleKeyword(
+        whole.terms,
+        evidence,
+        len(hits),
+        tuple(kept),
+        excluded,
+        timed_out=whole.timed_out,
+        paragraph_scores=para,
+        any_clause=says_or,
+    )
 
 
 def articles_from_semantic_leg(backend: RetrievalBackend, vector: np.ndarray) -> SemanticEvidence:
