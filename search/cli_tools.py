@@ -93,7 +93,8 @@ def eval_cmd(
         click.echo(json.dumps({"modes": results}, indent=2))
         return
     judged = sum(1 for q in qs if q in judgments)
-    click.echo(f"{judged} judged queries, index {settings.index_dir}")
+    where = settings.milvus_uri if settings.backend == "milvus" else settings.index_dir
+    click.echo(f"{judged} judged queries, index {where}")
     click.echo(ev.format_table(results))
     if mode == "all":
         click.echo(
