@@ -11,7 +11,8 @@ month chart, date sort and recency are computed over the whole set (issue #12):
   ``floor`` and within ``delta`` of the best article's (a floor plus a cut relative to the best
   hit). The two numbers are calibrated per model and backend and recorded with the index
   (``Calibration``); explicit constraints and exclusions apply here too.
-* **hybrid**: the semantic set, the keyword matches holding every word of the query, and the
+* **hybrid**: the semantic set (its articles holding at least one query word, unless no article
+  holds any), the keyword matches holding every word of the query, and the
   keyword matches holding enough of them whose cosine clears the looser ``hybrid_floor`` (an
   article the words match and the meaning does not contradict). When the
   keyword set is not empty and this leaves nothing, the keyword set is the answer: a query the
@@ -79,10 +80,14 @@ def hybrid_set(
     best: np.ndarray,
     cal: Calibration,
     complete: np.ndarray | None = None,
+    shares_word: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Bool per article: the semantic set, the keyword matches holding every clause
-    (``complete``), and the other keyword matches with ``best ≥ hybrid_floor``; the keyword
-    set alone when that would be empty while keyword matched something."""
+    """Bool per article: the semantic set (only articles holding a query word, when any
+    article does: ``shares_word``), the keyword matches holding every clause (``complete``),
+    and the other keyword matches with ``best ≥ hybrid_floor``; the keyword set alone when
+    that would be empty while keyword matched something."""
+    if shares_word is not None and shares_word.any():
+        semantic = semantic & shares_word
     out = semantic | (keyword & (best >= cal.hybrid_floor))
     if complete is not None:
         out |= keyword & complete

@@ -115,7 +115,8 @@ def decide(
     # Keyword matches holding every clause join unconditionally (any one, if the query says OR).
     need = 1 if kw.any_clause else kw.clauses
     complete = kw.evidence.matched >= need if kw.evidence is not None else None
-    members = hybrid_set(kw_set, sem_set, best, cal, complete)
+    shares = ok & (kw.evidence.matched > 0) if kw.evidence is not None else None
+    members = hybrid_set(kw_set, sem_set, best, cal, complete, shares)
     if settings.fusion == "weighted":
         fused = convex(kw_scores, kw_ok, sem_rank, sem_ok, members, settings.alpha)
     else:
