@@ -145,10 +145,9 @@ def answer_empty(
     for other in MODES:
         if other == mode or (other == "keyword" and kw.evidence is None):
             continue
-        b = best
-        if b is None and other != "keyword":
-            b = semantic_best()
-        n = count(other, found.allowed, kw, b)
+        if best is None and other != "keyword":
+            best = semantic_best()  # once: semantic and hybrid share it (one query embedding)
+        n = count(other, found.allowed, kw, best if other != "keyword" else found.best)
         if n:
             hints.append(
                 Hint(

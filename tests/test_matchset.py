@@ -180,6 +180,15 @@ def test_no_results_in_keyword_mode_offers_another_mode(small):
     assert any(h.kind == "mode" and h.mode in ("semantic", "hybrid") for h in res.hints)
 
 
+def test_empty_keyword_answer_embeds_the_query_once_for_its_mode_hints(small, monkeypatch):
+    calls = []
+    real = small.embedder.encode_query
+    monkeypatch.setattr(small.embedder, "encode_query", lambda t: calls.append(t) or real(t))
+    res = small.search(Query("lava mountain explosion", mode="keyword"))
+    assert res.total == 0 and {h.mode for h in res.hints if h.kind == "mode"}
+    assert calls == ["lava mountain explosion"]  # semantic and hybrid hints share one vector
+
+
 def test_keyword_answers_imply_a_hybrid_answer(small):
     for text in ("quota", "earthworms", "library budget", "tremors ash"):
         kw = small.search(Query(text, mode="keyword"))
