@@ -38,6 +38,7 @@ from .models import (
     RelatedArticle,
     Results,
 )
+from .query import meaning_text
 from .related import nearest_articles, related_stories
 from .store import IndexCorrupt, IndexNotReady
 
@@ -233,7 +234,7 @@ class Engine:
         """The query against every paragraph of ``b``, exact near the top (see calibration)."""
         cal = self.calibration(b)
         window = max(cal.delta, cal.floor - cal.hybrid_floor, 0.0)
-        vector = self.embedder.encode_query(text)
+        vector = self.embedder.encode_query(meaning_text(text))
         if hasattr(b, "semantic_articles"):
             return b.semantic_articles(vector, window)
         return articles_from_semantic_leg(b, vector)  # a backend with paragraph legs only

@@ -19,6 +19,7 @@ from search.matchset import (
     semantic_set,
 )
 from search.models import MODES, Query
+from search.query import meaning_text
 
 CAL = Calibration(floor=0.3, delta=0.2, hybrid_floor=0.15)
 
@@ -240,3 +241,26 @@ def test_or_query_in_hybrid_keeps_every_keyword_match(small):
     hybrid = small.search(Query("quota OR earthworms OR tremors", mode="hybrid", limit=20))
     assert set(ids(kw)) == {"fishing", "gardening", "volcano"}
     assert set(ids(kw)) <= set(ids(hybrid))
+
+
+def test_the_semantic_leg_embeds_the_positive_words_only():
+    assert meaning_text("Brexit -Johnson") == "Brexit"
+    assert meaning_text("Brexit NOT Johnson") == "Brexit"
+    assert meaning_text('title:Brexit "withdrawal agreement" -"Boris Johnson"') == (
+        'title:Brexit "withdrawal agreement"'
+    )
+    assert meaning_text("ISRAEL AND SYRIA") == "ISRAEL AND SYRIA"
+    assert meaning_text("pre-war de-escalation") == "pre-war de-escalation"
+    assert meaning_text("-Johnson") == "-Johnson"  # nothing positive: embed what was typed
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_not_and_minus_exclude_alike_in_every_leg(small, mode, monkeypatch):
+    embedded = []
+    real = small.embedder.encode_query
+    monkeypatch.setattr(small.embedder, "encode_query", lambda t: embedded.append(t) or real(t))
+    minus = small.search(Query("Brexit parliament -Johnson", mode=mode))
+    spelled = small.search(Query("Brexit parliament NOT Johnson", mode=mode))
+    assert ids(minus) == ids(spelled)
+    assert "brexit-long" not in ids(spelled)
+    assert embedded == ["Brexit parliament", "Brexit parliament"]  # the excluded word is not sought
