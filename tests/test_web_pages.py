@@ -301,3 +301,11 @@ def test_explanation_names_a_word_once():
         "keyword_rank": 1,
     }
     assert explain_hit({"title": "T", "paragraphs": [para]}) == "Matched your words: Elections."
+
+
+def test_no_results_page_says_it_once_and_lists_what_to_try(client):
+    response, html = page(client, q="xylophone zebra quasar")
+    assert response.status_code == 200
+    assert html.count("No articles match") == 1  # the engine's notice, not a second copy
+    assert re.search(r'<ul class="hints">\s*<li dir="auto">[^<]+</li>', html)
+    assert 'href="/"' in html and "latest news" in html
