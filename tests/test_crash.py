@@ -387,7 +387,9 @@ def test_kill_9_at_any_moment_while_serving(server, tmp_path: Path) -> None:
                 live = _check_live(s, BASE_IDS | {f"crash-{step}"})
                 continue
             if target is None:
-                code, phase = _run_builder(s, paths, op, delay=rng.uniform(0, duration))
+                # Within the first 70% of an undisturbed update's time: a kill that comes after
+                # the builder finished proves nothing, and how long a build takes varies with load.
+                code, phase = _run_builder(s, paths, op, delay=rng.uniform(0, 0.7 * duration))
             else:
                 nth = 1
                 if target in ("keyword-write", "commit-fsync", "commit-checksum"):
@@ -431,7 +433,10 @@ def test_kill_9_at_any_moment_while_serving(server, tmp_path: Path) -> None:
         + f"; server answered {prober.count} requests, 0 failed, "
         f"over {len(prober.generations)} generations"
     )
-    assert total >= 50
+    # Every targeted kill lands; random ones land only while the builder still runs (load decides
+    # how many): at least a third of them must, on top of the targeted ones.
+    targeted = len(KILL_POINTS) * KILLS_PER_POINT
+    assert total >= targeted + RANDOM_KILLS // 3, (total, targeted)
     assert sum(kills[p] for p in ("commit-checksum", "commit-fsync", "commit-rename")) >= 6
     assert kills["vectors-write"] >= KILLS_PER_POINT and kills["keyword-commit"] >= 2
     assert not prober.errors, prober.errors[:5]

@@ -217,7 +217,9 @@ def test_explain_mentions_recency(client):
 
 def test_empty_result_with_filters_suggests_removing_one(client):
     _, html = page(client, q="Syria", **{"from": "2030-01-01"})
-    assert "No articles match" in html and "remove a filter" in html
+    assert "No articles match" in html
+    # The engine's hint, with how many articles match once the filters are gone.
+    assert re.search(r"Remove the date and source filters: \d+ articles? match without them", html)
 
 
 # --- pure helpers ---------------------------------------------------------------------------
