@@ -55,6 +55,7 @@ class Engine:
         self.embedder = embedder
         self._lock = threading.Lock()
         self._checked = time.monotonic()
+        self._calibration: tuple[str, Calibration] | None = None  # (snapshot, its thresholds)
 
     @classmethod
     def open(
@@ -224,11 +225,20 @@ class Engine:
         return [b.catalog.ids[a] for a, _ in found.groups]
 
     def calibration(self, b: RetrievalBackend) -> Calibration:
-        """The semantic thresholds recorded with the index (older indexes: the table's)."""
+        """The semantic thresholds recorded with the index (older indexes: the table's).
+
+        Fixed for a snapshot, so read once per snapshot rather than through ``stats()`` (which
+        counts the live rows) two or three times per search."""
+        cached = self._calibration
+        if cached is not None and cached[0] == b.snapshot:
+            return cached[1]
         st = b.stats()
         if st.match_set:
-            return Calibration.from_dict(st.match_set)
-        return calibration_for(st.model, st.embed_backend)
+            cal = Calibration.from_dict(st.match_set)
+        else:
+            cal = calibration_for(st.model, st.embed_backend)
+        self._calibration = (b.snapshot, cal)
+        return cal
 
     def semantic_evidence(self, b: RetrievalBackend, text: str) -> SemanticEvidence:
         """The query against every paragraph of ``b``, exact near the top (see calibration)."""
