@@ -41,6 +41,7 @@ from .query_plan import (  # noqa: F401 - re-exported: part of this module's API
     usable,
 )
 from .suggest import suggest as suggest_rewrite
+from .syntax import ParsedQuery, parse_syntax
 from .whoosh_mmap import install_segment_reader
 
 # Accent folding lets "Cavusoglu" find "Çavuşoğlu"; stemming lets "talks" find "talk".
@@ -197,7 +198,7 @@ class KeywordIndex:
         back to the plain words of the query; a purely negative query searches nothing.
         """
         try:
-            q = fix_not(self._parser.parse(text))
+            q = fix_not(self.whoosh_query(parse_syntax(text)))
         except Exception:  # Whoosh raises assorted errors on odd syntax
             q = None
         if q is not None and usable(q):
@@ -207,6 +208,35 @@ class KeywordIndex:
         words = " ".join(_WORD_RE.findall(text)[: MAX_TERMS // 2])
         q = self._plain.parse(words) if words else None
         return (q if q is not None and usable(q) else None), True
+
+    def whoosh_query(self, parsed: ParsedQuery) -> query.Query:
+        """The Whoosh query for ``parsed`` (before NOT fix-ups and cost checks).
+
+        Built from the record's clauses: each clause's words are analyzed into title and
+        text leaves by Whoosh's parser, then combined as Whoosh's own operator rules would
+        (AND binds closest; + required, - excluded, NOT negates the next clause). Syntax
+        beyond the documented set goes to Whoosh's full parser as typed."""
+        if parsed.advanced or not parsed.clauses:
+            return self._parser.parse(parsed.text)
+        optional: list[query.Query] = []
+        required: list[query.Query] = []
+        banned: list[query.Query] = []
+        last: list[query.Query] | None = None
+        for c in parsed.clauses:
+            node = self._parser.parse(c.syntax)
+            if c.and_before and last:
+                last[-1] = query.And([last[-1], node])
+                continue
+            if c.sign == "NOT":
+                node = query.Not(node)  # a negated member of the OR group, as Whoosh has it
+            last = {"-": banned, "+": required}.get(c.sign, optional)
+            last.append(node)
+        group: query.Query = query.Or(optional)
+        if required:
+            group = query.AndMaybe(query.And(required), group)
+        if banned:
+            group = query.AndNot(group, query.Or(banned))
+        return group.normalize()
 
     def search(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 
 from search.config import Settings
 from search.models import MODES, SORTS, Query
+from search.syntax import parse_syntax
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -268,14 +269,6 @@ def search_parameters(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
-# What the semantic leg embeds: the query without its negated words. `-word`, `NOT word` and
-# `-"a phrase"` are excluded per article by both legs; embedding them would pull the query vector
-# *towards* what the reader asked to leave out, and `NOT Johnson` and `-Johnson` would find
-# different articles in semantic mode. Other operators stay: they change TIME's all-caps queries
-# ("ISRAEL AND SYRIA"), whose semantic figures were measured as typed.
-_NEGATED = re.compile(r'(?:(?<!\S)-|\bNOT\s+)(?:"[^"]*"|\S+)')
-
-
 def meaning_text(text: str) -> str:
-    """``text`` as the semantic leg reads it (as typed when nothing positive is left)."""
-    return " ".join(_NEGATED.sub(" ", text).split()) or text
+    """``text`` as the semantic leg reads it: :attr:`search.syntax.ParsedQuery.meaning`."""
+    return parse_syntax(text).meaning

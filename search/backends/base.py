@@ -12,12 +12,13 @@ article by its *article row* (an index into ``Catalog``'s arrays) or its public 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from ..syntax import parse_syntax
 
 __all__ = [
     "ArticleKeyword",
@@ -243,34 +244,16 @@ class RetrievalBackend(Protocol):
     def close(self) -> None: ...
 
 
-_TOKENS = re.compile(r'([-+]?)"([^"]*)"|(\S+)')
-
-
 def query_clauses(text: str) -> tuple[list[str], list[str], list[int], bool]:
-    """The user query as (positive clauses, excluded words/phrases, indices of required
-    clauses, says OR), using the query syntax every backend accepts: words, ``"phrases"``
-    (required), ``title:w`` (required), ``-w`` / ``NOT w`` (excluded), ``OR`` / ``AND``."""
-    positive, negative, required = [], [], []
-    negate = says_or = False
-    for m in _TOKENS.finditer(text):
-        sign, phrase, word = m.group(1), m.group(2), m.group(3)
-        if word in ("OR", "AND", "NOT"):
-            says_or |= word == "OR"
-            negate = word == "NOT"
-            continue
-        if phrase is not None:
-            clause, explicit = f'"{phrase}"', True
-        else:
-            sign, clause = (word[0], word[1:]) if word[:1] in "+-" and len(word) > 1 else ("", word)
-            explicit = clause.startswith("title:")
-        if sign == "-" or negate:
-            negative.append(clause)
-        else:
-            if explicit or sign == "+":
-                required.append(len(positive))
-            positive.append(clause)
-        negate = False
-    return positive, negative, required, says_or
+    """The user query (:func:`search.syntax.parse_syntax`) as (positive clauses, excluded
+    words/phrases, indices of required clauses, says OR), each clause in the query syntax:
+    ``"phrases"``, ``title:w`` and ``+w`` are required."""
+    parsed = parse_syntax(text)
+    positive = [c.syntax for c in parsed.positive]
+    required = [
+        i for i, c in enumerate(parsed.positive) if c.phrase or c.field == "title" or c.sign == "+"
+    ]
+    return positive, [c.syntax for c in parsed.excluded], required, parsed.says_or
 
 
 def articles_from_keyword_leg(backend: RetrievalBackend, text: str) -> ArticleKeyword:

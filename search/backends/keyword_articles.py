@@ -10,7 +10,6 @@ excluded word in any paragraph is out, whichever leg found it.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 
@@ -20,15 +19,8 @@ from .. import article_bm25
 from ..article_bm25 import ArticleStats
 from ..keyword import KeywordIndex, analyze
 from ..query_plan import negative_terms, term_plan
+from ..syntax import parse_syntax
 from .base import ArticleKeyword, ClauseEvidence
-
-_QUOTED = re.compile(r'"([^"]+)"')
-_OR = re.compile(r"(?<!\S)OR(?!\S)")  # Whoosh's operator: upper case, between spaces
-
-
-def says_or(text: str) -> bool:
-    """The query uses Whoosh's OR operator (upper case, between spaces): any clause will do."""
-    return bool(_OR.search(text))
 
 
 def _key(leaf: tuple) -> tuple:
@@ -48,7 +40,7 @@ def required_clauses(
 ) -> tuple[int, ...]:
     """Indices of clauses the user asked for explicitly: a quoted phrase or word, or a word
     searched in the title only (``title:word``)."""
-    quoted = {tuple(analyze(m.group(1))) for m in _QUOTED.finditer(text)}
+    quoted = {tuple(analyze(p)) for p in parse_syntax(text).phrases}
     out = []
     for i, leaves in enumerate(clauses):
         what = leaves[0][1]
@@ -135,7 +127,7 @@ def article_evidence(
         excluded,
         timed_out=timed_out,
         paragraph_scores=para,
-        any_clause=says_or(text),
+        any_clause=parse_syntax(text).says_or,
     )
 
 

@@ -1,5 +1,6 @@
 """newsearch's query syntax as Milvus requests: BM25 text, filter expressions, phrase checks.
 
+The syntax is read by ``search/syntax.py``; this module turns its clauses into Milvus terms.
 Milvus sees only analyzed terms (``keyword.analyze``, hex-encoded by ``milvus_store``), so a
 query is analyzed here the same way. Supported like the embedded backend: words (OR, BM25),
 ``"quoted phrases"`` and ``+word`` / ``a AND b`` (required), ``title:word`` (required, in the
@@ -10,17 +11,12 @@ adjacency here. Prefixes (``word*``) have no sparse equivalent: Unsupported (a 4
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from ..keyword import analyze
+from ..syntax import parse_syntax
 from .base import Unsupported
 from .milvus_store import encode_term, quote
-
-MIN_PREFIX = 3
-_ITEM = re.compile(
-    r'(?P<sign>[-+])?(?:(?P<field>title|text):)?(?:"(?P<phrase>[^"]*)"?|(?P<word>[^\s"]+))'
-)
 
 
 @dataclass(frozen=True)
@@ -45,55 +41,41 @@ class Parsed:
 
 
 def parse(text: str, strict: bool = True) -> Parsed:
-    """The query's parts; raises Unsupported for prefixes (``strict=False``: read as words)."""
+    """The query's clauses (:func:`search.syntax.parse_syntax`) as analyzed, encoded Milvus
+    terms; raises Unsupported for prefixes (``strict=False``: read as words)."""
     should: list[str] = []
     title: list[str] = []
     required: list[str] = []
     phrases: list[tuple[str, ...]] = []
     excluded: list[tuple[str, ...]] = []
     terms: set[str] = set()
-    negate_next = require_next = False
-    last: list[str] | None = None  # the previous positive item's words (for "a AND b")
-    for m in _ITEM.finditer(text):
-        word, phrase, fld, sign = (
-            m.group("word"),
-            m.group("phrase"),
-            m.group("field"),
-            m.group("sign"),
-        )
-        if word in ("AND", "OR", "NOT") and not fld and not sign:
-            if word == "NOT":
-                negate_next = True
-            elif word == "AND":
-                require_next = True
-                if last:
-                    for w in last:
-                        if w in should:
-                            should.remove(w)
-                    required.extend(last)
-            continue
-        raw = phrase if phrase is not None else word
-        if strict and phrase is None and raw.endswith("*") and len(raw.rstrip("*")) >= MIN_PREFIX:
+    last: list[str] | None = None  # the previous positive word's terms (for "a AND b")
+    for c in parse_syntax(text).clauses:
+        if c.and_before and last:
+            for w in last:
+                if w in should:
+                    should.remove(w)
+            required.extend(last)
+        if strict and c.prefix:
             raise Unsupported(
-                f"prefix search ({raw}) is not supported by the milvus backend; type the whole word"
+                f"prefix search ({c.text}*) is not supported by the milvus backend; "
+                "type the whole word"
             )
-        analyzed = analyze(raw.rstrip("*") if phrase is None else raw)
+        analyzed = analyze(c.text)
         enc = tuple(encode_term(t) for t in analyzed)
-        negative, negate_next = sign == "-" or negate_next, False
-        required_item, require_next = sign == "+" or require_next, False
         if not enc:
             continue
-        if negative:
+        if c.negated:
             excluded.append(enc)
             continue
         terms.update(analyzed)
-        if fld == "title":
+        if c.field == "title":
             title.extend(enc)
             last = None
-        elif phrase is not None and len(enc) > 1:
+        elif c.phrase and len(enc) > 1:
             phrases.append(enc)
             last = None
-        elif phrase is not None or required_item:
+        elif c.phrase or c.sign == "+" or c.and_before:
             required.extend(enc)
             last = None
         else:

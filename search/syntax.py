@@ -1,0 +1,176 @@
+"""THE query syntax: the text a reader types, read once into a :class:`ParsedQuery`.
+
+Every reader of the syntax reads this record rather than the text: the embedded keyword leg
+(``keyword.py`` builds its Whoosh query from the clauses), the article-level clause rules
+(``backends/keyword_articles.py``: quoted phrases and ``title:`` words are constraints, ``OR``
+relaxes the match set), the semantic leg (:attr:`ParsedQuery.meaning`: the text without what
+was excluded), backends with paragraph legs only (``backends/base.query_clauses``) and the
+Milvus backend (``backends/milvus_query.py``: the same clauses as Milvus expressions).
+
+The syntax (stated to users in ``query.search_parameters``): words, OR-ed and ranked;
+``"a phrase"``; ``-word`` / ``-"a phrase"`` / ``NOT word`` (excluded); ``+word`` (required);
+``a AND b``, ``a OR b``; ``title:word`` / ``text:word`` (one field); ``prefix*`` (3+ letters).
+Text beyond that (parentheses, other fields, ``~`` slop, single quotes, ``ANDNOT`` …) is marked
+:attr:`ParsedQuery.advanced`: the embedded backend hands it to Whoosh's full parser as typed,
+and the other readers take its clauses as read here. Nothing is analyzed (stemmed, stop words
+dropped) here: that is each backend's own business. Pure Python, no imports beyond the standard
+library, so the CLI and the web layer can read a query without loading an index.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+__all__ = ["MIN_PREFIX", "Clause", "ParsedQuery", "parse_syntax"]
+
+MIN_PREFIX = 3  # "a*" would expand to every term in the index
+FIELDS = ("title", "text")
+_OPERATORS = ("AND", "OR", "NOT")
+_ADVANCED_OPERATORS = ("ANDNOT", "ANDMAYBE", "REQUIRE")
+# One item: an optional sign, an optional field, then a "phrase" or a word (up to whitespace).
+_ITEM = re.compile(
+    r'(?P<sign>[-+](?=\S))?(?:(?P<field>\w+):(?=\S))?(?:"(?P<phrase>[^"]*)"|(?P<word>\S+))'
+)
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One word or phrase of the query, with what the syntax around it says about it."""
+
+    text: str  # the word or the phrase's words as typed (no sign, field, quotes or '*')
+    phrase: bool = False  # written in double quotes
+    field: str | None = None  # "title" / "text": searched in that field only
+    prefix: bool = False  # word* (3+ letters): every word starting with it
+    sign: str = ""  # "+" (+word: required), "-" (-word) or "NOT" (NOT word): excluded
+    and_before: bool = False  # joined to the previous clause by AND
+    or_before: bool = False  # joined to the previous clause by OR
+    span: tuple[int, int] = (0, 0)  # where it was typed, its sign or NOT included
+
+    @property
+    def negated(self) -> bool:
+        """-word, -"phrase", NOT word: articles holding it are out."""
+        return self.sign in ("-", "NOT")
+
+    @property
+    def syntax(self) -> str:
+        """The clause alone, in the query syntax (no sign): ``word``, ``"a b"``, ``title:w``."""
+        body = f'"{self.text}"' if self.phrase else self.text + ("*" if self.prefix else "")
+        return f"{self.field}:{body}" if self.field else body
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    text: str  # as typed (control characters and outer spaces already removed)
+    clauses: tuple[Clause, ...] = ()
+    says_or: bool = False  # an OR between spaces: any clause will do (relaxed match set)
+    advanced: bool = False  # syntax beyond the documented set (see the module docstring)
+
+    @property
+    def positive(self) -> tuple[Clause, ...]:
+        return tuple(c for c in self.clauses if not c.negated)
+
+    @property
+    def excluded(self) -> tuple[Clause, ...]:
+        return tuple(c for c in self.clauses if c.negated)
+
+    @property
+    def phrases(self) -> tuple[str, ...]:
+        """The text of every quoted phrase, excluded ones too."""
+        return tuple(c.text for c in self.clauses if c.phrase)
+
+    @property
+    def meaning(self) -> str:
+        """What the semantic leg embeds: the text without its excluded clauses (as typed when
+        nothing else is left). Excluded words are excluded per article by both legs; embedding
+        them would pull the query vector *towards* them. Operators stay: they change TIME's
+        all-caps queries ("ISRAEL AND SYRIA"), whose semantic figures were measured as typed."""
+        out, at = [], 0
+        for c in self.excluded:
+            out.append(self.text[at : c.span[0]])
+            at = c.span[1]
+        out.append(self.text[at:])
+        return " ".join(" ".join(out).split()) or self.text
+
+
+def _tokens(text: str):
+    """(start, end, match) of each whitespace-separated item, phrases kept whole."""
+    at = 0
+    while True:
+        space = _SPACE.match(text, at)
+        if space:
+            at = space.end()
+        if at >= len(text):
+            return
+        m = _ITEM.match(text, at)
+        yield m
+        at = m.end()
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_syntax(text: str) -> ParsedQuery:
+    """The query ``text`` read once (cached: every reader of one query gets this same record)."""
+    clauses: list[Clause] = []
+    advanced = says_or = False
+    pending_not: int | None = None  # start of a NOT that negates the next clause
+    joiner: str | None = None  # AND / OR waiting for the next clause
+    prev_end = -1
+    for m in _tokens(text):
+        word, phrase, fld, sign = m.group("word", "phrase", "field", "sign")
+        glued = m.start() == prev_end  # no space since the last item: 'a"b"'
+        prev_end = m.end()
+        if word is not None and not fld and not sign:
+            spaced_before = m.start() > 0 and text[m.start() - 1].isspace()
+            spaced_after = m.end() < len(text) and text[m.end()].isspace()
+            if word == "OR":
+                says_or = True
+            if word in ("AND", "OR") and spaced_before and spaced_after:
+                if joiner or pending_not is not None or not clauses:
+                    advanced = True
+                joiner = word
+                continue
+            if word == "NOT" and spaced_after:
+                if pending_not is not None:
+                    advanced = True
+                pending_not = m.start()
+                continue
+            if word in _ADVANCED_OPERATORS:
+                advanced = True
+        if glued or "(" in m.group() or ")" in m.group() or "'" in m.group()[:1]:
+            advanced = True
+        raw = phrase if phrase is not None else word
+        if fld is not None and fld not in FIELDS:
+            advanced = True
+            raw = f"{fld}:{raw}" if phrase is None else raw  # 'source:BBC' stays one word
+        prefix = False
+        if phrase is None:
+            if raw.startswith('"') or "~" in raw or "*" in raw.rstrip("*") or raw.count("*") > 1:
+                advanced = True  # an open quote, slop, wildcards
+            if raw.endswith("*") and len(raw) > 1:
+                prefix = len(raw) - 1 >= MIN_PREFIX
+                advanced |= not prefix  # "ab*": Whoosh decides (the plain words, in the end)
+                raw = raw[:-1] if prefix else raw
+        elif m.end() < len(text) and text[m.end()] == "~":
+            advanced = True
+        if pending_not is not None and sign:
+            advanced = True  # 'NOT -word'
+        if joiner and (sign or pending_not is not None or (clauses and clauses[-1].sign)):
+            advanced = True  # 'a AND -b', '+a OR b': Whoosh's operator rules decide
+        clauses.append(
+            Clause(
+                text=raw,
+                phrase=phrase is not None,
+                field=fld if fld in FIELDS else None,
+                prefix=prefix,
+                sign="NOT" if pending_not is not None else sign or "",
+                and_before=joiner == "AND",
+                or_before=joiner == "OR",
+                span=(m.start() if pending_not is None else pending_not, m.end()),
+            )
+        )
+        pending_not = joiner = None
+    if joiner or pending_not is not None:
+        advanced = True
+    return ParsedQuery(text, tuple(clauses), says_or, advanced)

@@ -1,0 +1,126 @@
+"""The query syntax has one reader (search/syntax.py); every leg reads its record."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.backends import Unsupported
+from search.backends import milvus_query as mq
+from search.backends.base import query_clauses
+from search.keyword import KeywordDoc, KeywordIndex, fix_not, write_index
+from search.syntax import parse_syntax
+
+# The documented syntax, and shapes around it that Whoosh's operator rules decide.
+QUERIES = [
+    "Brexit talks",
+    "Brexit -Johnson",
+    "Brexit NOT Johnson",
+    'title:Brexit "withdrawal agreement" -"Boris Johnson"',
+    "ISRAEL AND SYRIA",
+    "brexit talks AND deal",
+    "brexit AND talks OR deal",
+    "deal OR vote johnson",
+    "+talks +deal vote",
+    "deal +talks -vote",
+    "deal NOT vote NOT johnson",
+    "NOT vote",
+    "-vote",
+    "parl* budget",
+    "pre-war de-escalation",
+    "text:budget title:deal",
+    'title:"trade deal" talks',
+    "the of and",
+    "Erdoğan Çavuşoğlu",
+    "KENNEDY ADMINISTRATION PRESSURE ON NGO DINH DIEM TO STOP SUPPRESSING THE BUDDHISTS .",
+    # advanced: handed to Whoosh's parser as typed
+    "(brexit OR deal) AND vote",
+    "source:BBC deal",
+    '"brexit deal"~3',
+    "deal AND -vote",
+    "NOT -vote deal",
+    "ab* deal",
+]
+
+
+def test_clauses_of_the_documented_syntax():
+    p = parse_syntax('Brexit -Johnson "withdrawal agreement" title:deal OR NOT vote +talks parl*')
+    assert [(c.text, c.sign) for c in p.clauses] == [
+        ("Brexit", ""),
+        ("Johnson", "-"),
+        ("withdrawal agreement", ""),
+        ("deal", ""),
+        ("vote", "NOT"),
+        ("talks", "+"),
+        ("parl", ""),
+    ]
+    assert [c.syntax for c in p.positive] == [
+        "Brexit",
+        '"withdrawal agreement"',
+        "title:deal",
+        "talks",
+        "parl*",
+    ]
+    assert p.phrases == ("withdrawal agreement",)
+    assert p.says_or and p.advanced  # "OR NOT": Whoosh's operator rules decide
+    assert not parse_syntax('Brexit -Johnson "withdrawal agreement" title:deal +talks').advanced
+    assert p.clauses[3].field == "title" and p.clauses[4].or_before
+    assert p.clauses[-1].prefix
+    assert parse_syntax("ISRAEL AND SYRIA").clauses[1].and_before
+    # A leading or trailing operator is a word (a stop word), as Whoosh reads it.
+    assert [c.text for c in parse_syntax("AND vote").clauses] == ["AND", "vote"]
+
+
+@pytest.mark.parametrize(
+    "text", ["(a OR b) c", "source:BBC x", '"a b"~2', "a AND -b", "NOT -b", "ab*", "a*b"]
+)
+def test_syntax_beyond_the_documented_set_is_marked_advanced(text):
+    assert parse_syntax(text).advanced
+
+
+def test_meaning_drops_excluded_clauses_only():
+    assert parse_syntax("Brexit -Johnson NOT Farage").meaning == "Brexit"
+    assert parse_syntax('deal NOT title:"trade war" talks').meaning == "deal talks"
+    assert parse_syntax("ISRAEL AND SYRIA").meaning == "ISRAEL AND SYRIA"
+    assert parse_syntax("-Johnson").meaning == "-Johnson"
+
+
+def _shape(q):
+    """A Whoosh query's structure, field by field (Whoosh's == ignores some of them)."""
+    out = [type(q).__name__, getattr(q, "fieldname", None), getattr(q, "text", None)]
+    out += [tuple(getattr(q, "words", None) or ()), getattr(q, "slop", None), q.boost]
+    if not q.is_leaf():
+        out.append(tuple(_shape(c) for c in q.children()))
+    return tuple(out)
+
+
+def test_keyword_leg_builds_the_query_whoosh_would_parse(tmp_path):
+    """The Whoosh query built from the record's clauses is the one Whoosh's own parser makes
+    of the typed text (so the keyword leg ranks exactly as before)."""
+    write_index(tmp_path / "w", [KeywordDoc(0, "a", "Brexit deal", "talks on de-escalation")])
+    kw = KeywordIndex(tmp_path / "w")
+    built = 0
+    for text in QUERIES:
+        parsed = parse_syntax(text)
+        built += not parsed.advanced
+        mine = fix_not(kw.whoosh_query(parsed))
+        whoosh = fix_not(kw._parser.parse(text))
+        assert _shape(mine) == _shape(whoosh), text
+    assert built >= 19
+
+
+def test_milvus_reads_the_same_clauses():
+    p = mq.parse('brexit AND talks "trade deal" title:vote -johnson NOT "boris johnson"')
+    enc = mq.exclusion
+    assert p.required == enc("brexit") + enc("talks")
+    assert p.phrases == (enc("trade deal"),)
+    assert p.title == enc("vote")
+    assert p.excluded == (enc("johnson"), enc("boris johnson"))
+    with pytest.raises(Unsupported):
+        mq.parse("parl* budget")
+    assert mq.parse("parl* budget", strict=False).should == enc("parl") + enc("budget")
+
+
+def test_paragraph_leg_clauses_keep_a_fielded_phrase_whole():
+    pos, neg, req, says_or = query_clauses('title:"trade deal" talks -"boris johnson"')
+    assert pos == ['title:"trade deal"', "talks"] and req == [0]
+    assert neg == ['"boris johnson"'] and not says_or
