@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from .progress import plural
 
-# Ingest refuses ids that could be indexed but not opened from a link (search.ingest.id_problem).
+# Ingest refuses ids that could be indexed but not opened from a link (search.records.id_problem).
 MAX_ARTICLE_ID_CHARS = 1_000
 
 
