@@ -226,39 +226,43 @@ def test_safe_url(url, expected):
 
 
 def test_highlight_lets_only_mark_through():
-    assert highlight({"highlighted": "a &amp; <mark>b</mark>", "text": "a & b"}) == Markup(
+    assert highlight(ParagraphHit("a:0", "a & b", "a &amp; <mark>b</mark>")) == Markup(
         "a &amp; <mark>b</mark>"
     )
-    assert highlight({"highlighted": "<b>x</b>", "text": "<b>x</b>"}) == "&lt;b&gt;x&lt;/b&gt;"
+    assert highlight(ParagraphHit("a:0", "<b>x</b>", "<b>x</b>")) == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def _hit(title: str, *paragraphs: ParagraphHit) -> ArticleHit:
+    return ArticleHit("a", title, None, None, None, 1.0, list(paragraphs))
 
 
 def test_explain_hit_in_words():
-    both = {
-        "text": "Turkey and Russia on Idlib.",
-        "highlighted": "Turkey and Russia on <mark>Idlib</mark>.",
-        "keyword_rank": 1,
-        "semantic_rank": 1,
-    }
-    hit = {"title": "Talks on Idlib", "paragraphs": [both]}
+    both = ParagraphHit(
+        "a:0",
+        "Turkey and Russia on Idlib.",
+        "Turkey and Russia on <mark>Idlib</mark>.",
+        keyword_rank=1,
+        semantic_rank=1,
+    )
+    hit = _hit("Talks on Idlib", both)
     assert explain_hit(hit, "Talks on <mark>Idlib</mark>") == (
         "Matched your words: Idlib (in the title) and close in meaning to your query."
     )
     assert explain_hit(hit, "Talks on Idlib") == (
         "Matched your words: Idlib and close in meaning to your query."
     )
-    meaning = {"text": "Other words.", "highlighted": "Other words.", "semantic_rank": 4}
-    assert explain_hit({"title": "T", "paragraphs": [meaning]}) == "Close in meaning to your query."
-    words = {
-        "text": "Brexit and the parliament; BREXIT again.",
-        "highlighted": (
-            "<mark>Brexit</mark> and the <mark>parliament</mark>; <mark>BREXIT</mark> again."
-        ),
-        "keyword_rank": 2,
-    }
-    assert explain_hit({"title": "T", "paragraphs": [words]}, None, 7.0) == (
+    meaning = ParagraphHit("a:0", "Other words.", "Other words.", semantic_rank=4)
+    assert explain_hit(_hit("T", meaning)) == "Close in meaning to your query."
+    words = ParagraphHit(
+        "a:0",
+        "Brexit and the parliament; BREXIT again.",
+        "<mark>Brexit</mark> and the <mark>parliament</mark>; <mark>BREXIT</mark> again.",
+        keyword_rank=2,
+    )
+    assert explain_hit(_hit("T", words), None, 7.0) == (
         "Matched your words: Brexit, parliament; recent stories favoured."
     )
-    assert explain_hit({"title": "T", "paragraphs": [{"text": "x", "highlighted": "x"}]}) == ""
+    assert explain_hit(_hit("T", ParagraphHit("a:0", "x", "x"))) == ""
 
 
 def test_page_links_stop_at_the_ends(app):
@@ -294,13 +298,13 @@ def test_page_links_keep_every_filter(app):
 
 
 def test_explanation_names_a_word_once():
-    para = {
-        "text": "Elections and the election: election's day.",
-        "highlighted": "<mark>Elections</mark> and the <mark>election</mark>: "
-        "<mark>election</mark>&#x27;s day.",
-        "keyword_rank": 1,
-    }
-    assert explain_hit({"title": "T", "paragraphs": [para]}) == "Matched your words: Elections."
+    para = ParagraphHit(
+        "a:0",
+        "Elections and the election: election's day.",
+        "<mark>Elections</mark> and the <mark>election</mark>: <mark>election</mark>&#x27;s day.",
+        keyword_rank=1,
+    )
+    assert explain_hit(_hit("T", para)) == "Matched your words: Elections."
 
 
 def test_no_results_page_says_it_once_and_lists_what_to_try(client):

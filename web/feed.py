@@ -17,7 +17,7 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 from flask import Blueprint, Response, abort, request, url_for
 
-from search.models import Query
+from search.models import ArticleHit, Query, Results
 from search.query import QueryError, parse_query
 from web import get_engine, get_settings
 from web.links import query_args
@@ -46,12 +46,12 @@ def _when(iso: str | None) -> datetime | None:
         return None
 
 
-def _summary(hit: dict[str, Any], engine: Any) -> str:
+def _summary(hit: ArticleHit, engine: Any) -> str:
     best = snippet_paragraph(hit, engine)
-    return make_snippet(best.get("text") or "").text if best else ""
+    return make_snippet(best.text or "").text if best else ""
 
 
-def build_feed(query: Query, results: dict[str, Any], built_at: str | None, engine: Any) -> bytes:
+def build_feed(query: Query, results: Results, built_at: str | None, engine: Any) -> bytes:
     """The Atom document for ``results`` (already newest first)."""
     page_args = query_args(replace(query, sort="date", limit=10, offset=0))
     title = f"newsearch: {query.text}" if query.text else "newsearch: latest news"
@@ -62,23 +62,23 @@ def build_feed(query: Query, results: dict[str, Any], built_at: str | None, engi
     fg.link(href=url_for("pages.index", _external=True, **page_args), rel="alternate")
     fg.link(href=request.url, rel="self")
     fg.generator("newsearch")
-    dates = [d for d in (_when(h.get("date")) for h in results["results"]) if d]
+    dates = [d for d in (_when(h.date) for h in results.results) if d]
     fallback = _when(built_at) or datetime.now(UTC)
     fg.updated(max(dates) if dates else fallback)
-    for hit in results["results"]:
+    for hit in results.results:
         entry = fg.add_entry(order="append")
-        page = url_for("pages.article", article_id=hit["article_id"], _external=True)
+        page = url_for("pages.article", article_id=hit.article_id, _external=True)
         entry.id(page)
-        entry.title(_clean(hit.get("title")) or "(untitled)")
+        entry.title(_clean(hit.title) or "(untitled)")
         # One link only: feedgen 1.0.0 drops the rel of entry links, and two rel-less (so
         # "alternate") links of the same type would break the Atom spec. Our article page
         # links the original.
         entry.link(href=page, rel="alternate")
-        when = _when(hit.get("date")) or fallback
+        when = _when(hit.date) or fallback
         entry.updated(when)
         entry.published(when)
-        if hit.get("source"):
-            entry.author({"name": _clean(hit["source"])})
+        if hit.source:
+            entry.author({"name": _clean(hit.source)})
         summary = _clean(_summary(hit, engine))
         if summary:
             entry.summary(summary)
@@ -101,8 +101,7 @@ def atom() -> Any:
         abort(503, description="The search index is not ready yet.")
     query = replace(query, sort="date", offset=0)
     try:
-        found = engine.search(query) if query.text else engine.latest(query)
-        results = found.to_dict()
+        results = engine.search(query) if query.text else engine.latest(query)
         built_at = engine.health().built_at
     except Exception:
         log.exception("feed failed for %r", query)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from search.backends import Unsupported
-from search.models import Query
+from search.models import ParagraphHit, Query, Results
 from search.query import DEFAULT_LIMIT, MAX_SOURCES, QueryError, parse_query
 from web import get_engine, get_settings
 from web.api import MAX_ARTICLE_ID_CHARS
@@ -31,7 +30,7 @@ from web.links import (
     search_url,
     source_facets,
 )
-from web.present import highlight, present_hit, safe_url, story_refs
+from web.present import Passage, StoryRef, highlight, present_hit, safe_url, story_refs
 from web.present import title_html as present_title
 
 __all__ = ["RECENCY_CHOICES", "bp"]
@@ -82,13 +81,6 @@ def _choices(form: dict[str, Any]) -> dict[str, Any]:
     return {"modes": MODES, "sorts": SORT_CHOICES, "recencies": recency}
 
 
-def _as_dict(record: Any) -> dict[str, Any] | None:
-    """An engine record (a dataclass) as the dict the templates read; None stays None."""
-    if record is None or isinstance(record, dict):
-        return record
-    return record.to_dict() if hasattr(record, "to_dict") else asdict(record)
-
-
 def _highlighted(engine: Any, text: str, texts: list[str]) -> list[str | None]:
     """``texts`` with ``text``'s words marked, or Nones when there is nothing to mark."""
     if not text or not texts:
@@ -100,11 +92,11 @@ def _highlighted(engine: Any, text: str, texts: list[str]) -> list[str | None]:
         return [None] * len(texts)
 
 
-def run_search(engine: Any, query: Query) -> dict[str, Any]:
-    """The query's results as a dict: a search, or the latest articles when it has no text."""
+def run_search(engine: Any, query: Query) -> Results:
+    """The query's results: a search, or the latest articles when it has no text."""
     if not query.text:
-        return engine.latest(query).to_dict()
-    return engine.search(query).to_dict()
+        return engine.latest(query)
+    return engine.search(query)
 
 
 @bp.get("/")
@@ -124,10 +116,10 @@ def index() -> Any:
         return render_template("search.html", not_ready=True, **context), 503, _RETRY
     try:
         results = run_search(engine, query)
-        titles = _highlighted(engine, query.text, [h["title"] or "" for h in results["results"]])
+        titles = _highlighted(engine, query.text, [h.title or "" for h in results.results])
         hits = [
             present_hit(h, engine, t, query.recency, query.text)
-            for h, t in zip(results["results"], titles, strict=True)
+            for h, t in zip(results.results, titles, strict=True)
         ]
     except Unsupported as exc:  # this backend cannot answer part of the query: say which
         return render_template("search.html", error=str(exc), **context), 400
@@ -136,11 +128,10 @@ def index() -> Any:
         message = "Sorry, the search failed on our side. Please try again."
         return render_template("search.html", error=message, **context), 500
     for hit in hits:  # the front page has no best passage to scroll to
-        anchor = hit["anchor"] if query.text else ""
-        hit["page_url"] = article_url(query, hit["article_id"], anchor)
+        hit.page_url = article_url(query, hit.article_id, hit.anchor if query.text else "")
 
-    facets = results.get("facets") or {}
-    suggestion = results.get("suggestion")
+    facets = results.facets or {}
+    suggestion = results.suggestion
     if suggestion and suggestion.casefold() == query.text.casefold():
         suggestion = None
     return render_template(
@@ -150,7 +141,7 @@ def index() -> Any:
         latest=not query.text,
         first=query.offset + 1,
         last=query.offset + len(hits),
-        links=page_links(query, results["total"], settings.max_offset),
+        links=page_links(query, results.total, settings.max_offset),
         suggestion=suggestion,
         suggestion_url=search_url(query, text=suggestion) if suggestion else None,
         sources=source_facets(query, facets.get("source") or []),
@@ -189,33 +180,41 @@ def article(article_id: str) -> Any:
         return body, 503, _RETRY
     if len(article_id) > MAX_ARTICLE_ID_CHARS:
         abort(404, description="There is no article with this id.")
-    found = _as_dict(engine.article(article_id))
+    found = engine.article(article_id)
     if found is None:
         abort(404, description="There is no article with this id.")
     search = _search_of(request.args)
     try:
         threshold = get_settings().related_threshold
-        related = [_as_dict(r) for r in engine.related(article_id, RELATED_SHOWN, threshold) or []]
+        nearest = engine.related(article_id, RELATED_SHOWN, threshold) or []
     except Exception:  # the article itself is still worth showing
         log.exception("related search failed for %r", article_id)
-        related = []
-    for story in related:
-        story["link"] = safe_url(story.get("url"))
-        story["page_url"] = article_url(search, story["article_id"])
-    paragraphs = list(found.get("paragraphs") or [])
+        nearest = []
+    related = [
+        StoryRef(
+            r.article_id,
+            r.title,
+            r.date,
+            r.source,
+            article_url(search, r.article_id),
+            safe_url(r.url),
+        )  # fmt: skip
+        for r in nearest
+    ]
     text = search.text if search else ""
-    marked = _highlighted(engine, text, [p["text"] for p in paragraphs])
-    shown = []
-    for p, html in zip(paragraphs, marked, strict=True):
-        n = str(p.get("paragraph_id", "")).rpartition(":")[2]
-        item = {"text": p["text"], "highlighted": html}
-        shown.append(
-            {"id": f"p{n}", "html": highlight(item), "hit": bool(html and "<mark>" in html)}
+    marked = _highlighted(engine, text, [p.text for p in found.paragraphs])
+    shown = [
+        Passage(
+            highlight(ParagraphHit(p.paragraph_id, p.text, html or "")),
+            f"p{p.paragraph_id.rpartition(':')[2]}",
+            bool(html and "<mark>" in html),
         )
-    title_marks = _highlighted(engine, text, [found.get("title") or ""])[0]
-    duplicates = story_refs(engine, list(found.get("duplicates") or []))
+        for p, html in zip(found.paragraphs, marked, strict=True)
+    ]
+    title_marks = _highlighted(engine, text, [found.title or ""])[0]
+    duplicates = story_refs(engine, list(found.duplicates))
     for story in duplicates:
-        story["page_url"] = article_url(search, story["id"])
+        story.page_url = article_url(search, story.id)
     form = (
         _form(request.args, search, get_settings().mode)
         if search
@@ -224,9 +223,9 @@ def article(article_id: str) -> Any:
     return render_template(
         "article.html",
         article=found,
-        title_html=present_title(found.get("title") or "(untitled)", title_marks),
+        title_html=present_title(found.title or "(untitled)", title_marks),
         paragraphs=shown,
-        link=safe_url(found.get("url")),
+        link=safe_url(found.url),
         related=related,
         duplicates=duplicates,
         search=search,
