@@ -119,9 +119,9 @@ class Engine:
         self, article_id: str, limit: int = 5, min_score: float | None = None
     ) -> list[RelatedArticle] | None:
         """Nearest articles by embedding, best first, or None for an unknown id. Itself, its
-        near-copies, and near-copies of a story already listed are left out; with
-        ``min_score`` only stories at least that similar (the page passes
-        ``settings.related_threshold``; the API lists the nearest with their scores)."""
+        near-copies, and near-copies of a story already listed are left out, and so are
+        stories less similar than ``min_score``: by default ``settings.related_threshold``,
+        the one cut the page and the API share (``min_score=-1``: the nearest, however far)."""
         b = self.backend
         row = b.article_row(article_id)
         if row is None:
@@ -130,7 +130,7 @@ class Engine:
         alive = cat.alive.copy()
         alive[cat.duplicate_of.get(row, [])] = False
         near = nearest_articles(cat.vectors(), row, 4 * limit + 8, alive)
-        floor = -1.0 if min_score is None else min_score
+        floor = self.settings.related_threshold if min_score is None else min_score
         near = related_stories(near, cat.duplicate_of, floor)[:limit]
         records = b.articles([r for r, _ in near])
         return [

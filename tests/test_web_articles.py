@@ -45,8 +45,19 @@ def test_unknown_article_is_json_404(client, path):
     assert error["code"] == "not_found" and error["message"]
 
 
-def test_related_json(client, seed_id):
-    response = client.get(f"/api/articles/{seed_id}/related")
+@pytest.fixture(scope="module")
+def any_distance(settings, built_index):
+    """A client whose related stories have no similarity cut (the limit alone decides)."""
+    from dataclasses import replace
+
+    from web import create_app
+
+    every = replace(settings, related_threshold=-1.0)
+    return create_app({"TESTING": True, "SETTINGS": every}).test_client()
+
+
+def test_related_json(any_distance, seed_id):
+    response = any_distance.get(f"/api/articles/{seed_id}/related")
     assert response.status_code == 200
     body = response.get_json()
     assert body["article_id"] == seed_id
@@ -59,9 +70,22 @@ def test_related_json(client, seed_id):
 
 
 @pytest.mark.parametrize(("limit", "count"), [("1", 1), ("2", 2), ("50", 8)])
-def test_related_limit(client, seed_id, limit, count):
-    body = client.get(f"/api/articles/{seed_id}/related?limit={limit}").get_json()
+def test_related_limit(any_distance, seed_id, limit, count):
+    body = any_distance.get(f"/api/articles/{seed_id}/related?limit={limit}").get_json()
     assert len(body["results"]) == count
+
+
+def test_related_api_and_page_share_the_threshold(client, any_distance, settings, seed_id):
+    """The API lists what the article page lists: the nearest at least related_threshold
+    similar (one setting), not the nearest however far."""
+    every = any_distance.get(f"/api/articles/{seed_id}/related?limit=50").get_json()["results"]
+    body = client.get(f"/api/articles/{seed_id}/related?limit=50").get_json()["results"]
+    close = [s for s in every if s["score"] >= settings.related_threshold]
+    assert len(close) < len(every), "the corpus has stories below the threshold"
+    assert [s["article_id"] for s in body] == [s["article_id"] for s in close]
+    html = client.get(f"/articles/{seed_id}").get_data(as_text=True)
+    shown = re.findall(r'<a dir="auto" href="/articles/([^"?]+)', html.split("related-heading")[-1])
+    assert shown[: len(body)] == [s["article_id"] for s in body][:5]
 
 
 @pytest.mark.parametrize("limit", ["0", "51", "x", "-1", "2.5"])

@@ -145,7 +145,12 @@ def build_spec(settings: Settings) -> dict[str, Any]:
             "/api/articles/{article_id}/related": _get(
                 "related",
                 "The articles nearest in meaning (near-copies excluded).",
-                ("Related", "Related articles, nearest first."),
+                (
+                    "Related",
+                    f"Related articles, nearest first: those with an article cosine of at least "
+                    f"{settings.related_threshold:g} (`NEWSEARCH_RELATED_THRESHOLD`), as the "
+                    "article page lists them.",
+                ),
                 "400 404 503",
                 [_ARTICLE_ID, related_limit],
             ),

@@ -185,8 +185,7 @@ def article(article_id: str) -> Any:
         abort(404, description="There is no article with this id.")
     search = _search_of(request.args)
     try:
-        threshold = get_settings().related_threshold
-        nearest = engine.related(article_id, RELATED_SHOWN, threshold) or []
+        nearest = engine.related(article_id, RELATED_SHOWN) or []  # settings' threshold
     except Exception:  # the article itself is still worth showing
         log.exception("related search failed for %r", article_id)
         nearest = []
