@@ -79,6 +79,100 @@ def test_keyword_leg_finds_what_embedded_finds(mengine, eengine):
         assert m.terms == e.terms
 
 
+EVIDENCE_QUERIES = [
+    *QUERIES,
+    "Syria Turkey Moscow",
+    '"interest rate"',
+    "title:wheat",
+    "Syria NOT Moscow",
+    "Moscow -Syria",
+    "Syria OR Moscow",
+    "rates rates Rate",
+    "the of and",
+]
+
+
+def _evidence(backend, text):
+    return backend.keyword_articles(text)
+
+
+def test_article_keyword_evidence_equals_embedded(mengine, eengine):
+    """Milvus's native keyword_articles gives the embedded backend's evidence: the same
+    clauses, clause counts per article, required clauses, exclusions and BM25F scores."""
+    assert mengine.backend.catalog.ids == eengine.backend.catalog.ids
+    for text in EVIDENCE_QUERIES:
+        m, e = _evidence(mengine.backend, text), _evidence(eengine.backend, text)
+        assert m.terms == e.terms, text
+        if e.evidence is None:
+            assert m.evidence is None, text
+            continue
+        assert (m.clauses, m.required, m.any_clause) == (e.clauses, e.required, e.any_clause), text
+        assert m.evidence.matched.tolist() == e.evidence.matched.tolist(), text
+        for mh, eh in zip(m.evidence.clause_hits, e.evidence.clause_hits, strict=True):
+            assert mh.tolist() == eh.tolist(), text
+        np.testing.assert_allclose(m.evidence.scores, e.evidence.scores, rtol=1e-9, err_msg=text)
+        assert (m.excluded is None) == (e.excluded is None), text
+        if e.excluded is not None:
+            assert m.excluded.tolist() == e.excluded.tolist(), text
+        mp, ep = m.paragraph_scores, e.paragraph_scores
+        assert np.flatnonzero(mp).tolist() == np.flatnonzero(ep).tolist(), text
+
+
+def test_article_semantic_evidence_equals_embedded(mengine, eengine):
+    """Every paragraph within the recorded floor gets the embedded backend's cosine; the
+    article best (and second best) paragraphs the engine ranks by are the same."""
+    radius = mengine.backend.semantic_radius
+    assert radius is not None and radius <= mengine.calibration(mengine.backend).hybrid_floor
+    for q in QUERIES:
+        vec = eengine.embedder.encode_query(q)
+        m = mengine.backend.semantic_articles(vec, 0.3)
+        e = eengine.backend.semantic_articles(vec, 1.0)  # all exact
+        above = e.cosines >= radius + 1e-4
+        assert np.isfinite(m.cosines[above]).all(), q
+        np.testing.assert_allclose(m.cosines[above], e.cosines[above], atol=1e-5)
+        assert not np.isfinite(m.cosines[e.cosines < radius - 1e-4]).any(), q
+        ok = e.best >= radius + 1e-4
+        np.testing.assert_allclose(m.best[ok], e.best[ok], atol=1e-5)
+
+
+def test_evidence_not_cut_at_topk(mengine, monkeypatch):
+    """A server caps one search at topk hits: a full page is fetched again by row ranges,
+    so the evidence with a tiny cap equals the uncapped one."""
+    b = mengine.backend
+    full_kw = b.keyword_articles("Syria OR rates OR storm")
+    vec = mengine.embedder.encode_query("the economy")
+    full_sem = b.semantic_articles(vec, 0.3)
+    monkeypatch.setattr(b, "topk_cap", 7)
+    calls = []
+    real = b._client.search
+    monkeypatch.setattr(
+        b._client, "search", lambda *a, **k: calls.append(k["limit"]) or real(*a, **k)
+    )
+    small_kw = b.keyword_articles("Syria OR rates OR storm")
+    assert max(calls) <= 7 and len(calls) > 4
+    assert small_kw.evidence.matched.tolist() == full_kw.evidence.matched.tolist()
+    np.testing.assert_allclose(small_kw.evidence.scores, full_kw.evidence.scores)
+    np.testing.assert_allclose(small_kw.paragraph_scores, full_kw.paragraph_scores)
+    small_sem = b.semantic_articles(vec, 0.3)
+    assert np.array_equal(small_sem.cosines, full_sem.cosines)
+
+
+def test_engine_answers_equal_embedded(mengine, eengine):
+    """With native evidence the engine's match set, totals, facets and order are the
+    embedded backend's in every mode (the test corpus has no cosine below the floor that a
+    hybrid member would rank by)."""
+    for text in EVIDENCE_QUERIES[:-1]:
+        for mode in ("keyword", "semantic", "hybrid"):
+            q = Query(text, mode=mode, limit=50)
+            m, e = mengine.search(q), eengine.search(q)
+            assert m.total == e.total, (text, mode)
+            assert [a.article_id for a in m.results] == [a.article_id for a in e.results], (
+                text,
+                mode,
+            )
+            assert m.facets == e.facets, (text, mode)
+
+
 def test_query_syntax_like_embedded(mengine, eengine):
     for text in ("Moscow -Syria", "title:wheat", '"interest rate"', "Syria NOT Moscow"):
         q = Query(text, mode="keyword")

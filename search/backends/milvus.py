@@ -23,9 +23,20 @@ import numpy as np
 from ..config import Settings
 from ..facets import date_number, date_ordinal
 from ..store import IndexCorrupt
+from . import milvus_articles as ma
 from . import milvus_query as mq
 from . import milvus_store as ms
-from .base import ArticleRecord, Catalog, Filters, KeywordLeg, Leg, ParagraphRecord, Stats
+from .base import (
+    ArticleKeyword,
+    ArticleRecord,
+    Catalog,
+    Filters,
+    KeywordLeg,
+    Leg,
+    ParagraphRecord,
+    SemanticEvidence,
+    Stats,
+)
 
 __all__ = ["MilvusBackend", "open_milvus"]
 log = logging.getLogger(__name__)
@@ -36,6 +47,7 @@ def open_milvus(settings: Settings, client: Any = None) -> MilvusBackend:
     """The backend on the live collections of ``settings.milvus_collection``."""
     client = client or ms.connect(settings.milvus_uri)
     lv = ms.live(client, settings.milvus_collection)
+    ms.check_format(lv)
     if lv.manifest.get("model") != settings.model_name:
         raise IndexCorrupt(
             f"Milvus index {lv.paragraphs}: built with model {lv.manifest.get('model')!r}, "
@@ -51,6 +63,8 @@ class MilvusBackend:
         self._client = client
         self._live = lv
         self.settings = settings
+        # Milvus Lite has no topk limit; a server caps one search at MAX_TOPK hits.
+        self.topk_cap: int | None = None if ms.is_lite(settings.milvus_uri) else ms.MAX_TOPK
 
     @property
     def snapshot(self) -> str:
@@ -161,6 +175,81 @@ class MilvusBackend:
         complete = len(raw) < n
         return Leg(rows, scores, arts, total=len(rows) if complete else None, complete=complete)
 
+    # -- article-level evidence (the engine's match set and ranking) --------------------
+    def _search_all(self, data: list, field: str, params: dict, output: list[str]) -> list:
+        """Every hit of one search (BM25: each paragraph holding a query term; dense with a
+        radius: each within it), never cut at the topk limit: a server that returns a full
+        ``topk_cap`` page is asked again range by range of rows, each range at most
+        ``topk_cap`` rows, so no range can be cut."""
+        n = max(int(self._live.manifest.get("next_row", 0)), 1)
+        cap = self.topk_cap
+        kw = {"anns_field": field, "output_fields": output, "search_params": params}
+        p = self._live.paragraphs
+        raw = self._client.search(p, data, limit=n if cap is None else min(n, cap), **kw)[0]
+        if cap is None or len(raw) < min(n, cap):
+            return list(raw)
+        out: list = []
+        for lo in range(0, n, cap):
+            expr = f"row >= {lo} and row < {lo + cap}"
+            out.extend(self._client.search(p, data, limit=cap, filter=expr, **kw)[0])
+        return out
+
+    @cached_property
+    def _row_stats(self) -> ma.RowStats:
+        got = list(ms.scan(self._client, self._live.paragraphs, ["article", "tlen", "ttlen"],
+                           batch=ms.SCAN_PAGE))  # fmt: skip
+        col = lambda k: np.fromiter((e[k] for e in got), np.int64, len(got))  # noqa: E731
+        n_rows = int(self._live.manifest.get("next_row", len(got)))
+        return ma.row_stats(col("row"), col("article"), col("tlen"), col("ttlen"), n_rows,
+                            len(self.catalog.ids))  # fmt: skip
+
+    def keyword_articles(self, text: str) -> ArticleKeyword:
+        """Every article's keyword evidence (BM25F over the article, clauses matched,
+        required clauses, exclusions), as the embedded backend computes it: Milvus returns
+        every paragraph holding a query word, ``milvus_articles`` counts (see there)."""
+        q = mq.parse(text)  # Unsupported for prefixes
+        p = ma.plan(text)
+        if not q.searchable or not p.clauses:
+            return ArticleKeyword(q.terms, None)
+        bm25 = {"metric_type": "BM25"}
+        words = [p.words()]
+        body = [ma.Hit(int(h["row"]), h["entity"]["terms"].split())
+                for h in self._search_all(words, "sparse", bm25, ["terms"])]  # fmt: skip
+        built = float(self._live.manifest.get("settings", {}).get("title_boost", 1.0))
+        repeat = max(1, round(built))  # the BM25 field holds the title's terms this often
+        title = []
+        for h in self._search_all(words, "tsparse", bm25, ["tterms"]):
+            toks = h["entity"]["tterms"].split()
+            title.append(ma.Hit(int(h["row"]), toks[: len(toks) // repeat]))
+        return ma.keyword_evidence(p, body, title, self._row_stats, self.settings.title_boost,
+                                   built, q.terms)  # fmt: skip
+
+    def semantic_articles(self, vector: np.ndarray, exact_within: float) -> SemanticEvidence:
+        """The cosine of every paragraph down to the index's lowest calibrated floor (all
+        paragraphs when none is recorded), best and second best per article. Milvus returns
+        exact fp32 cosines, so ``exact_within`` needs nothing more; below the floor a
+        paragraph has no cosine (−inf), which decides no membership (README "Scaling out")."""
+        n = max(int(self._live.manifest.get("next_row", 0)), 1)
+        params: dict[str, Any] = {"ef": max(min(n, ms.MAX_EF), 256)}
+        radius = self.semantic_radius
+        if radius is not None:
+            params["radius"] = radius - 1e-6  # Milvus keeps scores > radius
+        data = [np.asarray(vector, dtype=np.float32).tolist()]
+        cosine = {"metric_type": "COSINE", "params": params}
+        raw = self._search_all(data, "vector", cosine, ["article"])
+        rows = np.fromiter((h["row"] for h in raw), np.int64, len(raw))
+        cos = np.fromiter((h["distance"] for h in raw), np.float64, len(raw))
+        arts = np.fromiter((h["entity"]["article"] for h in raw), np.int64, len(raw))
+        return ma.semantic_evidence(rows, arts, cos, n, len(self.catalog.ids))
+
+    @property
+    def semantic_radius(self) -> float | None:
+        """The lowest cosine any match-set rule reads (the recorded semantic and hybrid
+        floors), or None for an index that recorded none."""
+        m = self._live.manifest.get("match_set") or {}
+        floors = [float(m[k]) for k in ("floor", "hybrid_floor") if k in m]
+        return min(floors) if floors else None
+
     def query_terms(self, text: str) -> frozenset[str]:
         return mq.parse(text, strict=False).terms
 
@@ -263,6 +352,7 @@ class MilvusBackend:
             dimension=int(m["dimension"]),
             embed_backend=m.get("settings", {}).get("embed_backend", self.settings.embed_backend),
             built_at=m.get("built_at"),
+            match_set=dict(m.get("match_set") or {}),
         )
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -273,7 +363,7 @@ class MilvusBackend:
         return MilvusBackend(self._client, lv, self.settings)
 
     def prepare(self) -> None:
-        _ = self.catalog, self._article_index
+        _ = self.catalog, self._article_index, self._row_stats
 
     def close(self) -> None:
         pass  # the client is shared by the snapshots of one process

@@ -30,12 +30,14 @@ from ..store import IndexCorrupt, IndexError_, IndexNotReady
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: per-paragraph term counts (tlen, ttlen) for article-level BM25F
 MANIFEST = "newsearch.manifest"
 ARTICLES = "newsearch.articles"
 WRITES = "newsearch.writes"
 BATCH = 1000  # entities per insert / rows per paged query
 MAX_TOPK = 16_384  # Milvus's limit on one search's limit
+MAX_EF = 65_536  # HNSW beam for a search over (nearly) every row
+SCAN_PAGE = 16_384  # rows per paged query of small fields
 TEXT_MAX = 65_535
 ID_MAX = 4_096
 _PLAIN = re.compile(r"[a-z0-9]+")
@@ -86,6 +88,21 @@ def connect(uri: str, token: str = "") -> Any:
         raise MilvusUnavailable(f"cannot open Milvus at {uri}: {e}{hint}") from e
 
 
+def is_lite(uri: str) -> bool:
+    """A ``.db`` file: Milvus Lite in-process (no topk limit, one process per file)."""
+    return uri.endswith(".db")
+
+
+def check_format(lv: Live) -> None:
+    """IndexCorrupt with one clear line for collections an older newsearch wrote."""
+    got = int(lv.manifest.get("milvus_format", 1))
+    if got != FORMAT:
+        raise IndexCorrupt(
+            f"Milvus index {lv.paragraphs} has format {got}, this newsearch reads {FORMAT}; "
+            "rebuild it with `newsearch index` (stored vectors are reused)"
+        )
+
+
 def _schemas(client: Any, dim: int) -> tuple[Any, Any]:
     from pymilvus import DataType, Function, FunctionType
 
@@ -99,6 +116,8 @@ def _schemas(client: Any, dim: int) -> tuple[Any, Any]:
     for name in ("terms", "tterms"):
         p.add_field(name, DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True,
                     enable_match=True)  # fmt: skip
+    p.add_field("tlen", DataType.INT64)  # analyzed terms in text, title (BM25F lengths)
+    p.add_field("ttlen", DataType.INT64)
     p.add_field("date", DataType.INT64)  # yyyymmdd, 0 = undated
     p.add_field("source", DataType.VARCHAR, max_length=ID_MAX)
     p.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)

@@ -24,27 +24,31 @@ from ..embed import Embedder, embedder_for
 from ..facets import date_number
 from ..keyword import analyze
 from ..layout import LiveIndex
+from ..matchset import calibration_for
 from ..models import Problem
 from ..related import article_vectors, duplicate_groups
 from ..store import IndexNotReady
 from . import milvus_store as ms
 
 
-def _terms(text: str, repeat: int = 1) -> str:
-    words = " ".join(ms.encode_term(t) for t in analyze(text))
-    return " ".join([words] * repeat) if words else ""
+def _terms(text: str, repeat: int = 1) -> tuple[str, int]:
+    """The analyzed, encoded terms of ``text`` (repeated ``repeat`` times) and their count."""
+    terms = [ms.encode_term(t) for t in analyze(text)]
+    words = " ".join(terms)
+    return (" ".join([words] * repeat) if words else ""), len(terms)
 
 
 def _paragraph_entities(
     records: list[dict], paras: list[dict], vectors: np.ndarray, first_row: int, settings: Settings
 ) -> Iterator[dict[str, Any]]:
     boost = max(1, round(settings.title_boost))  # Whoosh multiplies title term weights by it
-    title_terms: dict[int, str] = {}
+    title_terms: dict[int, tuple[str, int]] = {}
     first_article = records[0]["row"] if records else 0
     for i, p in enumerate(paras):
         a = records[p["article"] - first_article]
         if p["article"] not in title_terms:
             title_terms = {p["article"]: _terms(a["title"] or "", boost)}
+        terms, n_terms = _terms(p["text"])
         yield {
             "row": first_row + i,
             "article": p["article"],
@@ -52,8 +56,10 @@ def _paragraph_entities(
             "pid": p["id"],
             "text": p["text"],
             "hash": p["hash"],
-            "terms": _terms(p["text"]),
-            "tterms": title_terms[p["article"]],
+            "terms": terms,
+            "tterms": title_terms[p["article"]][0],
+            "tlen": n_terms,
+            "ttlen": title_terms[p["article"]][1],
             "date": date_number(a.get("date")),
             "source": a.get("source") or "",
             "vector": vectors[i].tolist(),
@@ -105,6 +111,7 @@ def _manifest(settings: Settings, dim: int, counts: dict, inputs: str | None, nx
         "inputs": inputs,
         "next_row": int(nxt[0]),
         "next_article": int(nxt[1]),
+        "match_set": calibration_for(settings.model_name, settings.embed_backend).to_dict(),
         "settings": {
             "max_tokens": settings.max_tokens,
             "embed_title": settings.embed_title,
@@ -276,6 +283,7 @@ def add_milvus(
         lv = ms.live(client, settings.milvus_collection)
     except IndexNotReady:
         return build_milvus(paths, settings, progress, embedder, on_problem, encode_all)
+    ms.check_format(lv)
     t0 = time.perf_counter()
     report = build.BuildReport()
     backend = lv.manifest.get("settings", {}).get("embed_backend", settings.embed_backend)

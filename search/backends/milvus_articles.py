@@ -1,0 +1,236 @@
+"""Article-level evidence from Milvus hits: the keyword clauses and the semantic cosines.
+
+The Milvus backend's ``keyword_articles`` and ``semantic_articles`` (the engine's match set
+and article ranking, README "How the match set is decided"). Milvus finds the paragraphs: one
+BM25 search per field (text, title) returns every paragraph holding any query word (a BM25
+score is > 0 exactly when a paragraph holds a query term) with its stored analyzed terms, and
+one range search returns every paragraph within the calibrated cosine floor. What Milvus
+cannot compute — BM25F over whole articles made of paragraphs, clause counts per article,
+phrase adjacency — is computed here from those hits with the embedded backend's own scorer
+(``article_bm25``), so scores, clause counts, required clauses and exclusions are the same.
+No Milvus calls here: ``milvus.py`` fetches, this module counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from whoosh.util.numeric import byte_to_length, length_to_byte
+
+from .. import article_bm25
+from ..article_bm25 import ArticleStats
+from ..keyword import analyze
+from .base import ArticleKeyword, SemanticEvidence, query_clauses
+from .milvus_store import encode_term
+
+K1, B = 1.2, 0.75  # Whoosh's BM25F defaults (the embedded backend's paragraph scores)
+_LUT = np.array([byte_to_length(length_to_byte(n)) for n in range(1024)], dtype=np.float64)
+
+
+def whoosh_lengths(lengths: np.ndarray) -> np.ndarray:
+    """Field lengths as Whoosh stores them (one byte each, so long fields are rounded): the
+    embedded backend's BM25F reads these, so the same rounding keeps scores equal."""
+    small = lengths < len(_LUT)
+    out = np.empty(len(lengths), dtype=np.float64)
+    out[small] = _LUT[lengths[small]]
+    out[~small] = [byte_to_length(length_to_byte(int(n))) for n in lengths[~small]]
+    return out
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One query word or phrase as encoded terms (``milvus_store.encode_term``)."""
+
+    tokens: tuple[str, ...]
+    title_only: bool = False  # title:word
+
+
+@dataclass(frozen=True)
+class Plan:
+    clauses: tuple[Clause, ...]
+    required: tuple[int, ...]  # clause indices: quoted, title:, +word
+    excluded: tuple[tuple[str, ...], ...]  # -word, NOT word, -"a phrase"
+    any_clause: bool  # the query says OR
+
+    def words(self) -> str:
+        """Every term the hits must be searched for (positive and excluded), once each."""
+        terms = [t for c in self.clauses for t in c.tokens] + [t for e in self.excluded for t in e]
+        return " ".join(dict.fromkeys(terms))
+
+
+def _tokens(clause: str) -> tuple[str, ...]:
+    return tuple(encode_term(t) for t in analyze(clause.strip('"').rstrip("*")))
+
+
+def plan(text: str) -> Plan:
+    """The query's clauses in the syntax every backend accepts (``base.query_clauses``); the
+    same word twice, or two words with one stem, are one clause, as in the embedded backend."""
+    positive, negative, required, says_or = query_clauses(text)
+    index: dict[tuple[str, ...], int] = {}
+    clauses: list[Clause] = []
+    need: set[int] = set()
+    for i, raw in enumerate(positive):
+        title_only = raw.startswith("title:")
+        toks = _tokens(raw[6:] if title_only else raw)
+        if not toks:  # stop words only: not a clause
+            continue
+        j = index.get(toks)
+        if j is None:
+            j = index[toks] = len(clauses)
+            clauses.append(Clause(toks, title_only))
+        elif clauses[j].title_only and not title_only:
+            clauses[j] = Clause(toks, False)
+        if i in required:
+            need.add(j)
+    excluded = tuple(
+        dict.fromkeys(t for t in (_tokens(n.removeprefix("title:")) for n in negative) if t)
+    )
+    return Plan(tuple(clauses), tuple(sorted(need)), excluded, says_or)
+
+
+def _tf(tokens: list[str], counts: Counter, want: tuple[str, ...]) -> int:
+    """Occurrences of a word; for a phrase, its words' smallest count where the words are
+    adjacent (the embedded backend's phrase frequency), else 0."""
+    if len(want) == 1:
+        return counts.get(want[0], 0)
+    if not all(w in counts for w in want):
+        return 0
+    joined = f" {' '.join(tokens)} "
+    if f" {' '.join(want)} " not in joined:
+        return 0
+    return min(counts[w] for w in want)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One paragraph a BM25 search returned, with the field's analyzed terms."""
+
+    row: int
+    tokens: list[str]
+
+
+@dataclass(frozen=True)
+class RowStats:
+    """Per paragraph row: its article's stats for BM25F and the field lengths Whoosh reads."""
+
+    articles: ArticleStats
+    body_len: np.ndarray  # float64 per row (Whoosh's rounding), 0 for rows not live
+    title_len: np.ndarray
+    live: np.ndarray  # bool per row
+
+    @property
+    def rows(self) -> int:
+        return len(self.live)
+
+
+def keyword_evidence(
+    p: Plan,
+    body: list[Hit],
+    title: list[Hit],
+    rs: RowStats,
+    title_weight: float,
+    title_boost: float,
+    terms: frozenset[str],
+) -> ArticleKeyword:
+    """Every article's keyword evidence for plan ``p`` from its paragraphs' hits. ``title``
+    tokens are the title's once (not the BM25 field's repetition); Whoosh counts a title word
+    ``title_boost`` times (the field boost the index was built with), so that is its
+    frequency here too; ``title_weight`` weighs the title in the article's BM25F."""
+    if not p.clauses:
+        return ArticleKeyword(terms, None)
+    fields = (("text", body, 1.0), ("title", title, float(title_boost)))
+    counted = [[(h.row, h.tokens, Counter(h.tokens)) for h in hits] for _, hits, _ in fields]
+    live, n_live = rs.live, max(int(rs.live.sum()), 1)
+    lengths = {"text": rs.body_len, "title": rs.title_len}
+    para = np.zeros(rs.rows)
+    clauses: list = []
+    for c in p.clauses:
+        leaves = []
+        for (name, _, boost), hits in zip(fields, counted, strict=True):
+            if c.title_only and name != "title":
+                continue
+            got = [(r, _tf(toks, cnt, c.tokens)) for r, toks, cnt in hits]
+            got = [(r, f) for r, f in got if f > 0]
+            if not got:
+                continue
+            docs = np.array([r for r, _ in got], dtype=np.int64)
+            tf = np.array([f for _, f in got], dtype=np.float64) * boost
+            leaves.append((name, docs, tf))
+            para[docs] += _paragraph_bm25(c, name, docs, tf, counted, lengths[name], live, n_live)
+        clauses.append(leaves)
+    evidence = article_bm25.score(rs.articles, clauses, title_weight)
+    excluded = None
+    if p.excluded:
+        docs = [
+            np.array([r for r, toks, cnt in hits if _tf(toks, cnt, e) > 0], dtype=np.int64)
+            for e in p.excluded
+            for hits in counted
+        ]
+        excluded = article_bm25.any_of(rs.articles, docs)
+    return ArticleKeyword(
+        terms,
+        evidence,
+        len(p.clauses),
+        p.required,
+        excluded,
+        paragraph_scores=para,
+        any_clause=p.any_clause,
+    )
+
+
+def _paragraph_bm25(c, name, docs, tf, counted, lengths, live, n_live) -> np.ndarray:
+    """Whoosh's BM25F of one clause in one field for its paragraphs (the embedded backend's
+    paragraph scores): per word ``idf · tf·(k1+1) / (tf + k1·(1−b+b·len/avglen))`` with
+    Whoosh's ``idf = log(N/(df+1)) + 1``; a phrase scores as the sum of its words."""
+    hits = counted[0 if name == "text" else 1]
+    avg = float(lengths[live].mean()) if live.any() else 1.0
+    norm = (1 - B) + B * lengths[docs] / (avg or 1.0)
+    out = np.zeros(len(docs))
+    for w in c.tokens:
+        df = sum(1 for _, _, cnt in hits if w in cnt)
+        idf = math.log(n_live / (df + 1)) + 1
+        out += idf * (tf * (K1 + 1)) / (tf + K1 * norm)
+    return out
+
+
+def semantic_evidence(
+    rows: np.ndarray, articles: np.ndarray, cosines: np.ndarray, n_rows: int, n_articles: int
+) -> SemanticEvidence:
+    """Per paragraph row its cosine (−inf where Milvus returned none: deleted, or below the
+    searched floor), per article its best and second-best paragraph's."""
+    cos = np.full(n_rows, -np.inf)
+    cos[rows] = cosines
+    best = np.full(n_articles, -np.inf)
+    second = best.copy()
+    if len(rows):
+        order = np.lexsort((-cosines, articles))
+        a, s = articles[order].astype(np.int64), cosines[order]
+        first = np.r_[True, a[1:] != a[:-1]]
+        best[a[first]] = s[first]
+        nxt = np.flatnonzero(first) + 1
+        ok = nxt < len(a)
+        nxt = nxt[ok]
+        ok2 = a[nxt] == a[nxt - 1]
+        second[a[nxt[ok2]]] = s[nxt[ok2]]
+    return SemanticEvidence(cos, best, second)
+
+
+def row_stats(
+    row: np.ndarray,
+    article: np.ndarray,
+    body_len: np.ndarray,
+    title_len: np.ndarray,
+    n_rows: int,
+    n_articles: int,
+) -> RowStats:
+    """RowStats from Milvus's stored per-paragraph term counts (rows it did not return are
+    deleted: article −1, length 0)."""
+    art = np.full(n_rows, -1, dtype=np.int64)
+    body = np.zeros(n_rows, dtype=np.int64)
+    title = np.zeros(n_rows, dtype=np.int64)
+    art[row], body[row], title[row] = article, body_len, title_len
+    bl, tl = whoosh_lengths(body), whoosh_lengths(title)
+    return RowStats(ArticleStats.build(art, bl, tl, n_articles), bl, tl, art >= 0)
