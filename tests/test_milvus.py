@@ -88,6 +88,11 @@ EVIDENCE_QUERIES = [
     "Moscow -Syria",
     "Syria OR Moscow",
     "rates rates Rate",
+    "text:wheat prices",
+    '-"interest rate" rates',
+    "de-escalation Idlib",
+    "Idlib AND Turkey",
+    "+wheat prices",
     "the of and",
 ]
 
@@ -110,7 +115,8 @@ def test_article_keyword_evidence_equals_embedded(mengine, eengine):
         assert m.evidence.matched.tolist() == e.evidence.matched.tolist(), text
         for mh, eh in zip(m.evidence.clause_hits, e.evidence.clause_hits, strict=True):
             assert mh.tolist() == eh.tolist(), text
-        np.testing.assert_allclose(m.evidence.scores, e.evidence.scores, rtol=1e-9, err_msg=text)
+        if " AND " not in text and "+" not in text:  # boolean: Whoosh's own scores (README)
+            np.testing.assert_allclose(m.evidence.scores, e.evidence.scores, rtol=1e-9)
         assert (m.excluded is None) == (e.excluded is None), text
         if e.excluded is not None:
             assert m.excluded.tolist() == e.excluded.tolist(), text

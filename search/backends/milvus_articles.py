@@ -23,7 +23,8 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 from .. import article_bm25
 from ..article_bm25 import ArticleStats
 from ..keyword import analyze
-from .base import ArticleKeyword, SemanticEvidence, query_clauses
+from ..syntax import parse_syntax
+from .base import ArticleKeyword, ClauseEvidence, SemanticEvidence
 from .milvus_store import encode_term
 
 K1, B = 1.2, 0.75  # Whoosh's BM25F defaults (the embedded backend's paragraph scores)
@@ -45,7 +46,7 @@ class Clause:
     """One query word or phrase as encoded terms (``milvus_store.encode_term``)."""
 
     tokens: tuple[str, ...]
-    title_only: bool = False  # title:word
+    field: str | None = None  # title:word / text:word: that field only
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class Plan:
     required: tuple[int, ...]  # clause indices: quoted, title:, +word
     excluded: tuple[tuple[str, ...], ...]  # -word, NOT word, -"a phrase"
     any_clause: bool  # the query says OR
+    # ``a AND b`` / ``+a``: the embedded backend matches such a query per paragraph, as one
+    # clause (Whoosh's boolean query): a paragraph matches when it holds every clause of one
+    # AND-chain (``groups``) and every ``+`` clause (``must``).
+    groups: tuple[tuple[int, ...], ...] | None = None
+    must: tuple[int, ...] = ()
 
     def words(self) -> str:
         """Every term the hits must be searched for (positive and excluded), once each."""
@@ -61,34 +67,43 @@ class Plan:
         return " ".join(dict.fromkeys(terms))
 
 
-def _tokens(clause: str) -> tuple[str, ...]:
-    return tuple(encode_term(t) for t in analyze(clause.strip('"').rstrip("*")))
+def _tokens(words: str) -> tuple[str, ...]:
+    return tuple(encode_term(t) for t in analyze(words))
 
 
 def plan(text: str) -> Plan:
-    """The query's clauses in the syntax every backend accepts (``base.query_clauses``); the
-    same word twice, or two words with one stem, are one clause, as in the embedded backend."""
-    positive, negative, required, says_or = query_clauses(text)
+    """The query's clauses as the syntax reads them (``search.syntax``), analyzed: the same
+    word twice, or two words with one stem, are one clause, as in the embedded backend;
+    quoted phrases or words, ``title:`` words and ``+word`` are required."""
+    parsed = parse_syntax(text)
     index: dict[tuple[str, ...], int] = {}
     clauses: list[Clause] = []
     need: set[int] = set()
-    for i, raw in enumerate(positive):
-        title_only = raw.startswith("title:")
-        toks = _tokens(raw[6:] if title_only else raw)
+    groups: list[list[int]] = []
+    must: list[int] = []
+    boolean = any(c.and_before or c.sign == "+" for c in parsed.positive)
+    for c in parsed.positive:
+        toks = _tokens(c.text)
         if not toks:  # stop words only: not a clause
             continue
         j = index.get(toks)
         if j is None:
             j = index[toks] = len(clauses)
-            clauses.append(Clause(toks, title_only))
-        elif clauses[j].title_only and not title_only:
-            clauses[j] = Clause(toks, False)
-        if i in required:
+            clauses.append(Clause(toks, c.field))
+        elif clauses[j].field != c.field:
+            clauses[j] = Clause(toks, None)  # asked in both fields
+        if c.sign == "+":
+            must.append(j)
+        elif c.and_before and groups:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+        if c.phrase or c.field == "title":
             need.add(j)
-    excluded = tuple(
-        dict.fromkeys(t for t in (_tokens(n.removeprefix("title:")) for n in negative) if t)
-    )
-    return Plan(tuple(clauses), tuple(sorted(need)), excluded, says_or)
+    excluded = tuple(dict.fromkeys(t for t in (_tokens(c.text) for c in parsed.excluded) if t))
+    if boolean:  # one clause, matched per paragraph (see Plan)
+        return Plan(tuple(clauses), (), excluded, False, tuple(map(tuple, groups)), tuple(must))
+    return Plan(tuple(clauses), tuple(sorted(need)), excluded, parsed.says_or)
 
 
 def _tf(tokens: list[str], counts: Counter, want: tuple[str, ...]) -> int:
@@ -150,7 +165,7 @@ def keyword_evidence(
     for c in p.clauses:
         leaves = []
         for (name, _, boost), hits in zip(fields, counted, strict=True):
-            if c.title_only and name != "title":
+            if c.field is not None and c.field != name:
                 continue
             got = [(r, _tf(toks, cnt, c.tokens)) for r, toks, cnt in hits]
             got = [(r, f) for r, f in got if f > 0]
@@ -161,15 +176,10 @@ def keyword_evidence(
             leaves.append((name, docs, tf))
             para[docs] += _paragraph_bm25(c, name, docs, tf, counted, lengths[name], live, n_live)
         clauses.append(leaves)
+    excluded = _excluded(p, counted, rs)
+    if p.groups is not None:
+        return _boolean(p, clauses, para, rs, terms, excluded)
     evidence = article_bm25.score(rs.articles, clauses, title_weight)
-    excluded = None
-    if p.excluded:
-        docs = [
-            np.array([r for r, toks, cnt in hits if _tf(toks, cnt, e) > 0], dtype=np.int64)
-            for e in p.excluded
-            for hits in counted
-        ]
-        excluded = article_bm25.any_of(rs.articles, docs)
     return ArticleKeyword(
         terms,
         evidence,
@@ -179,6 +189,47 @@ def keyword_evidence(
         paragraph_scores=para,
         any_clause=p.any_clause,
     )
+
+
+def _excluded(p: Plan, counted: list, rs: RowStats) -> np.ndarray | None:
+    """Bool per article holding an excluded word or phrase in any paragraph or its title."""
+    if not p.excluded:
+        return None
+    docs = [
+        np.array([r for r, toks, cnt in hits if _tf(toks, cnt, e) > 0], dtype=np.int64)
+        for e in p.excluded
+        for hits in counted
+    ]
+    return article_bm25.any_of(rs.articles, docs)
+
+
+def _boolean(p: Plan, leaves: list, para: np.ndarray, rs: RowStats, terms, excluded):
+    """An AND / + query as the embedded backend evaluates it: one clause, the paragraphs
+    matching the boolean query, each article scored by its best paragraph."""
+    held = []
+    for clause in leaves:
+        h = np.zeros(rs.rows, dtype=bool)
+        for _, docs, _ in clause:
+            h[docs] = True
+        held.append(h)
+    none = np.zeros(rs.rows, dtype=bool)
+    match = none.copy()
+    for g in p.groups or ():
+        match |= np.logical_and.reduce([held[i] for i in g]) if g else none
+    if not p.groups:
+        match = ~none
+    for i in p.must:
+        match &= held[i]
+    para = np.where(match, para, 0.0)
+    n = len(rs.articles.body_len)
+    scores = np.zeros(n)
+    arts = rs.articles.art_of_doc
+    ok = match & (arts >= 0)
+    np.maximum.at(scores, arts[ok], para[ok])
+    hit = np.zeros(n, dtype=bool)
+    hit[arts[ok]] = True
+    evidence = ClauseEvidence(scores, hit.astype(np.int16), [hit])
+    return ArticleKeyword(terms, evidence, 1, (), excluded, paragraph_scores=para)
 
 
 def _paragraph_bm25(c, name, docs, tf, counted, lengths, live, n_live) -> np.ndarray:
