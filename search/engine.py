@@ -267,13 +267,31 @@ class Engine:
         sem = self.semantic_evidence(b, text) if query.mode != "keyword" else None
         best = sem.best if sem is not None else None
         second = sem.second if sem is not None else None
+        cal = self.calibration(b)
         rows, scores, kw_set, sem_set = ranking.decide(
-            query.mode, self.settings, self.calibration(b), allowed, kw, best, second
+            query.mode, self.settings, cal, allowed, kw, best, second
         )
         groups = list(zip(rows.tolist(), scores.tolist(), strict=True))
         groups = self._rerank(cat.dates, cat.ordinals, groups, query)
-        facets = facet_counts([g[0] for g in groups], cat.source_of, cat.date_of)
         groups, collapsed = _collapse_duplicates(groups, cat.duplicate_of)
+
+        def listed(date_from, date_to, sources) -> list[int]:
+            """The articles listed under other filters (the legs are filter-free)."""
+            mask = filter_mask(cat, date_from, date_to, sources)
+            got = ranking.decide(query.mode, self.settings, cal, mask, kw, best, second)[0]
+            pairs = [(int(r), 0.0) for r in got]
+            return [g[0] for g in _collapse_duplicates(pairs, cat.duplicate_of)[0]]
+
+        rows = [g[0] for g in groups]
+        facets = facet_counts(
+            rows,
+            cat.source_of,
+            cat.date_of,
+            source_rows=listed(query.date_from, query.date_to, ()) if query.sources else rows,
+            date_rows=listed(None, None, query.sources)
+            if query.date_from or query.date_to
+            else rows,
+        )
         cos = sem.cosines if sem is not None else None
         return Matched(
             groups, facets, collapsed, kw, cos, best, allowed, notice, kw_set, sem_set, query.mode

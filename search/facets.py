@@ -43,16 +43,33 @@ def facet_counts(
     source_of: Sequence[str | None],
     date_of: Sequence[str | None],
     top: int = 20,
+    *,
+    source_rows: Sequence[int] | None = None,
+    date_rows: Sequence[int] | None = None,
 ) -> dict[str, list[dict]]:
-    """Source counts (most first) and per-month counts (chronological) over ``rows``."""
-    sources = Counter(source_of[r] for r in rows if source_of[r])
-    months = Counter(date_of[r][:7] for r in rows if date_of[r])
+    """Source counts (most first) and per-month counts (chronological) over the articles
+    listed, and ``unknown``: how many of them have no source or no date, so the rows add up
+    to the total a reader sees.
+
+    Multi-select faceting: each facet counts the match set under the *other* facets' filters
+    (``source_rows``: without the source filter; ``date_rows``: without the date filter;
+    both default to ``rows``), so a chosen source or year leaves the others to switch to.
+    """
+    source_rows = rows if source_rows is None else source_rows
+    date_rows = rows if date_rows is None else date_rows
+    sources = Counter(source_of[r] for r in source_rows if source_of[r])
+    months = Counter(date_of[r][:7] for r in date_rows if date_of[r])
+    unknown = [
+        {"facet": "source", "count": sum(1 for r in source_rows if not source_of[r])},
+        {"facet": "date", "count": sum(1 for r in date_rows if not date_of[r])},
+    ]
     return {
         "source": [
             {"value": v, "count": c}
             for v, c in sorted(sources.items(), key=lambda x: (-x[1], x[0]))[:top]
         ],
         "date": [{"period": p, "count": c} for p, c in sorted(months.items())],
+        "unknown": [u for u in unknown if u["count"]],
     }
 
 

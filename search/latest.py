@@ -2,8 +2,8 @@
 
 Pure ranking over per-article arrays (no I/O, no search leg): newest first (undated articles
 last, later-added first on the same date), near-duplicates collapsed into their newest copy,
-and facets over every article that passes the filters. The engine turns the page of article
-rows into :class:`search.models.Results`.
+and facets over the articles listed (each facet without its own filter). The engine turns the
+page of article rows into :class:`search.models.Results`.
 """
 
 from __future__ import annotations
@@ -58,19 +58,26 @@ def latest_rows(
     offset: int = 0,
     limit: int = 10,
 ) -> LatestPage:
-    """One page of the newest live articles passing the date range (inclusive) and sources."""
-    rows = np.flatnonzero(_mask(alive, dates, source_of, date_from, date_to, sources))
-    order = np.lexsort((-rows, -dates[rows]))
-    ranked = [int(r) for r in rows[order]]
-    facets = facet_counts(ranked, source_of, date_of)
-    kept, collapsed, seen = [], {}, set()
-    for r in ranked:
-        if r in seen:
-            continue
-        others = duplicate_of.get(r, [])
-        seen.update(others)
-        if others:
-            collapsed[r] = others
-        kept.append(r)
+    """One page of the newest live articles passing the date range (inclusive) and sources.
+    Facets count the articles listed, each facet without its own filter (multi-select)."""
+
+    def newest(date_from, date_to, sources) -> tuple[list[int], dict[int, list[int]]]:
+        rows = np.flatnonzero(_mask(alive, dates, source_of, date_from, date_to, sources))
+        order = np.lexsort((-rows, -dates[rows]))
+        kept, collapsed, seen = [], {}, set()
+        for r in (int(r) for r in rows[order]):
+            if r in seen:
+                continue
+            others = duplicate_of.get(r, [])
+            seen.update(others)
+            if others:
+                collapsed[r] = others
+            kept.append(r)
+        return kept, collapsed
+
+    kept, collapsed = newest(date_from, date_to, sources)
+    by_source = newest(date_from, date_to, ())[0] if sources else kept
+    by_date = newest(None, None, sources)[0] if date_from or date_to else kept
+    facets = facet_counts(kept, source_of, date_of, source_rows=by_source, date_rows=by_date)
     page = kept[offset : offset + limit]
     return LatestPage(page, len(kept), facets, {r: collapsed[r] for r in page if r in collapsed})

@@ -122,7 +122,18 @@ def test_latest_rows_newest_first_filtered_and_collapsed():
     page = latest_rows(alive, dates, source_of, date_of, {1: [4], 4: [1]}, limit=10)
     assert page.rows == [4, 5, 0, 2], "deleted row 3 out; 1 collapsed into 4; undated last"
     assert page.total == 4 and page.collapsed == {4: [1]}
-    assert sum(f["count"] for f in page.facets["date"]) == 4
+    # Facets count the articles listed (1 folded into 4), the undated one apart: they add up.
+    assert sum(f["count"] for f in page.facets["date"]) == 3
+    assert page.facets["unknown"] == [
+        {"facet": "source", "count": 1},
+        {"facet": "date", "count": 1},
+    ]
+    chosen = latest_rows(alive, dates, source_of, date_of, {}, date_from="2020-01-01")
+    assert chosen.total == 2 and chosen.facets["date"] == [
+        {"period": "2019-01", "count": 1},
+        {"period": "2019-12", "count": 1},
+        {"period": "2020-01", "count": 2},
+    ], "the date facet ignores its own filter: the other months stay to switch to"
     some = latest_rows(alive, dates, source_of, date_of, {}, sources=("A",), date_from="2019-06-01")
     assert some.rows == []
     window = latest_rows(alive, dates, source_of, date_of, {}, date_to="2019-12-31", offset=1)

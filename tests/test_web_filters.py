@@ -52,11 +52,46 @@ def test_facets_and_suggestion_in_json(client):
 def test_source_filter(client):
     _, body = api(client, q=BROAD, mode="keyword", source="Coastal Herald", limit=20)
     assert body["results"] and {h["source"] for h in body["results"]} == {"Coastal Herald"}
-    assert body["facets"]["source"] == [{"value": "Coastal Herald", "count": body["total"]}]
+    # Multi-select faceting: the source facet is counted without the source filter, so the
+    # other sources stay listed (with what adding each would bring); the chosen one counts
+    # exactly what is shown.
+    sources = {f["value"]: f["count"] for f in body["facets"]["source"]}
+    assert sources["Coastal Herald"] == body["total"] and len(sources) > 1
+    _, unfiltered = api(client, q=BROAD, mode="keyword", limit=20)
+    assert body["facets"]["source"] == unfiltered["facets"]["source"]
+    assert body["facets"]["date"] != unfiltered["facets"]["date"]  # the date facet is filtered
     _, both = api(
         client, q=BROAD, mode="keyword", source=["Coastal Herald", "Tech Daily"], limit=20
     )
     assert {h["source"] for h in both["results"]} == {"Coastal Herald", "Tech Daily"}
+
+
+def test_date_facet_keeps_the_other_months_to_switch_to(client):
+    _, every = api(client, q=BROAD, mode="keyword", limit=20)
+    months = {f["period"]: f["count"] for f in every["facets"]["date"]}
+    assert len(months) > 1
+    chosen = min(months)
+    _, one = api(client, q=BROAD, mode="keyword", **{"from": f"{chosen}-01", "to": f"{chosen}-28"})
+    assert one["total"] <= months[chosen] and one["facets"]["date"] == every["facets"]["date"]
+    html = client.get(
+        "/",
+        query_string={"q": BROAD, "mode": "keyword", "from": f"{chosen}-01", "to": f"{chosen}-28"},
+    ).get_data(as_text=True)
+    others = [p for p in months if p != chosen]
+    assert all(f"from={p}-01" in html for p in others), "every other month is a link"
+
+
+def test_facets_and_total_reconcile(client):
+    """Every listed article is in one source row (or "No source") and one date row (or "No
+    date"): the facet counts add up to the total on the page."""
+    _, body = api(client, q=BROAD, mode="keyword", limit=1)
+    unknown = {u["facet"]: u["count"] for u in body["facets"]["unknown"]}
+    assert unknown == {"source": 1, "date": 1}  # the seed article has neither
+    for facet in ("source", "date"):
+        counted = sum(f["count"] for f in body["facets"][facet]) + unknown[facet]
+        assert counted == body["total"], facet
+    html = client.get("/", query_string={"q": BROAD, "mode": "keyword"}).get_data(as_text=True)
+    assert "No source" in html and "No date" in html
 
 
 def test_date_filter_is_inclusive(client):

@@ -104,10 +104,17 @@ def _bar(count: int, most: int) -> float:
     return max(2.0, round(100.0 * count / most, 1)) if most else 0.0
 
 
-def source_facets(query: Query, facet: list[dict[str, Any]]) -> dict[str, Any]:
+def _unknown_row(label: str, count: int, most: int) -> dict[str, Any]:
+    """The articles without a source (or date): counted, so the rows add up, but no link."""
+    return {"label": label, "count": count, "bar": _bar(count, most), "active": False,
+            "level": 0, "url": None, "static": True}  # fmt: skip
+
+
+def source_facets(query: Query, facet: list[dict[str, Any]], unknown: int = 0) -> dict[str, Any]:
     """The source facet: ``rows`` (label, count, bar, link adding that source filter) for the
     most frequent sources, and ``names`` (all of them) for a search box when there are more.
-    A source already chosen, in any letter case, is shown active."""
+    A source already chosen, in any letter case, is shown active; ``unknown`` articles with
+    no source get a last row of their own."""
     most = max((f["count"] for f in facet), default=0)
     chosen = {s.casefold() for s in query.sources}
     rows = []
@@ -128,7 +135,10 @@ def source_facets(query: Query, facet: list[dict[str, Any]]) -> dict[str, Any]:
         )
     shown = rows[:SOURCE_ROWS] + [r for r in rows[SOURCE_ROWS:] if r["active"]]
     names = [r["label"] for r in rows] if len(rows) > SOURCE_ROWS else []
-    return {"rows": shown, "names": names, "hidden": len(rows) - len(shown)}
+    hidden = len(rows) - len(shown)
+    if unknown and rows:
+        shown.append(_unknown_row("No source", unknown, max(most, unknown)))
+    return {"rows": shown, "names": names, "hidden": hidden}
 
 
 def month_label(period: str) -> str:
@@ -160,10 +170,11 @@ def _chosen_year(query: Query, years: list[str]) -> str | None:
     return years[0] if len(years) == 1 else None
 
 
-def date_facets(query: Query, facet: list[dict[str, Any]]) -> dict[str, Any]:
+def date_facets(query: Query, facet: list[dict[str, Any]], unknown: int = 0) -> dict[str, Any]:
     """The date facet: one row per year, and under the chosen year (the one the date filter
     lies in, or the only year there is) one row per month of it, so a 40-year archive shows
-    40 + 12 rows, never 480. Each row links to its whole year or month.
+    40 + 12 rows, never 480. Each row links to its whole year or month; ``unknown`` undated
+    articles get a last row of their own (no link: a date filter never keeps them).
 
     Returns ``{"unit": "year" | "month", "rows": [...]}``; a row has ``level`` 0 (a year) or
     1 (a month of the chosen year).
@@ -201,6 +212,9 @@ def date_facets(query: Query, facet: list[dict[str, Any]]) -> dict[str, Any]:
                 "url": url,
             }
         )
+    if unknown and rows:
+        most = most_year if len(years) > 1 else most_month
+        rows.append(_unknown_row("No date", unknown, max(most, unknown)))
     return {"unit": "year" if len(years) > 1 else "month", "rows": rows}
 
 
