@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -160,6 +160,31 @@ def test_article_from_a_navalny_search_highlights_and_links_back(chrome, server)
     WebDriverWait(chrome, 10).until(EC.staleness_of(back))
     assert args_of(chrome.current_url) == args_of(results_url) | {"mode": ["hybrid"]}
     assert [e.text for e in chrome.find_elements(By.CSS_SELECTOR, ".hit-title a")] == titles
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP])
+def test_jump_to_the_first_passage_keeps_the_headline_and_back_link_in_view(
+    chrome, server, app, size
+):
+    """#p0 lies just under the headline: the page lands on its top (on a 390 px phone the
+    headline and the way back used to scroll off); a deeper passage is scrolled to."""
+    viewport(chrome, size)
+    hit = app.test_client().get("/api/search?q=Navalny+airlifted&limit=1").get_json()["results"][0]
+    article = server + "/articles/" + quote(hit["article_id"], safe="") + "?q=Navalny+airlifted"
+
+    def in_view(selector: str) -> bool:
+        return chrome.execute_script(
+            "const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+            "return r.top >= 0 && r.bottom <= window.innerHeight",
+            selector,
+        )
+
+    visit(chrome, article + "#p0")
+    assert chrome.execute_script("return document.querySelector(':target').id") == "p0"
+    assert in_view("a.back-link") and in_view(".article h1")
+    visit(chrome, article + "#p3")
+    top = chrome.execute_script("return document.getElementById('p3').getBoundingClientRect().top")
+    assert 0 <= top < size[1] - 100, "a deeper passage is scrolled into view"
 
 
 def test_related_stories_are_close_and_keep_the_search(chrome, server, app, wikinews):
