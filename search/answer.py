@@ -13,7 +13,7 @@ from . import ranking
 from .backends import ArticleKeyword
 from .config import Settings
 from .matchset import Calibration
-from .models import MODES, Hint, Query
+from .models import MODES, Facets, Hint, Query
 
 WITHIN_ARTICLE_RRF_K = 10  # orders an article's paragraphs by both legs
 
@@ -23,7 +23,7 @@ class Matched:
     """One query's folded, ordered match set and the evidence behind it."""
 
     groups: list[tuple[int, float]]  # (article row, score) in result order
-    facets: dict
+    facets: Facets
     collapsed: dict[int, list[int]]
     keyword: ArticleKeyword
     cosines: np.ndarray | None  # per paragraph row

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .models import Facets, PeriodCount, SourceCount, UnknownCount
+
 
 def date_number(iso: str | None) -> int:
     """ "2019-01-05" → 20190105; missing → 0 (sorts last, never inside a date filter)."""
@@ -46,7 +48,7 @@ def facet_counts(
     *,
     source_rows: Sequence[int] | None = None,
     date_rows: Sequence[int] | None = None,
-) -> dict[str, list[dict]]:
+) -> Facets:
     """Source counts (most first) and per-month counts (chronological) over the articles
     listed, and ``unknown``: how many of them have no source or no date, so the rows add up
     to the total a reader sees.
@@ -60,17 +62,14 @@ def facet_counts(
     sources = Counter(source_of[r] for r in source_rows if source_of[r])
     months = Counter(date_of[r][:7] for r in date_rows if date_of[r])
     unknown = [
-        {"facet": "source", "count": sum(1 for r in source_rows if not source_of[r])},
-        {"facet": "date", "count": sum(1 for r in date_rows if not date_of[r])},
+        UnknownCount("source", sum(1 for r in source_rows if not source_of[r])),
+        UnknownCount("date", sum(1 for r in date_rows if not date_of[r])),
     ]
-    return {
-        "source": [
-            {"value": v, "count": c}
-            for v, c in sorted(sources.items(), key=lambda x: (-x[1], x[0]))[:top]
-        ],
-        "date": [{"period": p, "count": c} for p, c in sorted(months.items())],
-        "unknown": [u for u in unknown if u["count"]],
-    }
+    return Facets(
+        [SourceCount(v, c) for v, c in sorted(sources.items(), key=lambda x: (-x[1], x[0]))[:top]],
+        [PeriodCount(p, c) for p, c in sorted(months.items())],
+        [u for u in unknown if u.count],
+    )
 
 
 def date_ordinal(iso: str | None) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .facets import date_number, facet_counts
+from .models import Facets
 
 __all__ = ["LatestPage", "latest_rows"]
 
@@ -22,7 +23,7 @@ __all__ = ["LatestPage", "latest_rows"]
 class LatestPage:
     rows: list[int]  # article rows of the requested page, newest first
     total: int  # articles passing the filters, near-duplicates collapsed
-    facets: dict[str, list[dict]]
+    facets: Facets
     collapsed: dict[int, list[int]]  # shown row -> its near-duplicates left out
 
 

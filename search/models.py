@@ -118,6 +118,36 @@ class Hint:
     total: int | None = None
 
 
+@dataclass(frozen=True)
+class SourceCount:
+    value: str  # the source as the index spells it
+    count: int
+
+
+@dataclass(frozen=True)
+class PeriodCount:
+    period: str  # a month, "YYYY-MM"
+    count: int
+
+
+@dataclass(frozen=True)
+class UnknownCount:
+    """Listed articles with no value for a facet (no source, no date)."""
+
+    facet: Literal["source", "date"]
+    count: int
+
+
+@dataclass
+class Facets:
+    """Counts over the articles listed (near-copies folded), each facet counted without its
+    own filter (multi-select: a chosen source or month leaves the others to switch to)."""
+
+    source: list[SourceCount] = field(default_factory=list)  # most first (the top 20)
+    date: list[PeriodCount] = field(default_factory=list)  # chronological
+    unknown: list[UnknownCount] = field(default_factory=list)  # only non-zero counts
+
+
 @dataclass
 class Results:
     query: str
@@ -127,7 +157,7 @@ class Results:
     results: list[ArticleHit] = field(default_factory=list)
     notice: str | None = None  # e.g. "query had no searchable words"
     suggestion: str | None = None  # "did you mean", from the index's own vocabulary
-    facets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    facets: Facets = field(default_factory=Facets)
     hints: list[Hint] = field(default_factory=list)  # what to try when nothing matched
 
     def to_dict(self) -> dict[str, Any]:

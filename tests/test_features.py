@@ -56,9 +56,9 @@ def test_two_sources(engine):
 def test_facets_count_the_whole_match_set(engine):
     full = engine.search(Query(BROAD, mode="keyword", limit=1))
     assert full.total > 1 and len(full.results) == 1
-    source_total = sum(f["count"] for f in full.facets["source"])
+    source_total = sum(f.count for f in full.facets.source)
     assert source_total == full.total - 1  # every match but the seed (no source) is counted
-    months = [f["period"] for f in full.facets["date"]]
+    months = [f.period for f in full.facets.date]
     assert months == sorted(months) and "2019-03" in months
 
 

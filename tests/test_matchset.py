@@ -204,7 +204,7 @@ def test_total_facets_and_date_sort_cover_the_whole_set(small):
         for o in range(0, base.total + 2)
     }
     assert totals == {base.total}
-    assert sum(f["count"] for f in base.facets["source"]) == base.total
+    assert sum(f.count for f in base.facets.source) == base.total
     every = small.search(Query("Brexit parliament vote", limit=100, sort="date"))
     assert len(every.results) == base.total
     dates = [a.date for a in every.results]

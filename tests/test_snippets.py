@@ -9,6 +9,7 @@ import pytest
 
 from search.facets import canonical_sources
 from search.latest import latest_rows
+from search.models import PeriodCount, UnknownCount
 from search.related import related_stories
 from web.snippets import ELLIPSIS, is_boilerplate, make_snippet, mark_spans, render
 
@@ -123,16 +124,13 @@ def test_latest_rows_newest_first_filtered_and_collapsed():
     assert page.rows == [4, 5, 0, 2], "deleted row 3 out; 1 collapsed into 4; undated last"
     assert page.total == 4 and page.collapsed == {4: [1]}
     # Facets count the articles listed (1 folded into 4), the undated one apart: they add up.
-    assert sum(f["count"] for f in page.facets["date"]) == 3
-    assert page.facets["unknown"] == [
-        {"facet": "source", "count": 1},
-        {"facet": "date", "count": 1},
-    ]
+    assert sum(f.count for f in page.facets.date) == 3
+    assert page.facets.unknown == [UnknownCount("source", 1), UnknownCount("date", 1)]
     chosen = latest_rows(alive, dates, source_of, date_of, {}, date_from="2020-01-01")
-    assert chosen.total == 2 and chosen.facets["date"] == [
-        {"period": "2019-01", "count": 1},
-        {"period": "2019-12", "count": 1},
-        {"period": "2020-01", "count": 2},
+    assert chosen.total == 2 and chosen.facets.date == [
+        PeriodCount("2019-01", 1),
+        PeriodCount("2019-12", 1),
+        PeriodCount("2020-01", 2),
     ], "the date facet ignores its own filter: the other months stay to switch to"
     some = latest_rows(alive, dates, source_of, date_of, {}, sources=("A",), date_from="2019-06-01")
     assert some.rows == []

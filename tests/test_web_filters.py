@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from search.models import PeriodCount, SourceCount
 from web import create_app
 from web.links import SOURCE_ROWS, date_facets, days, month_label, search_url, source_facets
 
@@ -277,7 +278,7 @@ def test_date_facet_shows_years_then_the_months_of_the_chosen_year(settings):
 
     # 40 years of monthly counts: an archive. Rows must stay ~ years + 12, never 480.
     facet = [
-        {"period": f"{y}-{m:02d}", "count": 1 + (y == 2018)}
+        PeriodCount(f"{y}-{m:02d}", 1 + (y == 2018))
         for y in range(1980, 2020)
         for m in range(1, 13)
     ]
@@ -310,7 +311,7 @@ def test_date_facet_shows_years_then_the_months_of_the_chosen_year(settings):
 def test_one_year_shows_its_months(settings):
     from search.models import Query
 
-    facet = [{"period": "2019-01", "count": 3}, {"period": "2019-02", "count": 1}]
+    facet = [PeriodCount("2019-01", 3), PeriodCount("2019-02", 1)]
     with _request(settings):
         out = date_facets(Query("q"), facet)
     assert out["unit"] == "month"
@@ -323,7 +324,7 @@ def test_one_year_shows_its_months(settings):
 def test_source_facet_is_case_insensitive_and_searchable_when_long(settings):
     from search.models import Query
 
-    facet = [{"value": f"Source {i:02d}", "count": 30 - i} for i in range(20)]
+    facet = [SourceCount(f"Source {i:02d}", 30 - i) for i in range(20)]
     with _request(settings):
         few = source_facets(Query("q"), facet[:3])
         assert few["names"] == [] and len(few["rows"]) == 3

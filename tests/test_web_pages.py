@@ -7,7 +7,16 @@ import re
 import pytest
 from markupsafe import Markup
 
-from search.models import ArticleHit, ArticleView, ParagraphHit, Query, Results
+from search.models import (
+    ArticleHit,
+    ArticleView,
+    Facets,
+    ParagraphHit,
+    PeriodCount,
+    Query,
+    Results,
+    SourceCount,
+)
 from web import create_app
 from web.links import page_links
 from web.present import explain_hit, highlight, safe_url
@@ -167,10 +176,10 @@ class _HostileEngine:
             ),
             ArticleHit("ok", "Fine", None, None, "https://example.org/a?b=1&c=2", 0.5, [para]),
         ]
-        facets = {
-            "source": [{"value": "<script>alert(2)</script>", "count": 1}],
-            "date": [{"period": "2019-13", "count": 1}, {"period": "<b>", "count": 1}],
-        }
+        facets = Facets(
+            [SourceCount("<script>alert(2)</script>", 1)],
+            [PeriodCount("2019-13", 1), PeriodCount("<b>", 1)],
+        )
         return Results(query.text, query.mode, 2, 1.0, hits, "<b>notice</b>", "<b>sugg</b>", facets)
 
     def highlight(self, text: str, texts: list[str]) -> list[str]:

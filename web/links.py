@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import url_for
 
-from search.models import Query
+from search.models import PeriodCount, Query, SourceCount
 from search.query import DEFAULT_LIMIT, MAX_SOURCE_CHARS, MAX_SOURCES
 
 __all__ = [
@@ -110,22 +110,22 @@ def _unknown_row(label: str, count: int, most: int) -> dict[str, Any]:
             "level": 0, "url": None, "static": True}  # fmt: skip
 
 
-def source_facets(query: Query, facet: list[dict[str, Any]], unknown: int = 0) -> dict[str, Any]:
+def source_facets(query: Query, facet: list[SourceCount], unknown: int = 0) -> dict[str, Any]:
     """The source facet: ``rows`` (label, count, bar, link adding that source filter) for the
     most frequent sources, and ``names`` (all of them) for a search box when there are more.
     A source already chosen, in any letter case, is shown active; ``unknown`` articles with
     no source get a last row of their own."""
-    most = max((f["count"] for f in facet), default=0)
+    most = max((f.count for f in facet), default=0)
     chosen = {s.casefold() for s in query.sources}
     rows = []
     for f in facet:
-        value = str(f["value"])
+        value = str(f.value)
         active = value.casefold() in chosen
         rows.append(
             {
                 "label": value,
-                "count": f["count"],
-                "bar": _bar(f["count"], most),
+                "count": f.count,
+                "bar": _bar(f.count, most),
                 "active": active,
                 # No link the search would refuse: a source too long to name, or one too many.
                 "url": None
@@ -170,7 +170,7 @@ def _chosen_year(query: Query, years: list[str]) -> str | None:
     return years[0] if len(years) == 1 else None
 
 
-def date_facets(query: Query, facet: list[dict[str, Any]], unknown: int = 0) -> dict[str, Any]:
+def date_facets(query: Query, facet: list[PeriodCount], unknown: int = 0) -> dict[str, Any]:
     """The date facet: one row per year, and under the chosen year (the one the date filter
     lies in, or the only year there is) one row per month of it, so a 40-year archive shows
     40 + 12 rows, never 480. Each row links to its whole year or month; ``unknown`` undated
@@ -179,7 +179,7 @@ def date_facets(query: Query, facet: list[dict[str, Any]], unknown: int = 0) -> 
     Returns ``{"unit": "year" | "month", "rows": [...]}``; a row has ``level`` 0 (a year) or
     1 (a month of the chosen year).
     """
-    months = [(str(f["period"]), int(f["count"])) for f in facet]
+    months = [(str(f.period), int(f.count)) for f in facet]
     months = [(p, c) for p, c in months if _span(p) and len(p) == 7]  # malformed dates: out
     by_year: dict[str, int] = {}
     for period, count in months:

@@ -130,8 +130,8 @@ def index() -> Any:
     for hit in hits:  # the front page has no best passage to scroll to
         hit.page_url = article_url(query, hit.article_id, hit.anchor if query.text else "")
 
-    facets = results.facets or {}
-    unknown = {u["facet"]: u["count"] for u in facets.get("unknown") or []}
+    facets = results.facets
+    unknown = {u.facet: u.count for u in facets.unknown}
     suggestion = results.suggestion
     if suggestion and suggestion.casefold() == query.text.casefold():
         suggestion = None
@@ -145,8 +145,8 @@ def index() -> Any:
         links=page_links(query, results.total, settings.max_offset),
         suggestion=suggestion,
         suggestion_url=search_url(query, text=suggestion) if suggestion else None,
-        sources=source_facets(query, facets.get("source") or [], unknown.get("source", 0)),
-        dates=date_facets(query, facets.get("date") or [], unknown.get("date", 0)),
+        sources=source_facets(query, facets.source, unknown.get("source", 0)),
+        dates=date_facets(query, facets.date, unknown.get("date", 0)),
         filters=active_filters(query),
         feed=feed_url(query),
         clear_url=search_url(
