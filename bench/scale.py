@@ -1,21 +1,23 @@
 """Milvus backend and Ray embedding next to the embedded backend, in the same run (issue #16).
 
     .venv/bin/python bench/scale.py --equivalence          # TIME dev + Wikinews, a few minutes
-    .venv/bin/python bench/scale.py --speed [--quick]      # the 100k-paragraph bench corpus
-    .venv/bin/python bench/scale.py                        # both
+    heavy .venv/bin/python bench/scale.py --prepare --keep DIR [--quick]   # 100k builds
+    quiet .venv/bin/python bench/scale.py --speed --keep DIR               # latency, Ray
+    .venv/bin/python bench/scale.py                        # all of it in a temp folder
 
 Equivalence: nDCG@10 per mode for both backends (TIME dev: the human judgments; Wikinews:
-known-item, each title as a query, its own article relevant), and per query the top-10
-overlap of each leg (rows) and of each mode's articles. Both backends hold the same vectors
-(the Milvus build reuses the embedded index's by content hash), so the semantic leg should
-match exactly; the keyword leg differs by what Milvus computes BM25 from (IDF per segment in
-Lite, no Whoosh OR-coordination bonus).
+known-item, each title as a query, its own article relevant), per query the top-10 overlap and
+the total of each mode, and the article-level evidence the engine decides the match set from
+(``keyword_articles``: clause counts and BM25F per article; ``semantic_articles``: the best
+cosine per article above the recorded floor). Both backends hold the same vectors (the Milvus
+build reuses the embedded index's by content hash).
 
-Speed: a full build of reuters21578 + bbc (embedded, local embedding), the Milvus build of the
-same corpus storing those vectors (the Milvus write alone), warm in-process hybrid latency of
-the 240 bench queries (prefix queries are unsupported on Milvus and left out for both) on both
-backends, interleaved query by query so both see the same machine load, then ``--sample``
-paragraphs of the index embedded locally (the build's own path) and on a local Ray cluster.
+Speed: ``--prepare`` builds reuters21578 + bbc (embedded, local embedding) and the Milvus
+collections of the same vectors (the Milvus write alone); ``--speed`` opens both and measures
+warm in-process hybrid latency of the bench queries (prefix queries are unsupported on Milvus
+and left out for both), interleaved query by query so both see the same machine load, for at
+most ``--budget`` seconds, then ``--sample`` paragraphs of the index embedded locally (the
+build's own path) and on a local Ray cluster.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from common import CORPORA, DATA, TIME_DOCS, TIME_QRELS, TIME_QUERIES, latency_s
 
 from search import evaluate as ev  # noqa: E402
 from search import writers  # noqa: E402
-from search.backends import Filters, Unsupported  # noqa: E402
+from search.backends import Unsupported  # noqa: E402
 from search.backends.milvus_write import build_milvus  # noqa: E402
 from search.build import Previous  # noqa: E402
 from search.config import Settings  # noqa: E402
@@ -88,34 +90,58 @@ def equivalence(work: Path) -> None:
         res_e = ev.evaluate(emb, queries, qrels, MODES)
         res_m = ev.evaluate(mil, queries, qrels, MODES)
         print("| mode | nDCG@10 embedded | nDCG@10 milvus | Δ | article top-10 overlap mean |"
-              " min | queries identical |")  # fmt: skip
-        print("|---|---:|---:|---:|---:|---:|---:|")
+              " min | top-10 identical | totals equal |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for mode in MODES:
-            ov = []
+            ov, totals = [], 0
             for q in queries.values():
-                a = [r.article_id for r in emb.search(Query(q, mode=mode)).results]
-                b = [r.article_id for r in mil.search(Query(q, mode=mode)).results]
+                re_, rm = emb.search(Query(q, mode=mode)), mil.search(Query(q, mode=mode))
+                a = [r.article_id for r in re_.results]
+                b = [r.article_id for r in rm.results]
                 ov.append(_overlap(a, b) if a or b else 1.0)
+                totals += re_.total == rm.total
             ne, nm = res_e[mode]["ndcg@10"], res_m[mode]["ndcg@10"]
             same = sum(o == 1.0 for o in ov)
             print(f"| {mode} | {ne:.4f} | {nm:.4f} | {nm - ne:+.4f} | {np.mean(ov):.3f} | "
-                  f"{min(ov):.2f} | {same}/{len(ov)} |")  # fmt: skip
-        kw, sem, sem_exact = [], [], 0
-        for q in queries.values():
-            vec = emb.embedder.encode_query(q)
-            se = emb.backend.semantic(vec, Filters(), 10).rows.tolist()
-            sm = mil.backend.semantic(vec, Filters(), 10).rows.tolist()
-            sem.append(_overlap(se, sm))
-            sem_exact += se == sm
-            ke = emb.backend.keyword(q, Filters(), 10).rows.tolist()
-            km = mil.backend.keyword(q, Filters(), 10).rows.tolist()
-            kw.append(_overlap(ke, km) if ke or km else 1.0)
-        same_kw = sum(o == 1.0 for o in kw)
-        print(
-            f"\nLegs, top-10 paragraphs: semantic overlap mean {np.mean(sem):.3f} "
-            f"(identical order {sem_exact}/{len(sem)}); keyword overlap mean "
-            f"{np.mean(kw):.3f}, min {min(kw):.2f}, identical sets {same_kw}/{len(kw)}"
-        )
+                  f"{min(ov):.2f} | {same}/{len(ov)} | {totals}/{len(ov)} |")  # fmt: skip
+        _evidence(emb, mil, queries)
+
+
+def _evidence(emb: Engine, mil: Engine, queries: dict[str, str]) -> None:
+    """Per query, the article-level evidence the engine decides the match set from."""
+    kb, mb = emb.backend, mil.backend
+    radius = mb.semantic_radius or -1.0
+    same_clauses = same_scores = 0
+    max_rel, sem_same, sem_err, skipped = 0.0, 0, 0.0, 0
+    for q in queries.values():
+        try:
+            ke, km = kb.keyword_articles(q), mb.keyword_articles(q)
+        except Unsupported:
+            skipped += 1
+            continue
+        if ke.evidence is None or km.evidence is None:
+            same_clauses += (ke.evidence is None) == (km.evidence is None)
+            same_scores += (ke.evidence is None) == (km.evidence is None)
+        else:
+            same_clauses += np.array_equal(ke.evidence.matched, km.evidence.matched)
+            d = np.abs(ke.evidence.scores - km.evidence.scores)
+            rel = float((d / np.maximum(np.abs(ke.evidence.scores), 1e-12)).max())
+            max_rel = max(max_rel, rel)
+            same_scores += rel < 1e-9
+        vec = emb.embedder.encode_query(q)
+        se, sm = kb.semantic_articles(vec, 1.0), mb.semantic_articles(vec, 0.3)
+        ok = se.best >= radius + 1e-4
+        sem_same += bool(np.array_equal(np.argsort(-se.best[ok], kind="stable"),
+                                        np.argsort(-sm.best[ok], kind="stable")))  # fmt: skip
+        if ok.any():
+            sem_err = max(sem_err, float(np.abs(se.best[ok] - sm.best[ok]).max()))
+    n = len(queries) - skipped
+    print(
+        f"\nEvidence per query ({n} queries, {skipped} unsupported on Milvus): keyword clause "
+        f"counts per article identical {same_clauses}/{n}, article BM25F identical {same_scores}/"
+        f"{n} (max relative difference {max_rel:.1e}); semantic: articles above the floor "
+        f"({radius:.2f}) in the same order {sem_same}/{n}, max |Δ best cosine| {sem_err:.1e}"
+    )
 
 
 def _build(label: str, fn) -> dict:  # noqa: ANN001
@@ -160,28 +186,48 @@ def _embedding(es: Settings, n: int) -> None:
     print(f"\nmin cosine Ray vs local: {cos:.6f}")
 
 
-def speed(work: Path, every: int, sample: int) -> None:
+def _speed_settings(work: Path) -> tuple[Settings, Settings]:
+    es = Settings.from_env(index_dir=work / "embedded")
+    return es, replace(es, backend="milvus", milvus_uri=str(work / "milvus.db"))
+
+
+def prepare(work: Path, every: int) -> None:
+    """The builds (slow: run under ``heavy``): embedded with local embedding, then the Milvus
+    write of the same vectors."""
     from common import subset_corpus
 
     docs = subset_corpus(CORPORA, every, work / "subset") if every > 1 else list(CORPORA)
-    es = Settings.from_env(index_dir=work / "embedded")
-    ms = replace(es, backend="milvus", milvus_uri=str(work / "milvus.db"))
+    es, ms = _speed_settings(work)
     what = f"every {every}th article of " if every > 1 else ""
     print(f"\n## Builds ({what}reuters21578 + bbc)\n")
     print("| build | wall | detail |\n|---|---:|---|")
     _build("embedded, local embedding", lambda: writers.build(docs, es))
     _build("milvus, vectors reused (the Milvus write alone)",
            lambda: build_milvus(docs, ms, previous=Previous.load(es)))  # fmt: skip
+
+
+def speed(work: Path, sample: int, budget: float) -> None:
+    """Warm in-process hybrid latency on both prepared indexes, interleaved query by query
+    (so both see the same load; stops after ``budget`` seconds), then local vs Ray embedding
+    of ``sample`` paragraphs. Run under ``quiet``."""
+    es, ms = _speed_settings(work)
+    t = time.perf_counter()
     emb, mil = Engine.open(es), Engine.open(ms)
+    for eng in (emb, mil):
+        eng.backend.prepare()
+    print(f"\nopened and prepared both backends in {time.perf_counter() - t:.1f} s")
     both = query_set(CORPORA, 480)
     queries = [q for q in both[:240] if not q.rstrip().endswith("*")]
-    warm = [q for q in both[240:] if not q.rstrip().endswith("*")][:60]
+    warm = [q for q in both[240:] if not q.rstrip().endswith("*")][:10]
     for q in warm:
         for eng in (emb, mil):
             eng.search(Query(q))
     took: dict[str, list[float]] = {"embedded": [], "milvus": []}
     unsupported = 0
+    stop = time.perf_counter() + budget
     for q in queries:
+        if time.perf_counter() > stop:
+            break
         for name, eng in (("embedded", emb), ("milvus", mil)):
             eng.embedder.clear_cache()
             t = time.perf_counter()
@@ -191,33 +237,40 @@ def speed(work: Path, every: int, sample: int) -> None:
                 unsupported += 1
                 continue
             took[name].append((time.perf_counter() - t) * 1000)
-    print(f"\n## Hybrid latency, warm, in-process, {len(queries)} bench queries "
-          f"(prefix queries left out; {unsupported} other unsupported on Milvus)\n")  # fmt: skip
+    n = len(took["milvus"])
+    print(f"\n## Hybrid latency, warm, in-process: {n} of {len(queries)} bench queries in "
+          f"the {budget:.0f} s budget (prefix queries left out; {unsupported} other "
+          "unsupported on Milvus)\n")  # fmt: skip
     print("| backend | p50 ms | p95 ms | p99 ms | mean ms |\n|---|---:|---:|---:|---:|")
     for name, ms_ in took.items():
         s = latency_summary(ms_)
         print(f"| {name} | {s['p50']:.1f} | {s['p95']:.1f} | {s['p99']:.1f} | {s['mean']:.1f} |")
     sys.stdout.flush()
-    _embedding(es, sample)
+    if sample:
+        _embedding(es, sample)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--equivalence", action="store_true")
-    ap.add_argument("--speed", action="store_true")
+    ap.add_argument("--prepare", action="store_true", help="the 100k builds (under heavy)")
+    ap.add_argument("--speed", action="store_true", help="latency + Ray (under quiet)")
+    ap.add_argument("--budget", type=float, default=300, help="seconds of latency queries")
     ap.add_argument("--quick", action="store_true", help="speed on ~10k paragraphs")
     ap.add_argument("--every", type=int, help="speed on every N-th article (--quick: 10)")
     ap.add_argument("--sample", type=int, default=10_000, help="paragraphs for local vs Ray")
     ap.add_argument("--keep", type=Path, help="work folder to keep (default: a temp one)")
     args = ap.parse_args()
-    both = not (args.equivalence or args.speed)
+    both = not (args.equivalence or args.speed or args.prepare)
     work = args.keep or Path(tempfile.mkdtemp(prefix="newsearch-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         if args.equivalence or both:
             equivalence(work)
+        if args.prepare or both:
+            prepare(work, args.every or (10 if args.quick else 1))
         if args.speed or both:
-            speed(work, args.every or (10 if args.quick else 1), args.sample)
+            speed(work, args.sample, args.budget)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

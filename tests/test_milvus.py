@@ -125,20 +125,24 @@ def test_article_keyword_evidence_equals_embedded(mengine, eengine):
 
 
 def test_article_semantic_evidence_equals_embedded(mengine, eengine):
-    """Every paragraph within the recorded floor gets the embedded backend's cosine; the
-    article best (and second best) paragraphs the engine ranks by are the same."""
+    """Every paragraph within the recorded floor, and every paragraph of an article with one
+    there, gets the embedded backend's cosine; so the best and second-best paragraph the
+    engine ranks articles by are the same; articles with none above the floor have none."""
     radius = mengine.backend.semantic_radius
     assert radius is not None and radius <= mengine.calibration(mengine.backend).hybrid_floor
-    for q in QUERIES:
+    art_of = eengine.backend.generation.article_of
+    for q in [*QUERIES, "economy", "a storm hits the coast"]:
         vec = eengine.embedder.encode_query(q)
         m = mengine.backend.semantic_articles(vec, 0.3)
         e = eengine.backend.semantic_articles(vec, 1.0)  # all exact
-        above = e.cosines >= radius + 1e-4
-        assert np.isfinite(m.cosines[above]).all(), q
-        np.testing.assert_allclose(m.cosines[above], e.cosines[above], atol=1e-5)
-        assert not np.isfinite(m.cosines[e.cosines < radius - 1e-4]).any(), q
-        ok = e.best >= radius + 1e-4
-        np.testing.assert_allclose(m.best[ok], e.best[ok], atol=1e-5)
+        near = e.best >= radius + 1e-4
+        assert near.any() and not near.all(), q
+        mine = near[art_of]  # the paragraphs of those articles
+        np.testing.assert_allclose(m.cosines[mine], e.cosines[mine], atol=1e-5, err_msg=q)
+        np.testing.assert_allclose(m.best[near], e.best[near], atol=1e-5)
+        np.testing.assert_allclose(m.second[near], e.second[near], atol=1e-5)
+        far = e.best < radius - 1e-4
+        assert not np.isfinite(m.best[far]).any(), q
 
 
 def test_evidence_not_cut_at_topk(mengine, monkeypatch):
@@ -315,3 +319,21 @@ def test_settings_need_a_uri():
         Settings.from_env(env={"NEWSEARCH_BACKEND": "milvus"})
     out = CliRunner().invoke(main, ["search", "x", "--milvus-uri", "/no/such/dir/x.db"])
     assert out.exit_code == 1 and "cannot open Milvus" in out.output
+
+
+def test_older_format_asks_for_a_rebuild(msettings, corpus_dir):
+    """Collections written before the per-paragraph term counts: one clear line, no crash
+    mid-query."""
+    import json
+
+    from search.backends.milvus import open_milvus
+    from search.store import IndexCorrupt
+
+    s = replace(msettings, milvus_collection="oldfmt")
+    build_milvus([corpus_dir], s)
+    client = ms.connect(s.milvus_uri)
+    lv = ms.live(client, "oldfmt")
+    ms.set_props(client, lv.paragraphs,
+                 **{ms.MANIFEST: json.dumps({**lv.manifest, "milvus_format": 1})})  # fmt: skip
+    with pytest.raises(IndexCorrupt, match="rebuild it with `newsearch index`"):
+        open_milvus(s, client)

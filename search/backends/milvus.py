@@ -176,22 +176,29 @@ class MilvusBackend:
         return Leg(rows, scores, arts, total=len(rows) if complete else None, complete=complete)
 
     # -- article-level evidence (the engine's match set and ranking) --------------------
-    def _search_all(self, data: list, field: str, params: dict, output: list[str]) -> list:
+    def _search_all(
+        self, data: list, field: str, params: dict, output: list[str], expr: str = "",
+        most: int | None = None,
+    ) -> list:  # fmt: skip
         """Every hit of one search (BM25: each paragraph holding a query term; dense with a
-        radius: each within it), never cut at the topk limit: a server that returns a full
-        ``topk_cap`` page is asked again range by range of rows, each range at most
-        ``topk_cap`` rows, so no range can be cut."""
+        radius: each within it; ``expr``: among the rows it selects, at most ``most`` of them),
+        never cut at the topk limit: a server that returns a full ``topk_cap`` page is asked
+        again range by range of rows, each range at most ``topk_cap`` rows, so no range can
+        be cut."""
         n = max(int(self._live.manifest.get("next_row", 0)), 1)
+        want = n if most is None else max(min(most, n), 1)
         cap = self.topk_cap
         kw = {"anns_field": field, "output_fields": output, "search_params": params}
         p = self._live.paragraphs
-        raw = self._client.search(p, data, limit=n if cap is None else min(n, cap), **kw)[0]
-        if cap is None or len(raw) < min(n, cap):
+        both = (lambda e: f"({e}) and ({expr})") if expr else (lambda e: e)  # noqa: E731
+        raw = self._client.search(p, data, limit=want if cap is None else min(want, cap),
+                                  filter=expr, **kw)[0]  # fmt: skip
+        if cap is None or len(raw) < min(want, cap):
             return list(raw)
         out: list = []
         for lo in range(0, n, cap):
-            expr = f"row >= {lo} and row < {lo + cap}"
-            out.extend(self._client.search(p, data, limit=cap, filter=expr, **kw)[0])
+            cond = both(f"row >= {lo} and row < {lo + cap}")
+            out.extend(self._client.search(p, data, limit=cap, filter=cond, **kw)[0])
         return out
 
     @cached_property
@@ -225,22 +232,37 @@ class MilvusBackend:
                                    built, q.terms)  # fmt: skip
 
     def semantic_articles(self, vector: np.ndarray, exact_within: float) -> SemanticEvidence:
-        """The cosine of every paragraph down to the index's lowest calibrated floor (all
-        paragraphs when none is recorded), best and second best per article. Milvus returns
-        exact fp32 cosines, so ``exact_within`` needs nothing more; below the floor a
-        paragraph has no cosine (−inf), which decides no membership (README "Scaling out")."""
+        """The cosine of every paragraph down to the index's lowest calibrated floor, and of
+        every paragraph of an article that has one there (so best and second best are exact
+        for every article the match set or the ranking can use); every paragraph's when the
+        index recorded no floor. Milvus returns exact fp32 cosines, so ``exact_within`` needs
+        nothing more. An article with no paragraph above the floor has no cosine (−inf): it
+        is in no semantic set and unranked by the semantic leg (README "Scaling out")."""
         n = max(int(self._live.manifest.get("next_row", 0)), 1)
+        data = [np.asarray(vector, dtype=np.float32).tolist()]
         params: dict[str, Any] = {"ef": max(min(n, ms.MAX_EF), 256)}
         radius = self.semantic_radius
         if radius is not None:
             params["radius"] = radius - 1e-6  # Milvus keeps scores > radius
-        data = [np.asarray(vector, dtype=np.float32).tolist()]
-        cosine = {"metric_type": "COSINE", "params": params}
-        raw = self._search_all(data, "vector", cosine, ["article"])
+        raw = self._search_all(data, "vector", {"metric_type": "COSINE", "params": params},
+                               ["article"])  # fmt: skip
+        rows, cos, arts = self._cosines(raw)
+        if radius is not None and len(rows):
+            near = np.unique(arts)  # every paragraph of these: their seconds are exact
+            most = int(self._row_stats.paragraphs_of[near].sum())
+            if most > len(rows):
+                cosine = {"metric_type": "COSINE", "params": {"ef": params["ef"]}}
+                expr = f"article in {near.tolist()}"
+                raw = self._search_all(data, "vector", cosine, ["article"], expr, most)
+                rows, cos, arts = self._cosines(raw)
+        return ma.semantic_evidence(rows, arts, cos, n, len(self.catalog.ids))
+
+    @staticmethod
+    def _cosines(raw: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = np.fromiter((h["row"] for h in raw), np.int64, len(raw))
         cos = np.fromiter((h["distance"] for h in raw), np.float64, len(raw))
         arts = np.fromiter((h["entity"]["article"] for h in raw), np.int64, len(raw))
-        return ma.semantic_evidence(rows, arts, cos, n, len(self.catalog.ids))
+        return rows, cos, arts
 
     @property
     def semantic_radius(self) -> float | None:

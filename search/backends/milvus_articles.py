@@ -81,10 +81,12 @@ def plan(text: str) -> Plan:
     need: set[int] = set()
     groups: list[list[int]] = []
     must: list[int] = []
-    boolean = any(c.and_before or c.sign == "+" for c in parsed.positive)
     for c in parsed.positive:
         toks = _tokens(c.text)
-        if not toks:  # stop words only: not a clause
+        joins = c.and_before and bool(groups) and c.sign != "+"
+        if not toks:  # stop words only: not a clause (Whoosh drops it from an AND, too)
+            if not joins and c.sign != "+":
+                groups.append([])
             continue
         j = index.get(toks)
         if j is None:
@@ -94,15 +96,16 @@ def plan(text: str) -> Plan:
             clauses[j] = Clause(toks, None)  # asked in both fields
         if c.sign == "+":
             must.append(j)
-        elif c.and_before and groups:
+        elif joins:
             groups[-1].append(j)
         else:
             groups.append([j])
         if c.phrase or c.field == "title":
             need.add(j)
     excluded = tuple(dict.fromkeys(t for t in (_tokens(c.text) for c in parsed.excluded) if t))
-    if boolean:  # one clause, matched per paragraph (see Plan)
-        return Plan(tuple(clauses), (), excluded, False, tuple(map(tuple, groups)), tuple(must))
+    chains = tuple(tuple(dict.fromkeys(g)) for g in groups if g)
+    if must or any(len(g) > 1 for g in chains):  # one clause, matched per paragraph (Plan)
+        return Plan(tuple(clauses), (), excluded, False, chains, tuple(must))
     return Plan(tuple(clauses), tuple(sorted(need)), excluded, parsed.says_or)
 
 
@@ -135,6 +138,7 @@ class RowStats:
     body_len: np.ndarray  # float64 per row (Whoosh's rounding), 0 for rows not live
     title_len: np.ndarray
     live: np.ndarray  # bool per row
+    paragraphs_of: np.ndarray  # int64 per article row: its live paragraphs
 
     @property
     def rows(self) -> int:
@@ -284,4 +288,5 @@ def row_stats(
     title = np.zeros(n_rows, dtype=np.int64)
     art[row], body[row], title[row] = article, body_len, title_len
     bl, tl = whoosh_lengths(body), whoosh_lengths(title)
-    return RowStats(ArticleStats.build(art, bl, tl, n_articles), bl, tl, art >= 0)
+    count = np.bincount(art[art >= 0], minlength=n_articles).astype(np.int64)
+    return RowStats(ArticleStats.build(art, bl, tl, n_articles), bl, tl, art >= 0, count)
