@@ -33,24 +33,49 @@ class Matched:
     keyword_set: np.ndarray | None = None
     semantic_set: np.ndarray | None = None
     mode: str = "hybrid"
-    _sorted_kw: np.ndarray | None = None
-    _sorted_cos: np.ndarray | None = None
+    # Per leg, (threshold, sorted scores at or above it): enough to rank the shown paragraphs
+    # without sorting every row of the index for each page.
+    _kw_top: tuple[float, np.ndarray] | None = None
+    _cos_top: tuple[float, np.ndarray] | None = None
 
     @property
     def terms(self) -> frozenset[str]:
         return self.keyword.terms
 
     def keyword_rank(self, score: float) -> int:
-        if self._sorted_kw is None:
-            ps = self.keyword.paragraph_scores
-            self._sorted_kw = np.sort(ps[ps > 0]) if ps is not None else np.zeros(0)
-        return int(len(self._sorted_kw) - np.searchsorted(self._sorted_kw, score, "right")) + 1
+        """1 + paragraphs of the index with a higher keyword score (of those scoring > 0)."""
+        ps = self.keyword.paragraph_scores
+        if ps is None:
+            return 1
+        if self._kw_top is None or score < self._kw_top[0]:
+            self._kw_top = _scores_from(ps, score / 2 if score > 0 else 0.0, positive=True)
+        return _rank_in(self._kw_top[1], score)
 
     def semantic_rank(self, cos: float) -> int:
-        if self._sorted_cos is None:
-            c = self.cosines
-            self._sorted_cos = np.sort(c[np.isfinite(c)]) if c is not None else np.zeros(0)
-        return int(len(self._sorted_cos) - np.searchsorted(self._sorted_cos, cos, "right")) + 1
+        """1 + paragraphs of the index with a higher (finite) cosine."""
+        c = self.cosines
+        if c is None:
+            return 1
+        if self._cos_top is None or cos < self._cos_top[0]:
+            self._cos_top = _scores_from(c, cos - 0.1)
+        return _rank_in(self._cos_top[1], cos)
+
+
+def _scores_from(
+    values: np.ndarray, threshold: float, positive: bool = False
+) -> tuple[float, np.ndarray]:
+    """``threshold`` and the sorted ``values`` at or above it (and above 0 with ``positive``;
+    never infinite: −inf marks a paragraph the leg did not score)."""
+    keep = values >= threshold
+    if positive:
+        keep &= values > 0
+    top = values[keep]
+    return threshold, np.sort(top[np.isfinite(top)])
+
+
+def _rank_in(top: np.ndarray, score: float) -> int:
+    """1 + how many of ``top`` (every value above the threshold, sorted) exceed ``score``."""
+    return int(len(top) - np.searchsorted(top, score, "right")) + 1
 
 
 def shown_paragraphs(rows: np.ndarray, found: Matched, per_article: int):

@@ -27,6 +27,7 @@ from .layout import (
     index_shape,
     read_jsonl,
 )
+from .rowfile import JsonlRecords
 from .related import article_vectors
 from .store import IndexCorrupt, read_manifest
 from .vectors import VectorStore
@@ -39,7 +40,7 @@ class Generation:
     path: Path
     manifest: dict[str, Any]
     articles: list[dict[str, Any]]
-    paragraphs: list[dict[str, Any]]
+    paragraphs: JsonlRecords  # row -> {id, article, text, hash}, parsed when asked for
     article_of: np.ndarray  # paragraph row -> article row
     vectors: VectorStore
     keyword: KeywordIndex
@@ -52,7 +53,8 @@ class Generation:
         check_compatible(manifest, settings, path)
         try:
             articles = read_jsonl(path / ARTICLES)
-            paragraphs = read_jsonl(path / PARAGRAPHS)
+            paragraphs = JsonlRecords(path / PARAGRAPHS)
+            article_of = paragraphs.int_field("article").astype(np.int32)
             vectors = VectorStore.load(
                 path / VECTORS, manifest["dimension"], scan=settings.vector_scan
             )
@@ -61,7 +63,6 @@ class Generation:
         except (OSError, ValueError, KeyError) as e:
             raise IndexCorrupt(f"{path}: cannot open ({e})") from e
         n = len(paragraphs)
-        article_of = np.fromiter((p["article"] for p in paragraphs), dtype=np.int32, count=n)
         deleted = np.array([bool(a.get("deleted")) for a in articles], dtype=bool)
         live_rows = int((~deleted[article_of]).sum()) if n else 0
         if not (len(vectors) == n == manifest["counts"]["rows"]) or keyword.doc_count != live_rows:

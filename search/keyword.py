@@ -249,11 +249,7 @@ class KeywordIndex:
         q, _ = self.parse(text)
         if q is None or q is query.NullQuery:
             return KeywordResult([], frozenset())
-        terms = frozenset(
-            t.decode() if isinstance(t, bytes) else t
-            for f, t in positive_terms(q)
-            if f in ("text", "title")
-        )
+        terms = terms_of(q)
         s = self._searcher()
         plan = term_plan(q)
         if plan is not None:
@@ -293,7 +289,9 @@ class KeywordIndex:
             reader = self._searcher().reader()  # before the lock: _searcher() takes it too
             with self._lock:
                 if self._lexicon is None:
-                    self._lexicon = IndexLexicon(reader, _fold, analyze, self._stem_docs)
+                    self._lexicon = IndexLexicon(
+                        reader, _fold, analyze, self._stem_docs, self._stem_indexed
+                    )
                 lex = self._lexicon
         return lex
 
@@ -306,6 +304,13 @@ class KeywordIndex:
             return text
         return np.union1d(text, title) if text.size else title
 
+    def _stem_indexed(self, stem: str) -> bool:
+        """Whether ``_stem_docs(stem)`` is non-empty (without merging the two fields)."""
+        s = self._searcher()
+        return bool(self._scored.docnums(s, "text", stem).size) or bool(
+            self._scored.docnums(s, "title", stem).size
+        )
+
     def scorer(self) -> tuple[object, ScoredPostings]:
         """This thread's searcher and the numpy scorer, for the article-level scorer
         (``clauses.py``), which reads the same cached postings."""
@@ -314,13 +319,18 @@ class KeywordIndex:
     def query_terms(self, text: str) -> frozenset[str]:
         """Analyzed positive terms of a query (used to highlight semantic results too)."""
         q, _ = self.parse(text)
-        if q is None:
-            return frozenset()
-        return frozenset(
-            t.decode() if isinstance(t, bytes) else t
-            for f, t in positive_terms(q)
-            if f in ("text", "title")
-        )
+        return terms_of(q)
+
+
+def terms_of(q: query.Query | None) -> frozenset[str]:
+    """Analyzed positive terms of a parsed query, in the text and title fields."""
+    if q is None:
+        return frozenset()
+    return frozenset(
+        t.decode() if isinstance(t, bytes) else t
+        for f, t in positive_terms(q)
+        if f in ("text", "title")
+    )
 
 
 _TOKEN_RE = re.compile(r"\w+(?:\.\w+)*")  # ANALYZER's tokenizer

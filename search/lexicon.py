@@ -41,11 +41,14 @@ class IndexLexicon:
         fold: Callable[[str], str],
         stems: Callable[[str], list[str]],
         docs: Callable[[str], np.ndarray],
+        indexed: Callable[[str], bool] | None = None,
     ) -> None:
+        """``indexed(stem)``: whether ``docs(stem)`` would be non-empty, without building it."""
         self._reader = reader
         self._fold = fold
         self._stems = stems
         self._docs = docs
+        self._indexed = indexed or (lambda stem: bool(docs(stem).size))
         self._groups: dict[str, tuple[list[str], np.ndarray, np.ndarray]] | None = None
         self._lock = threading.Lock()
         self._cache: LRUCache = LRUCache(MAX_CACHED_BYTES, getsizeof=lambda a: a.nbytes + 64)
@@ -80,7 +83,7 @@ class IndexLexicon:
 
     def known(self, word: str) -> bool:
         stems = self._stems(word)
-        return not stems or all(self._docs(s).size for s in stems)
+        return not stems or all(self._indexed(s) for s in stems)
 
     def frequency(self, word: str) -> int:
         return self._reader.doc_frequency(SPELL_FIELD, word)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import article_bm25
 from ..article_bm25 import ArticleStats
-from ..keyword import KeywordIndex, analyze
+from ..keyword import KeywordIndex, analyze, terms_of
 from ..query_plan import negative_terms, term_plan
 from ..syntax import parse_syntax
 from .base import ArticleKeyword, ClauseEvidence
@@ -99,7 +99,7 @@ def article_evidence(
     q, _ = index.parse(text)
     if q is None:
         return ArticleKeyword(frozenset(), None)
-    terms = index.query_terms(text)
+    terms = terms_of(q)
     s, scored = index.scorer()
     plan = term_plan(q)
     if plan is None:

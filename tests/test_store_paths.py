@@ -1,0 +1,219 @@
+"""The fast paths of issue #14 (second round) give the answers of the slow ones they replace.
+
+* paragraphs read in place (``JsonlRecords``) are the records ``read_jsonl`` parses, and the
+  one-pass integer field is what parsing every line gives, also for hostile ids and texts;
+* per-article best and second-best cosines by assignment equal the ``np.maximum.at`` fold;
+* exact cosines of most of the rows, from one product over the whole matrix, equal the
+  gathered rows' (to float rounding);
+* paragraph ranks from the scores above a threshold equal ranks from sorting every row;
+* an article's paragraphs from the per-article index are the rows a scan finds;
+* the spelling lexicon's "is this stem indexed" is ``docs(stem)`` being non-empty;
+* whole searches on a built index are unchanged when the fast paths are forced off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import numpy as np
+import pytest
+
+from search.answer import Matched
+from search.backends.base import ArticleKeyword
+from search.backends.embedded import best_two
+from search.engine import Engine
+from search.layout import read_jsonl
+from search.models import Query
+from search.rowfile import JsonlRecords
+from search.vectors import VectorStore
+
+HOSTILE = [
+    {"id": 'a", "article": 99, "x', "article": 0, "text": 'he said "article": 7, ok', "hash": "h"},
+    {"id": "b:1", "article": 1, "text": "Ünïcode — “quotes” \u2028 line sep", "hash": "h"},
+    {"id": "c\\", "article": 12, "text": "ends in a backslash \\", "hash": "h"},
+    {"id": "d", "article": -3, "text": "", "hash": "h"},
+]
+
+
+def write_lines(path, lines: list[str]) -> None:
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def test_records_read_in_place_are_what_read_jsonl_parses(tmp_path):
+    path = tmp_path / "p.jsonl"
+    lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in HOSTILE]
+    # blank and white-space lines are skipped; the last line has no newline
+    write_lines(path, [lines[0], "\n", lines[1], "   \t\n", lines[2], lines[3].rstrip("\n")])
+    recs = JsonlRecords(path)
+    assert len(recs) == 4
+    assert list(recs) == read_jsonl(path) == HOSTILE
+    assert recs[-1] == HOSTILE[-1] and recs[1:3] == HOSTILE[1:3]
+    assert recs.int_field("article").tolist() == [0, 1, 12, -3]
+    with pytest.raises(IndexError):
+        recs[4]
+
+
+def test_int_field_falls_back_to_parsing_when_the_fast_pass_is_unsure(tmp_path):
+    path = tmp_path / "p.jsonl"
+    # keys in another order and spacing: the one-pass pattern misses them, parsing does not
+    rows = [{"article": 5, "id": "x"}, {"id": "y", "article": 6}]
+    write_lines(path, [json.dumps(rows[0], separators=(",", ":")) + "\n", json.dumps(rows[1])])
+    assert JsonlRecords(path).int_field("article").tolist() == [5, 6]
+    write_lines(path, [json.dumps({"id": "x"}) + "\n"])
+    with pytest.raises(KeyError):
+        JsonlRecords(path).int_field("article")
+    write_lines(path, ['{"id": "x", "article": 1, broken\n', '{"id": "y", "article": 2}\n'])
+    recs = JsonlRecords(path)
+    assert recs.int_field("article").tolist() == [1, 2]  # the field itself reads fine ...
+    with pytest.raises(ValueError):
+        recs[0]  # ... the damaged record does not parse
+    empty = tmp_path / "e.jsonl"
+    empty.write_bytes(b"")
+    assert len(JsonlRecords(empty)) == 0 and JsonlRecords(empty).int_field("article").size == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_best_two_by_assignment_equals_the_maximum_at_fold(seed):
+    rng = np.random.default_rng(seed)
+    n_articles = 300
+    runs = rng.integers(1, 6, size=n_articles)
+    owners = rng.permutation(n_articles)[: n_articles - 20]  # some articles have no rows
+    runs = runs[: len(owners)]
+    starts = np.r_[0, np.cumsum(runs)[:-1]]
+    cos = rng.normal(size=int(runs.sum())).astype(np.float32)
+    cos[rng.random(len(cos)) < 0.1] = -np.inf  # dead rows
+    two = starts[runs >= 2]
+    cos[two + 1] = cos[two]  # an article's two best tie: the second is below neither
+    fast = best_two(cos, starts, owners, n_articles, True)
+    slow = best_two(cos, starts, owners, n_articles, False)
+    assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
+
+
+def test_exact_scores_of_most_rows_equal_gathered_rows():
+    rng = np.random.default_rng(3)
+    m = rng.normal(size=(4000, 32)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    q = m[17]
+    store = VectorStore(m, "exact")
+    for frac in (0.01, 0.2, 0.3, 0.9, 1.0):
+        rows = np.flatnonzero(rng.random(len(m)) < frac)
+        got = store.exact(rows, q)
+        assert got.dtype == np.float32 and got.shape == rows.shape
+        np.testing.assert_allclose(got, m[rows] @ q, rtol=0, atol=1e-6)
+
+
+def ranks_by_sorting_everything(values: np.ndarray, score: float, positive: bool) -> int:
+    """The replaced implementation: sort every eligible row, count those above."""
+    ok = values > 0 if positive else np.isfinite(values)
+    s = np.sort(values[ok])
+    return int(len(s) - np.searchsorted(s, score, "right")) + 1
+
+
+def test_paragraph_ranks_from_the_top_equal_ranks_from_sorting_every_row():
+    rng = np.random.default_rng(11)
+    cos = rng.uniform(-0.2, 0.9, size=5000)
+    cos[rng.random(5000) < 0.2] = -np.inf
+    kw = np.where(rng.random(5000) < 0.3, rng.exponential(4.0, size=5000), 0.0)
+    kw[:50] = kw[50]  # ties
+    leg = ArticleKeyword(frozenset(), None, paragraph_scores=kw)
+    found = Matched([], {}, {}, leg, cos, None, np.ones(1, bool), None)
+    # shown paragraphs come in any order: high, low, equal to others, the very best
+    picks = list(rng.choice(np.flatnonzero(np.isfinite(cos)), 40)) + [int(np.argmax(cos))]
+    for r in picks:
+        assert found.semantic_rank(float(cos[r])) == ranks_by_sorting_everything(
+            cos, float(cos[r]), False
+        )
+    for r in list(rng.choice(np.flatnonzero(kw > 0), 40)) + [50, int(np.argmax(kw))]:
+        assert found.keyword_rank(float(kw[r])) == ranks_by_sorting_everything(
+            kw, float(kw[r]), True
+        )
+    assert found.keyword_rank(0.0) == int((kw > 0).sum()) + 1
+
+
+@pytest.fixture(scope="module")
+def engine(settings, built_index):
+    eng = Engine.open(settings)
+    yield eng
+    eng.close()
+
+
+def test_article_paragraphs_are_the_rows_a_scan_finds(engine):
+    b = engine.backend
+    gen = b.generation
+    for row in range(len(gen.articles)):
+        want = np.flatnonzero(gen.article_of == row).tolist()
+        got = b.article_paragraphs(row)
+        assert [p.row for p in got] == want
+        assert [p.text for p in got] == [gen.paragraphs[r]["text"] for r in want]
+    assert b.article_paragraphs(len(gen.articles)) == [] and b.article_paragraphs(-1) == []
+
+
+def test_lexicon_indexed_check_is_docs_non_empty(engine):
+    kw = engine.backend.generation.keyword
+    lex = kw.lexicon()
+    for word in ["idlib", "ceasefir", "turkey", "zzzunknown", "the", "parliament", "x"]:
+        assert kw._stem_indexed(word) == bool(kw._stem_docs(word).size)
+        assert lex.known(word) == all(kw._stem_docs(s).size for s in lex._stems(word))
+
+
+QUERIES = ["Idlib ceasefire", "Turkish parliament budget", '"de-escalation zone"', "zzzqx"]
+
+
+def int8_ready(engine: Engine) -> None:
+    """Wait for the int8 scan that ``Engine.open`` builds in the background."""
+    vectors = engine.backend.generation.vectors
+    deadline = time.monotonic() + 120
+    while vectors.scan != "int8" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert vectors.scan == "int8"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
+def test_searches_are_unchanged_with_the_fast_paths_off(settings, built_index, mode, monkeypatch):
+    """The same answers — totals, order, ranks, facets, scores (to float32 rounding) — with
+    the slow paths forced:
+    the ``np.maximum.at`` fold and the exact scores gathered row by row. The int8 scan is
+    forced on (the test index is below its size floor) so the exact re-scoring runs."""
+    monkeypatch.setattr(VectorStore, "FAST_MIN_ROWS", 0)
+    dense = []
+    exact = VectorStore.exact
+
+    def spy(self, rows, qvec):
+        dense.append(len(rows) > self.DENSE_FRACTION * len(self))
+        return exact(self, rows, qvec)
+
+    monkeypatch.setattr(VectorStore, "exact", spy)
+    fast_engine = Engine.open(settings)
+    int8_ready(fast_engine)
+    fast = [dataclasses.asdict(fast_engine.search(Query(q, mode=mode))) for q in QUERIES]
+    assert fast_engine.backend.generation.vectors.scan == "int8"
+    fast_engine.close()
+    slow_engine = Engine.open(settings)
+    int8_ready(slow_engine)
+    b = slow_engine.backend
+    starts, owners, single = b._starts
+    assert single  # a build writes each article's paragraphs as one run
+    b.__dict__["_starts"] = (starts, owners, False)
+    monkeypatch.setattr(VectorStore, "DENSE_FRACTION", 2.0)
+    slow = [dataclasses.asdict(slow_engine.search(Query(q, mode=mode))) for q in QUERIES]
+    slow_engine.close()
+    if mode != "keyword":
+        assert True in dense and False in dense[len(dense) // 2 :]  # both ways were taken
+    for f, s in zip(fast, slow, strict=True):
+        f.pop("took_ms"), s.pop("took_ms")
+        assert not diff(f, s), diff(f, s)
+    assert any(r["total"] for r in fast)
+
+
+def diff(a, b, path="") -> list:
+    """Where two answers differ; cosines may differ in float32 rounding (the product over
+    the whole matrix and the one over gathered rows round differently, by ~1e-8)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return [] if abs(a - b) <= 1e-6 else [(path, a, b)]
+    if isinstance(a, dict):
+        return [x for k in a for x in diff(a[k], b.get(k), f"{path}.{k}")]
+    if isinstance(a, list):
+        return [x for i, (p, q) in enumerate(zip(a, b)) for x in diff(p, q, f"{path}[{i}]")]
+    return [] if a == b else [(path, a, b)]
