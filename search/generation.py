@@ -27,8 +27,8 @@ from .layout import (
     index_shape,
     read_jsonl,
 )
-from .rowfile import JsonlRecords
 from .related import article_vectors
+from .rowfile import JsonlRecords
 from .store import IndexCorrupt, read_manifest
 from .vectors import VectorStore
 

@@ -215,5 +215,8 @@ def diff(a, b, path="") -> list:
     if isinstance(a, dict):
         return [x for k in a for x in diff(a[k], b.get(k), f"{path}.{k}")]
     if isinstance(a, list):
-        return [x for i, (p, q) in enumerate(zip(a, b)) for x in diff(p, q, f"{path}[{i}]")]
+        if not isinstance(b, list) or len(a) != len(b):
+            return [(path, a, b)]
+        pairs = enumerate(zip(a, b, strict=True))
+        return [x for i, (p, q) in pairs for x in diff(p, q, f"{path}[{i}]")]
     return [] if a == b else [(path, a, b)]
