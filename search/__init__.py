@@ -28,6 +28,7 @@ _EXPORTS = {
     "Results": "search.models",
     "ArticleHit": "search.models",
     "ParagraphHit": "search.models",
+    "Facets": "search.models",
     "ArticleView": "search.models",
     "RelatedArticle": "search.models",
     "Health": "search.models",
@@ -40,6 +41,8 @@ _EXPORTS = {
     "SettingsError": "search.config",
     "parse_query": "search.query",
     "QueryError": "search.query",
+    "ParsedQuery": "search.syntax",
+    "parse_syntax": "search.syntax",
     "build_index": "search.build",
     "BuildReport": "search.build",
     "NothingIndexed": "search.build",
@@ -60,6 +63,7 @@ __all__ = [
     "Results",
     "ArticleHit",
     "ParagraphHit",
+    "Facets",
     "ArticleView",
     "RelatedArticle",
     "Health",
@@ -72,6 +76,8 @@ __all__ = [
     "SettingsError",
     "parse_query",
     "QueryError",
+    "ParsedQuery",
+    "parse_syntax",
     "build_index",
     "BuildReport",
     "NothingIndexed",
@@ -101,6 +107,7 @@ if TYPE_CHECKING:
         Article,
         ArticleHit,
         ArticleView,
+        Facets,
         Health,
         ParagraphHit,
         Problem,
@@ -110,6 +117,7 @@ if TYPE_CHECKING:
     )
     from search.query import QueryError, parse_query
     from search.store import IndexBusy, IndexCorrupt, IndexNotReady
+    from search.syntax import ParsedQuery, parse_syntax
     from search.update import add_paths, delete_ids
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from search.ingest import id_problem, make_article, parse_date, read_corpus
-from search.models import Article, Problem, Query
+from search.models import Article, Problem, Query, SourceCount
 from search.query import MAX_SOURCE_CHARS, MAX_SOURCES
 
 
@@ -110,7 +110,7 @@ def test_source_facets_link_only_to_searches_that_work(app) -> None:
     from web.links import source_facets
 
     long_name = "s" * (MAX_SOURCE_CHARS + 1)
-    facet = [{"value": "Reuters", "count": 3}, {"value": long_name, "count": 1}]
+    facet = [SourceCount("Reuters", 3), SourceCount(long_name, 1)]
     with app.test_request_context():
         rows = source_facets(Query("wheat"), facet)["rows"]
         assert [r["url"] is not None for r in rows] == [True, False]
