@@ -87,6 +87,9 @@ class SearchSettings:
     rrf_k: Positive = 10  # article-level RRF (bench/relevance.py, README "Relevance")
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.5  # weight of the semantic leg (weighted)
     depth: Positive = 400  # candidate paragraphs for the latency benches' keyword leg (bench/)
+    # Hybrid RRF's third vote ranks this many paragraphs per leg, fused across the legs (an
+    # article scores by its two best; 0: no passage vote). README "Relevance".
+    passage_depth: Annotated[int, Field(ge=0, le=100_000)] = 400
     paragraphs_per_article: Positive = 3
     # Keyword match set: an article holds all words of a one- or two-word query and this
     # fraction of a longer one's, rounded down (search/matchset.py; bench/matchset.py).

@@ -268,8 +268,10 @@ class Engine:
         best = sem.best if sem is not None else None
         second = sem.second if sem is not None else None
         cal = self.calibration(b)
+        cos = sem.cosines if sem is not None else None
+        owners = sem.article_of if sem is not None else None
         rows, scores, kw_set, sem_set = ranking.decide(
-            query.mode, self.settings, cal, allowed, kw, best, second
+            query.mode, self.settings, cal, allowed, kw, best, second, cos, owners
         )
         groups = list(zip(rows.tolist(), scores.tolist(), strict=True))
         groups = self._rerank(cat.dates, cat.ordinals, groups, query)
@@ -292,7 +294,6 @@ class Engine:
             if query.date_from or query.date_to
             else rows,
         )
-        cos = sem.cosines if sem is not None else None
         return Matched(
             groups, facets, collapsed, kw, cos, best, allowed, notice, kw_set, sem_set, query.mode
         )

@@ -5,6 +5,11 @@ Each leg scores every allowed article: the keyword leg with BM25F over the whole
 set (``matchset``) decides which articles are results; fusion orders them. Because both legs
 score articles, a long article gets one vote per leg like any other (issue #12 item 3), and an
 article can match on words spread over several paragraphs (issue #13).
+
+Hybrid adds a third vote, the *passage* ranking (``passage_scores``): paragraphs fused across
+the two legs (RRF of the paragraph BM25F ranking and the paragraph cosine ranking), an article
+scored by its two best. It rewards an article where the same paragraphs hold the words *and*
+mean the query, which the two article-level votes cannot see (README "Relevance").
 """
 
 from __future__ import annotations
@@ -65,6 +70,55 @@ def best_per_article(
     return out
 
 
+def top_ranks(
+    scores: np.ndarray, eligible: np.ndarray, depth: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, 1-based ranks) of the ``depth`` best eligible rows by score, ties by row.
+
+    Linear in the rows (a partition), then a sort of the few that survive it."""
+    rows = np.flatnonzero(eligible)
+    if len(rows) > depth:
+        vals = scores[rows]
+        kth = np.partition(vals, len(vals) - depth)[len(vals) - depth]
+        rows = rows[vals >= kth]
+    rows = rows[np.lexsort((rows, -scores[rows]))][:depth]
+    return rows, np.arange(1, len(rows) + 1)
+
+
+def passage_scores(
+    keyword: np.ndarray,
+    cosines: np.ndarray,
+    article_of: np.ndarray,
+    ok: np.ndarray,
+    k: int,
+    depth: int,
+    floor: float,
+    top: int = 2,
+) -> np.ndarray:
+    """Per article: the sum of its ``top`` best paragraphs' RRF (``k``) over two paragraph
+    rankings, each ``depth`` deep: by BM25F (``keyword`` > 0) and by cosine (≥ ``floor``, the
+    lowest cosine the match set reads). Only paragraphs of ``ok`` articles are ranked; 0 for an
+    article none of whose paragraphs is in either ranking."""
+    n = len(ok)
+    fused = np.zeros(len(cosines))
+    para_ok = ok[article_of] & (article_of >= 0)
+    for scores, eligible in ((keyword, keyword > 0), (cosines, cosines >= floor)):
+        rows, ranks = top_ranks(scores, eligible & para_ok, depth)
+        fused[rows] += 1.0 / (k + ranks)
+    rows = np.flatnonzero(fused)
+    out = np.zeros(n)
+    if not len(rows):
+        return out
+    arts = article_of[rows].astype(np.int64)
+    order = np.lexsort((-fused[rows], arts))  # by article, best paragraph first
+    arts, vals = arts[order], fused[rows][order]
+    starts = np.flatnonzero(np.r_[True, arts[1:] != arts[:-1]])
+    place = np.arange(len(arts)) - np.repeat(starts, np.diff(np.r_[starts, len(arts)]))
+    keep = place < top
+    np.add.at(out, arts[keep], vals[keep])
+    return out
+
+
 def order(members: np.ndarray, fused: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows = np.flatnonzero(members)
     rows = rows[np.lexsort((rows, -fused[rows]))]
@@ -79,11 +133,15 @@ def decide(
     kw: ArticleKeyword | None,
     best: np.ndarray | None,
     second: np.ndarray | None = None,
+    cosines: np.ndarray | None = None,
+    article_of: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """(articles best first, fused scores, keyword set, semantic set) for one query.
 
     ``allowed``: per article, live and passing the filters; the keyword leg's explicit
-    constraints and exclusions are applied to both legs here.
+    constraints and exclusions are applied to both legs here. ``cosines`` (per paragraph row)
+    and ``article_of`` (its article row, −1 for none) give hybrid RRF its passage vote; without
+    them (or with ``settings.passage_depth`` 0) it fuses the two article votes only.
     """
     n = len(allowed)
     constraint = kw.constraint(n) if kw is not None else None
@@ -120,7 +178,11 @@ def decide(
     if settings.fusion == "weighted":
         fused = convex(kw_scores, kw_ok, sem_rank, sem_ok, members, settings.alpha)
     else:
-        fused = rrf_articles(
-            [leg_ranks(kw_scores, kw_ok), leg_ranks(sem_rank, sem_ok)], settings.rrf_k
-        )
+        lists = [leg_ranks(kw_scores, kw_ok), leg_ranks(sem_rank, sem_ok)]
+        para = kw.paragraph_scores
+        if settings.passage_depth and not (para is None or cosines is None or article_of is None):
+            depth, k = settings.passage_depth, settings.rrf_k
+            votes = passage_scores(para, cosines, article_of, ok, k, depth, cal.hybrid_floor)
+            lists.append(leg_ranks(votes, ok & (votes > 0)))
+        fused = rrf_articles(lists, settings.rrf_k)
     return (*order(members, fused), kw_set, sem_set)

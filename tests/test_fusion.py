@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from search.fusion import fuse, minmax, rrf, weighted
-from search.ranking import best_per_article, convex, leg_ranks, rrf_articles
+from search.ranking import (
+    best_per_article,
+    convex,
+    leg_ranks,
+    passage_scores,
+    rrf_articles,
+    top_ranks,
+)
 
 
 def test_rrf_sums_reciprocal_ranks():
@@ -82,3 +89,28 @@ def test_best_per_article_takes_the_best_paragraph_of_contiguous_rows():
     starts = np.array([0, 2, 4])  # articles 0: rows 0-1, 3: rows 2-3, 1: row 4
     out = best_per_article(para, starts, np.array([0, 3, 1]), 4, -1.0)
     assert out.tolist() == pytest.approx([0.7, 0.9, -1.0, 0.3])
+
+
+def test_top_ranks_keeps_the_best_eligible_rows_ties_by_row():
+    scores = np.array([0.5, 0.9, 0.5, 0.1, 0.5, 0.95])
+    ok = np.array([True, True, True, True, True, False])
+    rows, ranks = top_ranks(scores, ok, 3)
+    assert rows.tolist() == [1, 0, 2] and ranks.tolist() == [1, 2, 3]  # row 4 ties, loses
+    rows, _ = top_ranks(scores, ok, 10)
+    assert rows.tolist() == [1, 0, 2, 4, 3]
+
+
+def test_passage_scores_add_an_articles_two_best_fused_paragraphs():
+    # paragraphs 0-2 belong to article 0, 3-4 to article 1, 5 to article 2 (filtered out)
+    article_of = np.array([0, 0, 0, 1, 1, 2])
+    keyword = np.array([3.0, 0.0, 1.0, 2.0, 0.0, 9.0])
+    cosines = np.array([0.2, 0.6, 0.5, 0.7, 0.1, 0.9])
+    ok = np.array([True, True, False])
+    out = passage_scores(keyword, cosines, article_of, ok, k=10, depth=10, floor=0.3)
+    # keyword ranks: p0 1, p3 2, p2 3; cosine ranks (>= 0.3): p3 1, p1 2, p2 3
+    p0, p1, p2, p3 = 1 / 11, 1 / 12, 1 / 13 + 1 / 13, 1 / 12 + 1 / 11
+    assert out.tolist() == pytest.approx([p0 + p2, p3, 0.0])  # p1 is article 0's third
+    assert p1 < p0 and p1 < p2
+    # only ``depth`` paragraphs per leg vote
+    shallow = passage_scores(keyword, cosines, article_of, ok, k=10, depth=1, floor=0.3)
+    assert shallow.tolist() == pytest.approx([1 / 11, 1 / 11, 0.0])

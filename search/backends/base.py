@@ -147,6 +147,7 @@ class SemanticEvidence:
     cosines: np.ndarray  # float per paragraph row, -inf for deleted rows
     best: np.ndarray  # float per article row: its best paragraph's cosine, -inf if none
     second: np.ndarray | None = None  # per article row: the second best (-inf if none)
+    article_of: np.ndarray | None = None  # per paragraph row: its article row (-1: none)
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ class EmbeddedBackend:
             cos[top] = gen.vectors.exact(top, vector)
         starts, owners, single_runs = self._starts
         out, second = best_two(cos, starts, owners, len(gen.articles), single_runs)
-        return SemanticEvidence(cos, out, second)
+        return SemanticEvidence(cos, out, second, gen.article_of)
 
     def query_terms(self, text: str) -> frozenset[str]:
         return self.generation.keyword.query_terms(text)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -255,7 +256,9 @@ class MilvusBackend:
                 expr = f"article in {near.tolist()}"
                 raw = self._search_all(data, "vector", cosine, ["article"], expr, most)
                 rows, cos, arts = self._cosines(raw)
-        return ma.semantic_evidence(rows, arts, cos, n, len(self.catalog.ids))
+        ev = ma.semantic_evidence(rows, arts, cos, n, len(self.catalog.ids))
+        owners = self._row_stats.articles.art_of_doc  # row -> article (hybrid's passage vote)
+        return replace(ev, article_of=owners) if len(owners) == len(ev.cosines) else ev
 
     @staticmethod
     def _cosines(raw: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
