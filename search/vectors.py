@@ -135,8 +135,9 @@ class VectorStore:
 class _Int8Scan:
     """``matrix @ q`` over an int8 copy of the matrix (a scale per row), compiled with OpenVINO."""
 
-    def __init__(self, compiled: Any) -> None:
+    def __init__(self, compiled: Any, arrays: tuple[np.ndarray, ...] = ()) -> None:
         self._compiled = compiled
+        self._arrays = arrays  # the memory the compiled model's constants point into
         self._local = threading.local()
 
     @classmethod
@@ -157,13 +158,19 @@ class _Int8Scan:
                 sc[sc == 0] = 1
                 scale[start : start + len(block)] = sc
                 codes[start : start + len(block)] = np.rint(block / sc)
-            rows = ops.multiply(ops.convert(ops.constant(codes), np.float32), ops.constant(scale))
+            # The constants share the arrays' memory (kept by the scan) rather than copying
+            # them: 40 MB less at the peak at 100k rows.
+            constants = (
+                ops.constant(codes, shared_memory=True),
+                ops.constant(scale, shared_memory=True),
+            )
+            rows = ops.multiply(ops.convert(constants[0], np.float32), constants[1])
             scores = ops.matmul(q, rows, False, True)
             compiled = ov.Core().compile_model(ov.Model([scores], [q]), "CPU")
         except Exception as e:  # an odd OpenVINO build must not stop search: exact scan
             log.warning("int8 vector scan unavailable (%s); using the exact scan only", e)
             return None
-        return cls(compiled)
+        return cls(compiled, (codes, scale))
 
     def scores(self, qvec: np.ndarray) -> np.ndarray:
         req = getattr(self._local, "request", None)

@@ -193,11 +193,15 @@ class EmbeddedBackend:
     def paragraphs(self, rows: Sequence[int]) -> list[ParagraphRecord]:
         return [self._paragraph(int(r)) for r in rows]
 
-    def article_paragraphs(self, article_row: int) -> list[ParagraphRecord]:
+    def article_rows(self, article_row: int) -> np.ndarray:
+        """An article's paragraph rows in reading order (empty for an unknown row)."""
         order, bounds = self._by_article
         if not 0 <= article_row < len(bounds) - 1:
-            return []
-        return self.paragraphs(order[bounds[article_row] : bounds[article_row + 1]].tolist())
+            return order[:0]
+        return order[bounds[article_row] : bounds[article_row + 1]]
+
+    def article_paragraphs(self, article_row: int) -> list[ParagraphRecord]:
+        return self.paragraphs(self.article_rows(article_row).tolist())
 
     def article_row(self, article_id: str) -> int | None:
         return self.generation.article_index.get(article_id)
