@@ -129,7 +129,9 @@ class Generation:
 
     @cached_property
     def article_vectors(self) -> np.ndarray:
-        return article_vectors(self.vectors.matrix, self.article_of, len(self.articles))
+        out = article_vectors(self.vectors.matrix, self.article_of, len(self.articles))
+        self.vectors.release()  # read once: not kept mapped in the process
+        return out
 
     @cached_property
     def duplicate_of(self) -> dict[int, list[int]]:

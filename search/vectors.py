@@ -7,7 +7,10 @@ Embedders live in ``search/embed``; this module never creates one.
 from __future__ import annotations
 
 import logging
+import mmap
+import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ class VectorStore:
     FAST_MIN_ROWS = 20_000  # below this the plain scan is already a few ms
     SHORTLIST_MARGIN = 64
     DENSE_FRACTION = 0.25  # ``exact`` of more rows than this multiplies the whole matrix
+    BLOCK_ROWS = 16_384  # ... a block at a time
 
     def __init__(
         self, matrix: np.ndarray, scan: str = "exact", min_rows: int | None = None
@@ -45,6 +49,9 @@ class VectorStore:
         self._want_fast = scan == "int8" and len(matrix) >= max(1, floor)
         self._scan: _Int8Scan | None = None
         self._scan_lock = threading.Lock()
+        self._file = _open_rows(matrix)  # (fd, data offset) to read rows without mapping them
+        if self._file is not None:
+            weakref.finalize(self, os.close, self._file[0])
 
     @property
     def scan(self) -> str:
@@ -63,7 +70,7 @@ class VectorStore:
                 return None
             try:
                 if self._scan is None and self._want_fast:
-                    self._scan = _Int8Scan.create(self.matrix)
+                    self._scan = _Int8Scan.create(self.matrix, self.release)
                     self._want_fast = self._scan is not None
             finally:
                 self._scan_lock.release()
@@ -96,7 +103,7 @@ class VectorStore:
             rows = np.argpartition(-approx, n - 1)[:n] if n < len(approx) else np.arange(n)
             rows = rows[np.isfinite(approx[rows])]
             rows.sort()  # ascending rows read the mapped matrix in order
-            exact = np.asarray(self.matrix[rows]) @ qvec
+            exact = self._rows(rows) @ qvec
             k = min(k, len(rows))
             if k == 0:
                 return []
@@ -122,14 +129,70 @@ class VectorStore:
     def exact(self, rows: np.ndarray, qvec: np.ndarray) -> np.ndarray:
         """fp32 cosines of ``qvec`` to ``rows`` (ascending rows read the mapped matrix in order).
 
-        Past ``DENSE_FRACTION`` of the matrix, the whole matrix is multiplied in place and the
-        rows picked from the result: gathering them first copied up to the whole matrix (a
-        query far from everything asks for nearly every row: 130 MB copied at 100k rows, ~5x
-        slower than the product, and the copy's peak stayed in the process's RSS)."""
+        Past ``DENSE_FRACTION`` of the matrix, the whole matrix is multiplied in place, a block
+        at a time, and the rows picked from the result: gathering them first copied up to the
+        whole matrix (a query far from everything asks for nearly every row: 130 MB copied at
+        100k rows, ~5x slower than the product, and the copy's peak stayed in the RSS)."""
         rows = np.asarray(rows)
-        if len(rows) > self.DENSE_FRACTION * len(self):
-            return (np.asarray(self.matrix) @ qvec)[rows]
-        return np.asarray(self.matrix[rows]) @ qvec
+        if len(rows) <= self.DENSE_FRACTION * len(self):
+            return self._rows(rows) @ qvec
+        full = np.empty(len(self), dtype=np.float32)
+        for lo in range(0, len(self), self.BLOCK_ROWS):
+            full[lo : lo + self.BLOCK_ROWS] = (
+                np.asarray(self.matrix[lo : lo + self.BLOCK_ROWS]) @ qvec
+            )
+            if self._scan is not None:
+                self.release()
+        return full[rows]
+
+    def _rows(self, rows: np.ndarray) -> np.ndarray:
+        """fp32 rows (ascending): read from the file when the int8 scan answers searches (the
+        fp32 matrix is then read a few thousand rows at a time, and mapping them kept the
+        whole matrix in the process: each fault maps 64 KB around a 1.5 KB row)."""
+        if self._scan is not None and self._file is not None:
+            return self._read_rows(rows)
+        return np.asarray(self.matrix[rows])
+
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """fp32 rows (ascending) read from the file, one ``pread`` per run of adjacent rows."""
+        dim = self.matrix.shape[1]
+        width = dim * 4
+        out = np.empty((len(rows), dim), dtype=np.float32)
+        if not len(rows):
+            return out
+        view = memoryview(out).cast("B")
+        cuts = np.flatnonzero(np.diff(rows) != 1) + 1
+        fd, offset = self._file
+        first = rows.tolist()
+        for a, b in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(rows)].tolist(), strict=True):
+            want = (b - a) * width
+            if os.preadv(fd, [view[a * width : b * width]], offset + first[a] * width) != want:
+                raise OSError(f"short read of vectors rows {first[a]}..{first[b - 1]}")
+        return out
+
+    def release(self) -> None:
+        """Unmap the fp32 rows read so far from this process (the page cache keeps them: a
+        later read is a minor fault). The int8 copy's build and a whole-matrix product call it
+        after each block, so neither leaves the matrix (150 MB at 100k rows, 460 MB at 300k)
+        in the RSS. A no-op for a matrix in memory."""
+        mm = getattr(self.matrix, "_mmap", None)
+        if isinstance(mm, mmap.mmap):
+            try:
+                mm.madvise(mmap.MADV_DONTNEED)
+            except (OSError, ValueError):  # a platform without madvise: the pages stay
+                pass
+
+
+def _open_rows(matrix: np.ndarray) -> tuple[int, int] | None:
+    """(file descriptor, byte offset of row 0) of a matrix mapped from a file, else None."""
+    name = getattr(matrix, "filename", None)
+    offset = getattr(matrix, "offset", None)
+    if not name or offset is None or not matrix.flags.c_contiguous:
+        return None
+    try:
+        return os.open(name, os.O_RDONLY), int(offset)
+    except OSError:
+        return None
 
 
 class _Int8Scan:
@@ -141,7 +204,8 @@ class _Int8Scan:
         self._local = threading.local()
 
     @classmethod
-    def create(cls, matrix: np.ndarray) -> _Int8Scan | None:
+    def create(cls, matrix: np.ndarray, release: Any = None) -> _Int8Scan | None:
+        """The scan of ``matrix``; ``release()`` is called after each block is read."""
         try:
             from .embed.runtime import import_openvino
 
@@ -158,6 +222,8 @@ class _Int8Scan:
                 sc[sc == 0] = 1
                 scale[start : start + len(block)] = sc
                 codes[start : start + len(block)] = np.rint(block / sc)
+                if release is not None:
+                    release()
             # The constants share the arrays' memory (kept by the scan) rather than copying
             # them: 40 MB less at the peak at 100k rows.
             constants = (

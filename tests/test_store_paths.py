@@ -4,7 +4,7 @@
   one-pass integer field is what parsing every line gives, also for hostile ids and texts;
 * per-article best and second-best cosines by assignment equal the ``np.maximum.at`` fold;
 * exact cosines of most of the rows, from one product over the whole matrix, equal the
-  gathered rows' (to float rounding);
+  gathered rows' (to float rounding), and rows read from the file equal the mapped rows;
 * paragraph ranks from the scores above a threshold equal ranks from sorting every row;
 * an article's paragraphs from the per-article index are the rows a scan finds;
 * the spelling lexicon's "is this stem indexed" is ``docs(stem)`` being non-empty;
@@ -27,7 +27,7 @@ from search.engine import Engine
 from search.layout import read_jsonl
 from search.models import Query
 from search.rowfile import JsonlRecords
-from search.vectors import VectorStore
+from search.vectors import VectorStore, save_vectors
 
 HOSTILE = [
     {"id": 'a", "article": 99, "x', "article": 0, "text": 'he said "article": 7, ok', "hash": "h"},
@@ -102,6 +102,29 @@ def test_exact_scores_of_most_rows_equal_gathered_rows():
         got = store.exact(rows, q)
         assert got.dtype == np.float32 and got.shape == rows.shape
         np.testing.assert_allclose(got, m[rows] @ q, rtol=0, atol=1e-6)
+
+
+def test_rows_read_from_the_file_equal_the_mapped_rows(tmp_path):
+    """With the int8 scan, fp32 rows are read with ``pread`` (not mapped into the process);
+    a whole-matrix product goes a block at a time, unmapping each block."""
+    rng = np.random.default_rng(5)
+    m = rng.normal(size=(3000, 16)).astype(np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    save_vectors(tmp_path / "v.npy", m)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    store = VectorStore(mapped, "int8", min_rows=0)
+    store.BLOCK_ROWS = 700  # several blocks
+    store.prepare()
+    assert store.scan == "int8" and store._file is not None
+    q = m[9]
+    for rows in ([], [0], [0, 1, 2, 5, 6, 2999], np.flatnonzero(rng.random(3000) < 0.1)):
+        rows = np.asarray(rows, dtype=np.int64)
+        assert np.array_equal(store._read_rows(rows), m[rows])
+        np.testing.assert_allclose(store.exact(rows, q), m[rows] @ q, rtol=0, atol=1e-6)
+    dense = np.flatnonzero(rng.random(3000) < 0.9)
+    np.testing.assert_allclose(store.exact(dense, q), m[dense] @ q, rtol=0, atol=1e-6)
+    fast, exact = store.search(q, 10), VectorStore(m, "exact").search(q, 10)
+    assert [r for r, _ in fast] == [r for r, _ in exact]
 
 
 def ranks_by_sorting_everything(values: np.ndarray, score: float, positive: bool) -> int:
