@@ -278,10 +278,11 @@ class Engine:
         groups, collapsed = _collapse_duplicates(groups, cat.duplicate_of)
 
         def listed(date_from, date_to, sources) -> list[int]:
-            """The articles listed under other filters (the legs are filter-free)."""
+            """The articles listed under other filters (the legs are filter-free; a group of
+            near-copies counts once)."""
             mask = filter_mask(cat, date_from, date_to, sources)
-            got = ranking.decide(query.mode, self.settings, cal, mask, kw, best, second)[0]
-            pairs = [(int(r), 0.0) for r in got]
+            got = ranking.match_members(query.mode, self.settings, cal, mask, kw, best, second)
+            pairs = [(int(r), 0.0) for r in np.flatnonzero(got)]
             return [g[0] for g in _collapse_duplicates(pairs, cat.duplicate_of)[0]]
 
         rows = [g[0] for g in groups]

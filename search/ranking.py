@@ -125,6 +125,65 @@ def order(members: np.ndarray, fused: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return rows, fused[rows]
 
 
+def _evidence(settings: Settings, allowed: np.ndarray, kw: ArticleKeyword | None,
+              best: np.ndarray | None, second: np.ndarray | None):  # fmt: skip
+    """The legs' per-article evidence under ``allowed``, with the keyword constraints applied:
+    (ok, keyword set, keyword scores, keyword-eligible, best, semantic-eligible, semantic rank)."""
+    n = len(allowed)
+    constraint = kw.constraint(n) if kw is not None else None
+    ok = allowed if constraint is None else allowed & constraint
+    kw_set = None
+    kw_scores = np.zeros(n)
+    kw_ok = np.zeros(n, dtype=bool)
+    if kw is not None and kw.evidence is not None:
+        kw_scores = kw.evidence.scores
+        kw_ok = ok & (kw.evidence.matched > 0)
+        fraction, upto = (0.0, 0) if kw.any_clause else (settings.msm_fraction, 2)
+        kw_set = keyword_set(kw.evidence.matched, kw.clauses, ok, fraction, upto)
+    sem_ok = np.zeros(n, dtype=bool)
+    sem_rank = best
+    if best is not None:
+        best = np.where(ok, best, -np.inf)
+        sem_ok = np.isfinite(best)
+        sem_rank = best
+        if second is not None and settings.semantic_second:
+            extra = np.where(np.isfinite(second), np.maximum(second, 0.0), 0.0)
+            sem_rank = np.where(sem_ok, best + settings.semantic_second * extra, -np.inf)
+    return ok, kw_set, kw_scores, kw_ok, best, sem_ok, sem_rank
+
+
+def _members(mode: str, cal: Calibration, ok: np.ndarray, kw: ArticleKeyword | None,
+             kw_set: np.ndarray | None, sem_set: np.ndarray | None,
+             best: np.ndarray | None) -> np.ndarray:  # fmt: skip
+    """Bool per article: the match set of ``mode`` (see ``matchset``)."""
+    n = len(ok)
+    if mode == "keyword":
+        return kw_set if kw_set is not None else np.zeros(n, dtype=bool)
+    if mode == "semantic" or kw_set is None:
+        return sem_set if sem_set is not None else np.zeros(n, dtype=bool)
+    # Keyword matches holding every clause join unconditionally (any one, if the query says OR).
+    need = 1 if kw.any_clause else kw.clauses
+    complete = kw.evidence.matched >= need if kw.evidence is not None else None
+    shares = ok & (kw.evidence.matched > 0) if kw.evidence is not None else None
+    return hybrid_set(kw_set, sem_set, best, cal, complete, shares)
+
+
+def match_members(
+    mode: str,
+    settings: Settings,
+    cal: Calibration,
+    allowed: np.ndarray,
+    kw: ArticleKeyword | None,
+    best: np.ndarray | None,
+    second: np.ndarray | None = None,
+) -> np.ndarray:
+    """Bool per article: the articles :func:`decide` would return, without ranking them
+    (cheap: the engine's facets ask for the match set under other filters)."""
+    ok, kw_set, _, _, best, _, _ = _evidence(settings, allowed, kw, best, second)
+    sem_set = semantic_set(best, cal) if best is not None else None
+    return _members(mode, cal, ok, kw, kw_set, sem_set, best)
+
+
 def decide(
     mode: str,
     settings: Settings,
@@ -144,37 +203,15 @@ def decide(
     them (or with ``settings.passage_depth`` 0) it fuses the two article votes only.
     """
     n = len(allowed)
-    constraint = kw.constraint(n) if kw is not None else None
-    ok = allowed if constraint is None else allowed & constraint
-    kw_set = sem_set = None
-    kw_scores = np.zeros(n)
-    kw_ok = np.zeros(n, dtype=bool)
-    if kw is not None and kw.evidence is not None:
-        kw_scores = kw.evidence.scores
-        kw_ok = ok & (kw.evidence.matched > 0)
-        fraction, upto = (0.0, 0) if kw.any_clause else (settings.msm_fraction, 2)
-        kw_set = keyword_set(kw.evidence.matched, kw.clauses, ok, fraction, upto)
-    sem_ok = np.zeros(n, dtype=bool)
-    sem_rank = best
-    if best is not None:
-        best = np.where(ok, best, -np.inf)
-        sem_ok = np.isfinite(best)
-        sem_set = semantic_set(best, cal)  # membership: the best paragraph alone
-        sem_rank = best
-        if second is not None and settings.semantic_second:
-            extra = np.where(np.isfinite(second), np.maximum(second, 0.0), 0.0)
-            sem_rank = np.where(sem_ok, best + settings.semantic_second * extra, -np.inf)
+    ok, kw_set, kw_scores, kw_ok, best, sem_ok, sem_rank = _evidence(
+        settings, allowed, kw, best, second
+    )
+    sem_set = semantic_set(best, cal) if best is not None else None  # the best paragraph alone
+    members = _members(mode, cal, ok, kw, kw_set, sem_set, best)
     if mode == "keyword":
-        members = kw_set if kw_set is not None else np.zeros(n, dtype=bool)
         return (*order(members, kw_scores), kw_set, sem_set)
     if mode == "semantic" or kw_set is None:
-        members = sem_set if sem_set is not None else np.zeros(n, dtype=bool)
         return (*order(members, sem_rank if best is not None else np.zeros(n)), kw_set, sem_set)
-    # Keyword matches holding every clause join unconditionally (any one, if the query says OR).
-    need = 1 if kw.any_clause else kw.clauses
-    complete = kw.evidence.matched >= need if kw.evidence is not None else None
-    shares = ok & (kw.evidence.matched > 0) if kw.evidence is not None else None
-    members = hybrid_set(kw_set, sem_set, best, cal, complete, shares)
     if settings.fusion == "weighted":
         fused = convex(kw_scores, kw_ok, sem_rank, sem_ok, members, settings.alpha)
     else:
