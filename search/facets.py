@@ -20,6 +20,33 @@ def date_number(iso: str | None) -> int:
         return 0
 
 
+def date_mask(dates: np.ndarray, date_from: str | None, date_to: str | None) -> np.ndarray:
+    """THE date filter rule, over ``date_number`` values: inclusive at both ends; an undated
+    article (0) never passes a date filter."""
+    mask = np.ones(len(dates), dtype=bool)
+    if date_from:
+        mask &= dates >= date_number(date_from)
+    if date_to:
+        mask &= (dates <= date_number(date_to)) & (dates > 0)
+    return mask
+
+
+def row_mask(
+    alive: np.ndarray,
+    dates: np.ndarray,
+    source_of: Sequence[str | None],
+    date_from: str | None,
+    date_to: str | None,
+    sources: Sequence[str],
+) -> np.ndarray:
+    """Bool per article row: live and passing the date range and the sources (any of them)."""
+    mask = alive.astype(bool) & date_mask(dates, date_from, date_to)
+    if sources:
+        wanted = set(sources)
+        mask &= np.fromiter((s in wanted for s in source_of), bool, len(mask))
+    return mask
+
+
 def article_mask(
     dates: np.ndarray,
     source_ids: np.ndarray,
@@ -28,12 +55,8 @@ def article_mask(
     date_to: str | None,
     wanted: Sequence[str],
 ) -> np.ndarray:
-    """Boolean mask of articles passing the date range (inclusive) and source filters."""
-    mask = np.ones(len(dates), dtype=bool)
-    if date_from:
-        mask &= dates >= date_number(date_from)
-    if date_to:
-        mask &= (dates <= date_number(date_to)) & (dates > 0)
+    """:func:`row_mask` for sources stored as ids into ``sources`` (liveness aside)."""
+    mask = date_mask(dates, date_from, date_to)
     if wanted:
         ids = [i for i, s in enumerate(sources) if s in set(wanted)]
         mask &= np.isin(source_ids, ids)
@@ -106,14 +129,5 @@ def canonical_sources(wanted: Sequence[str], names: Sequence[str]) -> tuple[str,
 
 
 def filter_mask(catalog, date_from: str | None, date_to: str | None, sources) -> np.ndarray:
-    """Bool per article row: live and passing the date range (inclusive) and sources."""
-    mask = catalog.alive.copy()
-    dates = catalog.dates
-    if date_from:
-        mask &= dates >= date_number(date_from)
-    if date_to:
-        mask &= (dates <= date_number(date_to)) & (dates > 0)
-    if sources:
-        wanted = set(sources)
-        mask &= np.fromiter((s in wanted for s in catalog.source_of), bool, len(mask))
-    return mask
+    """Bool per article: live and passing the date range (inclusive) and sources."""
+    return row_mask(catalog.alive, catalog.dates, catalog.source_of, date_from, date_to, sources)

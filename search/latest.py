@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .facets import date_number, facet_counts
+from .facets import facet_counts, row_mask
 from .models import Facets
 
 __all__ = ["LatestPage", "latest_rows"]
@@ -25,25 +25,6 @@ class LatestPage:
     total: int  # articles passing the filters, near-duplicates collapsed
     facets: Facets
     collapsed: dict[int, list[int]]  # shown row -> its near-duplicates left out
-
-
-def _mask(
-    alive: np.ndarray,
-    dates: np.ndarray,
-    source_of: Sequence[str | None],
-    date_from: str | None,
-    date_to: str | None,
-    sources: Sequence[str],
-) -> np.ndarray:
-    mask = alive.astype(bool).copy()
-    if date_from:
-        mask &= dates >= date_number(date_from)
-    if date_to:
-        mask &= (dates <= date_number(date_to)) & (dates > 0)
-    if sources:
-        wanted = set(sources)
-        mask &= np.fromiter((s in wanted for s in source_of), bool, len(source_of))
-    return mask
 
 
 def latest_rows(
@@ -63,7 +44,7 @@ def latest_rows(
     Facets count the articles listed, each facet without its own filter (multi-select)."""
 
     def newest(date_from, date_to, sources) -> tuple[list[int], dict[int, list[int]]]:
-        rows = np.flatnonzero(_mask(alive, dates, source_of, date_from, date_to, sources))
+        rows = np.flatnonzero(row_mask(alive, dates, source_of, date_from, date_to, sources))
         order = np.lexsort((-rows, -dates[rows]))
         kept, collapsed, seen = [], {}, set()
         for r in (int(r) for r in rows[order]):
