@@ -139,6 +139,7 @@ class RowStats:
     title_len: np.ndarray
     live: np.ndarray  # bool per row
     paragraphs_of: np.ndarray  # int64 per article row: its live paragraphs
+    avg_len: tuple[float, float] = (1.0, 1.0)  # text, title: exact means (as Whoosh keeps)
 
     @property
     def rows(self) -> int:
@@ -162,27 +163,32 @@ def keyword_evidence(
         return ArticleKeyword(terms, None)
     fields = (("text", body, 1.0), ("title", title, float(title_boost)))
     counted = [[(h.row, h.tokens, Counter(h.tokens)) for h in hits] for _, hits, _ in fields]
-    live, n_live = rs.live, max(int(rs.live.sum()), 1)
+    n_live = max(int(rs.live.sum()), 1)
     lengths = {"text": rs.body_len, "title": rs.title_len}
-    para = np.zeros(rs.rows)
+    per_clause: list[np.ndarray] = []  # each clause's paragraph scores
     clauses: list = []
     for c in p.clauses:
         leaves = []
+        para = np.zeros(rs.rows)
         for (name, _, boost), hits in zip(fields, counted, strict=True):
             if c.field is not None and c.field != name:
                 continue
-            got = [(r, _tf(toks, cnt, c.tokens)) for r, toks, cnt in hits]
-            got = [(r, f) for r, f in got if f > 0]
+            got = [(r, _tf(toks, cnt, c.tokens), cnt) for r, toks, cnt in hits]
+            got = [g for g in got if g[1] > 0]
             if not got:
                 continue
-            docs = np.array([r for r, _ in got], dtype=np.int64)
-            tf = np.array([f for _, f in got], dtype=np.float64) * boost
+            docs = np.array([g[0] for g in got], dtype=np.int64)
+            tf = np.array([g[1] for g in got], dtype=np.float64) * boost
             leaves.append((name, docs, tf))
-            para[docs] += _paragraph_bm25(c, name, docs, tf, counted, lengths[name], live, n_live)
+            avg = rs.avg_len[0 if name == "text" else 1]
+            words = {w: np.array([g[2][w] for g in got], np.float64) * boost for w in c.tokens}
+            para[docs] += _paragraph_bm25(name, docs, words, counted, lengths[name], avg, n_live)
         clauses.append(leaves)
+        per_clause.append(para)
     excluded = _excluded(p, counted, rs)
     if p.groups is not None:
-        return _boolean(p, clauses, para, rs, terms, excluded)
+        return _boolean(p, per_clause, rs, terms, excluded)
+    para = np.sum(per_clause, axis=0)
     evidence = article_bm25.score(rs.articles, clauses, title_weight)
     return ArticleKeyword(
         terms,
@@ -207,23 +213,21 @@ def _excluded(p: Plan, counted: list, rs: RowStats) -> np.ndarray | None:
     return article_bm25.any_of(rs.articles, docs)
 
 
-def _boolean(p: Plan, leaves: list, para: np.ndarray, rs: RowStats, terms, excluded):
-    """An AND / + query as the embedded backend evaluates it: one clause, the paragraphs
-    matching the boolean query, each article scored by its best paragraph."""
-    held = []
-    for clause in leaves:
-        h = np.zeros(rs.rows, dtype=bool)
-        for _, docs, _ in clause:
-            h[docs] = True
-        held.append(h)
+def _boolean(p: Plan, per_clause: list[np.ndarray], rs: RowStats, terms, excluded):
+    """An AND / + query as the embedded backend evaluates it (Whoosh's boolean query): one
+    clause, the paragraphs matching it, each scored by the clauses of the AND-chains it
+    satisfies and its ``+`` clauses; an article by its best paragraph."""
     none = np.zeros(rs.rows, dtype=bool)
-    match = none.copy()
-    for g in p.groups or ():
-        match |= np.logical_and.reduce([held[i] for i in g]) if g else none
+    match, para = none.copy(), np.zeros(rs.rows)
+    for g in dict.fromkeys(p.groups or ()):  # a chain typed twice is one OR branch
+        held = np.logical_and.reduce([per_clause[i] > 0 for i in g])
+        match |= held
+        para += np.where(held, np.sum([per_clause[i] for i in g], axis=0), 0.0)
     if not p.groups:
         match = ~none
-    for i in p.must:
-        match &= held[i]
+    for i in dict.fromkeys(p.must):
+        match &= per_clause[i] > 0
+        para += per_clause[i]
     para = np.where(match, para, 0.0)
     n = len(rs.articles.body_len)
     scores = np.zeros(n)
@@ -236,15 +240,15 @@ def _boolean(p: Plan, leaves: list, para: np.ndarray, rs: RowStats, terms, exclu
     return ArticleKeyword(terms, evidence, 1, (), excluded, paragraph_scores=para)
 
 
-def _paragraph_bm25(c, name, docs, tf, counted, lengths, live, n_live) -> np.ndarray:
+def _paragraph_bm25(name, docs, words, counted, lengths, avg, n_live) -> np.ndarray:
     """Whoosh's BM25F of one clause in one field for its paragraphs (the embedded backend's
     paragraph scores): per word ``idf · tf·(k1+1) / (tf + k1·(1−b+b·len/avglen))`` with
-    Whoosh's ``idf = log(N/(df+1)) + 1``; a phrase scores as the sum of its words."""
+    Whoosh's ``idf = log(N/(df+1)) + 1``; a phrase scores as the sum of its words, each
+    with its own frequency (``words``: word → frequency in each of ``docs``)."""
     hits = counted[0 if name == "text" else 1]
-    avg = float(lengths[live].mean()) if live.any() else 1.0
     norm = (1 - B) + B * lengths[docs] / (avg or 1.0)
     out = np.zeros(len(docs))
-    for w in c.tokens:
+    for w, tf in words.items():
         df = sum(1 for _, _, cnt in hits if w in cnt)
         idf = math.log(n_live / (df + 1)) + 1
         out += idf * (tf * (K1 + 1)) / (tf + K1 * norm)
@@ -289,4 +293,6 @@ def row_stats(
     art[row], body[row], title[row] = article, body_len, title_len
     bl, tl = whoosh_lengths(body), whoosh_lengths(title)
     count = np.bincount(art[art >= 0], minlength=n_articles).astype(np.int64)
-    return RowStats(ArticleStats.build(art, bl, tl, n_articles), bl, tl, art >= 0, count)
+    live = art >= 0
+    avg = tuple(float(x[live].mean()) if live.any() else 1.0 for x in (body, title))
+    return RowStats(ArticleStats.build(art, bl, tl, n_articles), bl, tl, live, count, avg)
