@@ -152,7 +152,7 @@ def test_evidence_not_cut_at_topk(mengine, monkeypatch):
     so the evidence with a tiny cap equals the uncapped one."""
     b = mengine.backend
     full_kw = b.keyword_articles("Syria OR rates OR storm")
-    vec = mengine.embedder.encode_query("the economy")
+    vec = mengine.embedder.encode_query("central bank interest rates")
     full_sem = b.semantic_articles(vec, 0.3)
     monkeypatch.setattr(b, "topk_cap", 7)
     calls = []
@@ -167,6 +167,12 @@ def test_evidence_not_cut_at_topk(mengine, monkeypatch):
     np.testing.assert_allclose(small_kw.paragraph_scores, full_kw.paragraph_scores)
     small_sem = b.semantic_articles(vec, 0.3)
     assert np.array_equal(small_sem.cosines, full_sem.cosines)
+    monkeypatch.setattr(b, "topk_cap", None)  # Lite: range searches grow from a small limit
+    monkeypatch.setattr(ms, "RANGE_START", 1)
+    calls.clear()
+    grown = b.semantic_articles(vec, 0.3)
+    assert calls[:2] == [1, 4], calls
+    assert np.array_equal(grown.cosines, full_sem.cosines)
 
 
 def test_engine_answers_equal_embedded(mengine, eengine):

@@ -26,6 +26,7 @@ from ..facets import date_number, date_ordinal
 from ..store import IndexCorrupt
 from . import milvus_articles as ma
 from . import milvus_query as mq
+from . import milvus_search as mz
 from . import milvus_store as ms
 from .base import (
     ArticleKeyword,
@@ -177,31 +178,6 @@ class MilvusBackend:
         return Leg(rows, scores, arts, total=len(rows) if complete else None, complete=complete)
 
     # -- article-level evidence (the engine's match set and ranking) --------------------
-    def _search_all(
-        self, data: list, field: str, params: dict, output: list[str], expr: str = "",
-        most: int | None = None,
-    ) -> list:  # fmt: skip
-        """Every hit of one search (BM25: each paragraph holding a query term; dense with a
-        radius: each within it; ``expr``: among the rows it selects, at most ``most`` of them),
-        never cut at the topk limit: a server that returns a full ``topk_cap`` page is asked
-        again range by range of rows, each range at most ``topk_cap`` rows, so no range can
-        be cut."""
-        n = max(int(self._live.manifest.get("next_row", 0)), 1)
-        want = n if most is None else max(min(most, n), 1)
-        cap = self.topk_cap
-        kw = {"anns_field": field, "output_fields": output, "search_params": params}
-        p = self._live.paragraphs
-        both = (lambda e: f"({e}) and ({expr})") if expr else (lambda e: e)  # noqa: E731
-        raw = self._client.search(p, data, limit=want if cap is None else min(want, cap),
-                                  filter=expr, **kw)[0]  # fmt: skip
-        if cap is None or len(raw) < min(want, cap):
-            return list(raw)
-        out: list = []
-        for lo in range(0, n, cap):
-            cond = both(f"row >= {lo} and row < {lo + cap}")
-            out.extend(self._client.search(p, data, limit=cap, filter=cond, **kw)[0])
-        return out
-
     @cached_property
     def _row_stats(self) -> ma.RowStats:
         got = list(ms.scan(self._client, self._live.paragraphs, ["article", "tlen", "ttlen"],
@@ -221,12 +197,13 @@ class MilvusBackend:
             return ArticleKeyword(q.terms, None)
         bm25 = {"metric_type": "BM25"}
         words = [p.words()]
+        every = lambda *a: mz.search_all(self._client, self._live, self.topk_cap, *a)  # noqa: E731
         body = [ma.Hit(int(h["row"]), h["entity"]["terms"].split())
-                for h in self._search_all(words, "sparse", bm25, ["terms"])]  # fmt: skip
+                for h in every(words, "sparse", bm25, ["terms"])]  # fmt: skip
         built = float(self._live.manifest.get("settings", {}).get("title_boost", 1.0))
         repeat = max(1, round(built))  # the BM25 field holds the title's terms this often
         title = []
-        for h in self._search_all(words, "tsparse", bm25, ["tterms"]):
+        for h in every(words, "tsparse", bm25, ["tterms"]):
             toks = h["entity"]["tterms"].split()
             title.append(ma.Hit(int(h["row"]), toks[: len(toks) // repeat]))
         return ma.keyword_evidence(p, body, title, self._row_stats, self.settings.title_boost,
@@ -236,36 +213,29 @@ class MilvusBackend:
         """The cosine of every paragraph down to the index's lowest calibrated floor, and of
         every paragraph of an article that has one there (so best and second best are exact
         for every article the match set or the ranking can use); every paragraph's when the
-        index recorded no floor. Milvus returns exact fp32 cosines, so ``exact_within`` needs
-        nothing more. An article with no paragraph above the floor has no cosine (−inf): it
-        is in no semantic set and unranked by the semantic leg (README "Scaling out")."""
+        index recorded no floor. The cosines are fp32-exact, so ``exact_within`` needs nothing
+        more. An article with no paragraph above the floor has no cosine (−inf): it is in no
+        semantic set and unranked by the semantic leg (README "Scaling out")."""
         n = max(int(self._live.manifest.get("next_row", 0)), 1)
-        data = [np.asarray(vector, dtype=np.float32).tolist()]
-        params: dict[str, Any] = {"ef": max(min(n, ms.MAX_EF), 256)}
+        q = np.asarray(vector, dtype=np.float32)
         radius = self.semantic_radius
-        if radius is not None:
-            params["radius"] = radius - 1e-6  # Milvus keeps scores > radius
-        raw = self._search_all(data, "vector", {"metric_type": "COSINE", "params": params},
-                               ["article"])  # fmt: skip
-        rows, cos, arts = self._cosines(raw)
-        if radius is not None and len(rows):
-            near = np.unique(arts)  # every paragraph of these: their seconds are exact
-            most = int(self._row_stats.paragraphs_of[near].sum())
-            if most > len(rows):
-                cosine = {"metric_type": "COSINE", "params": {"ef": params["ef"]}}
-                expr = f"article in {near.tolist()}"
-                raw = self._search_all(data, "vector", cosine, ["article"], expr, most)
-                rows, cos, arts = self._cosines(raw)
+        if radius is None:
+            cosine = {"metric_type": "COSINE", "params": {"ef": max(min(n, ms.MAX_EF), 256)}}
+            hits = mz.search_all(self._client, self._live, self.topk_cap, [q.tolist()],
+                                 "vector", cosine, ["article"])  # fmt: skip
+            rows, cos, arts = mz.cosines(hits)
+        else:
+            hits = mz.within(self._client, self._live, self.topk_cap, q, radius)
+            rows, cos, arts = mz.cosines(hits)
+            near = np.zeros(len(self.catalog.ids), dtype=bool)
+            near[arts] = True  # every paragraph of these: their seconds are exact
+            of = self._row_stats.articles.art_of_doc
+            every = np.flatnonzero((of >= 0) & near[np.maximum(of, 0)])
+            if len(every) > len(rows):
+                rows, cos, arts = mz.all_paragraphs(self._client, self._live, every, q)
         ev = ma.semantic_evidence(rows, arts, cos, n, len(self.catalog.ids))
         owners = self._row_stats.articles.art_of_doc  # row -> article (hybrid's passage vote)
         return replace(ev, article_of=owners) if len(owners) == len(ev.cosines) else ev
-
-    @staticmethod
-    def _cosines(raw: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows = np.fromiter((h["row"] for h in raw), np.int64, len(raw))
-        cos = np.fromiter((h["distance"] for h in raw), np.float64, len(raw))
-        arts = np.fromiter((h["entity"]["article"] for h in raw), np.int64, len(raw))
-        return rows, cos, arts
 
     @property
     def semantic_radius(self) -> float | None:

@@ -130,6 +130,30 @@ class Hit:
     tokens: list[str]
 
 
+class _Field:
+    """One field's hits indexed by the query's words: each hit's term counts, and per word
+    the hits holding it (so a clause looks at its own hits only)."""
+
+    def __init__(self, hits: list[Hit], words: set[str]) -> None:
+        self.rows = [h.row for h in hits]
+        self.tokens = [h.tokens for h in hits]
+        self.counts = [Counter(h.tokens) for h in hits]
+        self.post: dict[str, list[int]] = {w: [] for w in words}
+        for i, cnt in enumerate(self.counts):
+            for w in words.intersection(cnt):
+                self.post[w].append(i)
+
+    def holding(self, want: tuple[str, ...]) -> list[tuple[int, int]]:
+        """(hit index, frequency) of the hits holding a word or phrase (a phrase: its
+        words adjacent; its frequency the smallest of its words', as the embedded backend
+        counts it)."""
+        if len(want) == 1:
+            return [(i, self.counts[i][want[0]]) for i in self.post[want[0]]]
+        common = set(self.post[want[0]]).intersection(*(self.post[w] for w in want[1:]))
+        got = [(i, _tf(self.tokens[i], self.counts[i], want)) for i in sorted(common)]
+        return [(i, n) for i, n in got if n > 0]
+
+
 @dataclass(frozen=True)
 class RowStats:
     """Per paragraph row: its article's stats for BM25F and the field lengths Whoosh reads."""
@@ -162,7 +186,8 @@ def keyword_evidence(
     if not p.clauses:
         return ArticleKeyword(terms, None)
     fields = (("text", body, 1.0), ("title", title, float(title_boost)))
-    counted = [[(h.row, h.tokens, Counter(h.tokens)) for h in hits] for _, hits, _ in fields]
+    words = {w for c in p.clauses for w in c.tokens} | {w for e in p.excluded for w in e}
+    indexed = [_Field(hits, words) for _, hits, _ in fields]
     n_live = max(int(rs.live.sum()), 1)
     lengths = {"text": rs.body_len, "title": rs.title_len}
     per_clause: list[np.ndarray] = []  # each clause's paragraph scores
@@ -170,22 +195,24 @@ def keyword_evidence(
     for c in p.clauses:
         leaves = []
         para = np.zeros(rs.rows)
-        for (name, _, boost), hits in zip(fields, counted, strict=True):
+        for (name, _, boost), f in zip(fields, indexed, strict=True):
             if c.field is not None and c.field != name:
                 continue
-            got = [(r, _tf(toks, cnt, c.tokens), cnt) for r, toks, cnt in hits]
-            got = [g for g in got if g[1] > 0]
+            got = f.holding(c.tokens)
             if not got:
                 continue
-            docs = np.array([g[0] for g in got], dtype=np.int64)
-            tf = np.array([g[1] for g in got], dtype=np.float64) * boost
+            docs = np.array([f.rows[i] for i, _ in got], dtype=np.int64)
+            tf = np.array([n for _, n in got], dtype=np.float64) * boost
             leaves.append((name, docs, tf))
             avg = rs.avg_len[0 if name == "text" else 1]
-            words = {w: np.array([g[2][w] for g in got], np.float64) * boost for w in c.tokens}
-            para[docs] += _paragraph_bm25(name, docs, words, counted, lengths[name], avg, n_live)
+            norm = (1 - B) + B * lengths[name][docs] / (avg or 1.0)
+            for w in c.tokens:  # Whoosh: a phrase scores as its words, at their own tf
+                wtf = np.array([f.counts[i][w] for i, _ in got], np.float64) * boost
+                idf = math.log(n_live / (len(f.post[w]) + 1)) + 1
+                para[docs] += idf * (wtf * (K1 + 1)) / (wtf + K1 * norm)
         clauses.append(leaves)
         per_clause.append(para)
-    excluded = _excluded(p, counted, rs)
+    excluded = _excluded(p, indexed, rs)
     if p.groups is not None:
         return _boolean(p, per_clause, rs, terms, excluded)
     para = np.sum(per_clause, axis=0)
@@ -201,14 +228,14 @@ def keyword_evidence(
     )
 
 
-def _excluded(p: Plan, counted: list, rs: RowStats) -> np.ndarray | None:
+def _excluded(p: Plan, indexed: list[_Field], rs: RowStats) -> np.ndarray | None:
     """Bool per article holding an excluded word or phrase in any paragraph or its title."""
     if not p.excluded:
         return None
     docs = [
-        np.array([r for r, toks, cnt in hits if _tf(toks, cnt, e) > 0], dtype=np.int64)
+        np.array([f.rows[i] for i, _ in f.holding(e)], dtype=np.int64)
         for e in p.excluded
-        for hits in counted
+        for f in indexed
     ]
     return article_bm25.any_of(rs.articles, docs)
 
@@ -238,21 +265,6 @@ def _boolean(p: Plan, per_clause: list[np.ndarray], rs: RowStats, terms, exclude
     hit[arts[ok]] = True
     evidence = ClauseEvidence(scores, hit.astype(np.int16), [hit])
     return ArticleKeyword(terms, evidence, 1, (), excluded, paragraph_scores=para)
-
-
-def _paragraph_bm25(name, docs, words, counted, lengths, avg, n_live) -> np.ndarray:
-    """Whoosh's BM25F of one clause in one field for its paragraphs (the embedded backend's
-    paragraph scores): per word ``idf · tf·(k1+1) / (tf + k1·(1−b+b·len/avglen))`` with
-    Whoosh's ``idf = log(N/(df+1)) + 1``; a phrase scores as the sum of its words, each
-    with its own frequency (``words``: word → frequency in each of ``docs``)."""
-    hits = counted[0 if name == "text" else 1]
-    norm = (1 - B) + B * lengths[docs] / (avg or 1.0)
-    out = np.zeros(len(docs))
-    for w, tf in words.items():
-        df = sum(1 for _, _, cnt in hits if w in cnt)
-        idf = math.log(n_live / (df + 1)) + 1
-        out += idf * (tf * (K1 + 1)) / (tf + K1 * norm)
-    return out
 
 
 def semantic_evidence(

@@ -38,6 +38,7 @@ BATCH = 1000  # entities per insert / rows per paged query
 MAX_TOPK = 16_384  # Milvus's limit on one search's limit
 MAX_EF = 65_536  # HNSW beam for a search over (nearly) every row
 SCAN_PAGE = 16_384  # rows per paged query of small fields
+RANGE_START = 1024  # first limit of a range search (grown 4× while pages come back full)
 TEXT_MAX = 65_535
 ID_MAX = 4_096
 _PLAIN = re.compile(r"[a-z0-9]+")
