@@ -112,12 +112,12 @@ def test_source_facets_link_only_to_searches_that_work(app) -> None:
     long_name = "s" * (MAX_SOURCE_CHARS + 1)
     facet = [SourceCount("Reuters", 3), SourceCount(long_name, 1)]
     with app.test_request_context():
-        rows = source_facets(Query("wheat"), facet)["rows"]
-        assert [r["url"] is not None for r in rows] == [True, False]
+        rows = source_facets(Query("wheat"), facet).rows
+        assert [r.url is not None for r in rows] == [True, False]
         full = Query("wheat", sources=tuple(f"src{i}" for i in range(MAX_SOURCES)))
-        assert all(r["url"] is None for r in source_facets(full, facet)["rows"])
+        assert all(r.url is None for r in source_facets(full, facet).rows)
         client = app.test_client()
-        assert client.get(rows[0]["url"]).status_code == 200
+        assert client.get(rows[0].url).status_code == 200
 
 
 def test_long_sources_are_cut_so_a_filter_can_name_them() -> None:

@@ -284,26 +284,26 @@ def test_date_facet_shows_years_then_the_months_of_the_chosen_year(settings):
     ]
     with _request(settings):
         out = date_facets(Query("q"), facet)
-        assert out["unit"] == "year"
-        assert [r["label"] for r in out["rows"]] == [str(y) for y in range(1980, 2020)]
-        assert {r["level"] for r in out["rows"]} == {0}
-        row2018 = out["rows"][38]
-        assert (row2018["count"], row2018["bar"]) == (24, 100.0)
-        assert out["rows"][0]["bar"] == 50.0
-        args = parse_qs(urlsplit(row2018["url"]).query)
+        assert out.unit == "year"
+        assert [r.label for r in out.rows] == [str(y) for y in range(1980, 2020)]
+        assert {r.level for r in out.rows} == {0}
+        row2018 = out.rows[38]
+        assert (row2018.count, row2018.bar) == (24, 100.0)
+        assert out.rows[0].bar == 50.0
+        args = parse_qs(urlsplit(row2018.url).query)
         assert args["from"] == ["2018-01-01"] and args["to"] == ["2018-12-31"]
 
         chosen = date_facets(Query("q", date_from="2018-01-01", date_to="2018-12-31"), facet)
-        labels = [(r["label"], r["level"], r["active"]) for r in chosen["rows"]]
+        labels = [(r.label, r.level, r.active) for r in chosen.rows]
         assert len(labels) == 40 + 12
-        assert labels[38] == ("2018", 0, True) and chosen["rows"][38]["url"] is None
+        assert labels[38] == ("2018", 0, True) and chosen.rows[38].url is None
         assert labels[39:51] == [(month_label(f"2018-{m:02d}"), 1, False) for m in range(1, 13)]
         assert labels[51] == ("2019", 0, False)
-        feb = parse_qs(urlsplit(chosen["rows"][40]["url"]).query)
+        feb = parse_qs(urlsplit(chosen.rows[40].url).query)
         assert feb["from"] == ["2018-02-01"] and feb["to"] == ["2018-02-28"]
 
         month = date_facets(Query("q", date_from="2018-03-01", date_to="2018-03-31"), facet)
-        active = [r["label"] for r in month["rows"] if r["active"]]
+        active = [r.label for r in month.rows if r.active]
         assert active == ["Mar 2018"], "a chosen month keeps its year open"
         assert "offset" not in search_url(Query("q", offset=20), sort="date")
 
@@ -314,8 +314,8 @@ def test_one_year_shows_its_months(settings):
     facet = [PeriodCount("2019-01", 3), PeriodCount("2019-02", 1)]
     with _request(settings):
         out = date_facets(Query("q"), facet)
-    assert out["unit"] == "month"
-    assert [(r["label"], r["level"], r["bar"]) for r in out["rows"]] == [
+    assert out.unit == "month"
+    assert [(r.label, r.level, r.bar) for r in out.rows] == [
         ("Jan 2019", 1, 100.0),
         ("Feb 2019", 1, 33.3),
     ]
@@ -327,14 +327,14 @@ def test_source_facet_is_case_insensitive_and_searchable_when_long(settings):
     facet = [SourceCount(f"Source {i:02d}", 30 - i) for i in range(20)]
     with _request(settings):
         few = source_facets(Query("q"), facet[:3])
-        assert few["names"] == [] and len(few["rows"]) == 3
+        assert few.names == [] and len(few.rows) == 3
         many = source_facets(Query("q", sources=("source 15",)), facet)
-    assert [r["label"] for r in many["rows"]][:SOURCE_ROWS] == [
+    assert [r.label for r in many.rows][:SOURCE_ROWS] == [
         f"Source {i:02d}" for i in range(SOURCE_ROWS)
     ]
-    assert many["rows"][-1]["label"] == "Source 15" and many["rows"][-1]["active"]
-    assert many["names"] == [f"Source {i:02d}" for i in range(20)]
-    assert many["hidden"] == 20 - SOURCE_ROWS - 1
+    assert many.rows[-1].label == "Source 15" and many.rows[-1].active
+    assert many.names == [f"Source {i:02d}" for i in range(20)]
+    assert many.hidden == 20 - SOURCE_ROWS - 1
 
 
 def test_source_filter_ignores_letter_case(client):

@@ -277,20 +277,20 @@ def test_explain_hit_in_words():
 def test_page_links_stop_at_the_ends(app):
     with app.test_request_context():
         first = page_links(Query("q", limit=10, offset=0), 25, 10_000)
-        assert first["previous"] is None and "offset=10" in first["next"]
-        assert (first["page"], first["pages"]) == (1, 3)
+        assert first.previous is None and "offset=10" in first.next
+        assert (first.page, first.pages) == (1, 3)
         last = page_links(Query("q", limit=10, offset=20), 25, 10_000)
-        assert last["next"] is None and "offset=10" in last["previous"]
-        assert (last["page"], last["pages"]) == (3, 3)
+        assert last.next is None and "offset=10" in last.previous
+        assert (last.page, last.pages) == (3, 3)
         capped = page_links(Query("q", limit=10, offset=10_000), 50_000, 10_000)
-        assert capped["next"] is None
+        assert capped.next is None
 
 
 def test_page_links_keep_every_filter(app):
     query = Query("q", "keyword", 5, 5, "2019-01-01", "2019-06-30", ("A & B", "C"), "date", 30.0)
     with app.test_request_context():
         links = page_links(query, 100, 10_000)
-    for href in (links["previous"], links["next"]):
+    for href in (links.previous, links.next):
         for part in (
             "q=q",
             "mode=keyword",
@@ -303,7 +303,7 @@ def test_page_links_keep_every_filter(app):
             "recency=30",
         ):
             assert part in href, (part, href)
-    assert "offset=" not in links["previous"] and "offset=10" in links["next"]
+    assert "offset=" not in links.previous and "offset=10" in links.next
 
 
 def test_explanation_names_a_word_once():

@@ -6,7 +6,7 @@ whatever else the user had chosen.
 from __future__ import annotations
 
 import calendar
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import url_for
@@ -15,6 +15,11 @@ from search.models import PeriodCount, Query, SourceCount
 from search.query import DEFAULT_LIMIT, MAX_SOURCE_CHARS, MAX_SOURCES
 
 __all__ = [
+    "DateFacet",
+    "FacetRow",
+    "FilterChip",
+    "PageLinks",
+    "SourceFacet",
     "active_filters",
     "article_url",
     "back_url",
@@ -29,6 +34,50 @@ __all__ = [
 ]
 
 SOURCE_ROWS = 8  # source facet rows shown; with more sources a search box lists them all
+
+
+@dataclass(frozen=True)
+class FacetRow:
+    """One facet row: its label, count and bar (percent of the widest), and the link that
+    applies it (None when it is applied already, or cannot be)."""
+
+    label: str
+    count: int
+    bar: float
+    active: bool = False
+    url: str | None = None
+    level: int = 0  # 0: a source or a year; 1: a month of the chosen year
+    period: str = ""  # "YYYY" / "YYYY-MM" for date rows
+    static: bool = False  # "No source" / "No date": counted, never a link
+
+
+@dataclass(frozen=True)
+class SourceFacet:
+    rows: list[FacetRow] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # every source, for the search box
+    hidden: int = 0  # sources not shown as rows
+
+
+@dataclass(frozen=True)
+class DateFacet:
+    unit: str = "month"  # "year" when the matches span several years
+    rows: list[FacetRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FilterChip:
+    """A filter or ordering in force, in words, with the link that removes just it."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class PageLinks:
+    previous: str | None  # None on the first page
+    next: str | None  # None on the last page
+    page: int
+    pages: int
 
 
 def days(value: float) -> str:
@@ -85,18 +134,18 @@ def feed_url(query: Query) -> str:
     return url_for("feed.atom", **args)
 
 
-def page_links(query: Query, total: int, max_offset: int) -> dict[str, Any]:
+def page_links(query: Query, total: int, max_offset: int) -> PageLinks:
     """Previous/next page URLs (None at either end) and "page N of M" numbers."""
     step = query.limit
     previous = search_url(query, offset=max(0, query.offset - step)) if query.offset > 0 else None
     following = query.offset + step
     has_next = following < total and following <= max_offset
-    return {
-        "previous": previous,
-        "next": search_url(query, offset=following) if has_next else None,
-        "page": query.offset // step + 1,
-        "pages": max(1, -(-total // step)),
-    }
+    return PageLinks(
+        previous,
+        search_url(query, offset=following) if has_next else None,
+        query.offset // step + 1,
+        max(1, -(-total // step)),
+    )
 
 
 def _bar(count: int, most: int) -> float:
@@ -104,13 +153,12 @@ def _bar(count: int, most: int) -> float:
     return max(2.0, round(100.0 * count / most, 1)) if most else 0.0
 
 
-def _unknown_row(label: str, count: int, most: int) -> dict[str, Any]:
+def _unknown_row(label: str, count: int, most: int) -> FacetRow:
     """The articles without a source (or date): counted, so the rows add up, but no link."""
-    return {"label": label, "count": count, "bar": _bar(count, most), "active": False,
-            "level": 0, "url": None, "static": True}  # fmt: skip
+    return FacetRow(label, count, _bar(count, most), static=True)
 
 
-def source_facets(query: Query, facet: list[SourceCount], unknown: int = 0) -> dict[str, Any]:
+def source_facets(query: Query, facet: list[SourceCount], unknown: int = 0) -> SourceFacet:
     """The source facet: ``rows`` (label, count, bar, link adding that source filter) for the
     most frequent sources, and ``names`` (all of them) for a search box when there are more.
     A source already chosen, in any letter case, is shown active; ``unknown`` articles with
@@ -121,24 +169,16 @@ def source_facets(query: Query, facet: list[SourceCount], unknown: int = 0) -> d
     for f in facet:
         value = str(f.value)
         active = value.casefold() in chosen
-        rows.append(
-            {
-                "label": value,
-                "count": f.count,
-                "bar": _bar(f.count, most),
-                "active": active,
-                # No link the search would refuse: a source too long to name, or one too many.
-                "url": None
-                if active or len(value) > MAX_SOURCE_CHARS or len(query.sources) >= MAX_SOURCES
-                else search_url(query, sources=(*query.sources, value)),
-            }
-        )
-    shown = rows[:SOURCE_ROWS] + [r for r in rows[SOURCE_ROWS:] if r["active"]]
-    names = [r["label"] for r in rows] if len(rows) > SOURCE_ROWS else []
+        # No link the search would refuse: a source too long to name, or one too many.
+        refused = active or len(value) > MAX_SOURCE_CHARS or len(query.sources) >= MAX_SOURCES
+        url = None if refused else search_url(query, sources=(*query.sources, value))
+        rows.append(FacetRow(value, f.count, _bar(f.count, most), active, url))
+    shown = rows[:SOURCE_ROWS] + [r for r in rows[SOURCE_ROWS:] if r.active]
+    names = [r.label for r in rows] if len(rows) > SOURCE_ROWS else []
     hidden = len(rows) - len(shown)
     if unknown and rows:
         shown.append(_unknown_row("No source", unknown, max(most, unknown)))
-    return {"rows": shown, "names": names, "hidden": hidden}
+    return SourceFacet(shown, names, hidden)
 
 
 def month_label(period: str) -> str:
@@ -170,14 +210,14 @@ def _chosen_year(query: Query, years: list[str]) -> str | None:
     return years[0] if len(years) == 1 else None
 
 
-def date_facets(query: Query, facet: list[PeriodCount], unknown: int = 0) -> dict[str, Any]:
+def date_facets(query: Query, facet: list[PeriodCount], unknown: int = 0) -> DateFacet:
     """The date facet: one row per year, and under the chosen year (the one the date filter
     lies in, or the only year there is) one row per month of it, so a 40-year archive shows
     40 + 12 rows, never 480. Each row links to its whole year or month; ``unknown`` undated
     articles get a last row of their own (no link: a date filter never keeps them).
 
-    Returns ``{"unit": "year" | "month", "rows": [...]}``; a row has ``level`` 0 (a year) or
-    1 (a month of the chosen year).
+    ``unit`` is "year" or "month"; a row has ``level`` 0 (a year) or 1 (a month of the chosen
+    year).
     """
     months = [(str(f.period), int(f.count)) for f in facet]
     months = [(p, c) for p, c in months if _span(p) and len(p) == 7]  # malformed dates: out
@@ -201,36 +241,28 @@ def date_facets(query: Query, facet: list[PeriodCount], unknown: int = 0) -> dic
         url = None
         if span and not active:
             url = search_url(query, date_from=span[0], date_to=span[1])
-        rows.append(
-            {
-                "label": month_label(period) if level else period,
-                "period": period,
-                "count": count,
-                "bar": _bar(count, most_month if level else most_year),
-                "active": active,
-                "level": level,
-                "url": url,
-            }
-        )
+        label = month_label(period) if level else period
+        bar = _bar(count, most_month if level else most_year)
+        rows.append(FacetRow(label, count, bar, active, url, level, period))
     if unknown and rows:
         most = most_year if len(years) > 1 else most_month
         rows.append(_unknown_row("No date", unknown, max(most, unknown)))
-    return {"unit": "year" if len(years) > 1 else "month", "rows": rows}
+    return DateFacet("year" if len(years) > 1 else "month", rows)
 
 
-def active_filters(query: Query) -> list[dict[str, str]]:
+def active_filters(query: Query) -> list[FilterChip]:
     """Each filter or ordering in force, in words, with a link that removes just it."""
     out = []
     if query.date_from:
-        out.append({"label": f"From {query.date_from}", "url": search_url(query, date_from=None)})
+        out.append(FilterChip(f"From {query.date_from}", search_url(query, date_from=None)))
     if query.date_to:
-        out.append({"label": f"To {query.date_to}", "url": search_url(query, date_to=None)})
+        out.append(FilterChip(f"To {query.date_to}", search_url(query, date_to=None)))
     for source in query.sources:
         rest = tuple(s for s in query.sources if s != source)
-        out.append({"label": f"Source: {source}", "url": search_url(query, sources=rest)})
+        out.append(FilterChip(f"Source: {source}", search_url(query, sources=rest)))
     if query.sort != "relevance":
-        out.append({"label": "Newest first", "url": search_url(query, sort="relevance")})
+        out.append(FilterChip("Newest first", search_url(query, sort="relevance")))
     if query.recency is not None:
         label = f"Recent stories favoured (half-life {days(query.recency)} days)"
-        out.append({"label": label, "url": search_url(query, recency=None)})
+        out.append(FilterChip(label, search_url(query, recency=None)))
     return out
