@@ -38,6 +38,8 @@ class VectorStore:
     SHORTLIST_MARGIN = 64
     DENSE_FRACTION = 0.25  # ``exact`` of more rows than this multiplies the whole matrix
     BLOCK_ROWS = 16_384  # ... a block at a time
+    CHUNK_ROWS = 4_096  # rows read from the file at a time, into a per-thread buffer
+    SPAN_DENSITY = 10  # read a whole span when at least one row in this many is wanted
 
     def __init__(
         self, matrix: np.ndarray, scan: str = "exact", min_rows: int | None = None
@@ -50,6 +52,7 @@ class VectorStore:
         self._scan: _Int8Scan | None = None
         self._scan_lock = threading.Lock()
         self._file = _open_rows(matrix)  # (fd, data offset) to read rows without mapping them
+        self._local = threading.local()  # each thread's read buffer
         if self._file is not None:
             weakref.finalize(self, os.close, self._file[0])
 
@@ -103,7 +106,10 @@ class VectorStore:
             rows = np.argpartition(-approx, n - 1)[:n] if n < len(approx) else np.arange(n)
             rows = rows[np.isfinite(approx[rows])]
             rows.sort()  # ascending rows read the mapped matrix in order
-            exact = self._rows(rows) @ qvec
+            if self._file is not None:  # rows read from the file (see ``_dots``)
+                exact = _dot_rows(self._rows(rows), qvec)
+            else:
+                exact = np.asarray(self.matrix[rows]) @ qvec
             k = min(k, len(rows))
             if k == 0:
                 return []
@@ -134,41 +140,79 @@ class VectorStore:
         whole matrix (a query far from everything asks for nearly every row: 130 MB copied at
         100k rows, ~5x slower than the product, and the copy's peak stayed in the RSS)."""
         rows = np.asarray(rows)
+        if self._scan is not None and self._file is not None:
+            return self._dots(rows, qvec)
         if len(rows) <= self.DENSE_FRACTION * len(self):
-            return self._rows(rows) @ qvec
+            return np.asarray(self.matrix[rows]) @ qvec
         full = np.empty(len(self), dtype=np.float32)
         for lo in range(0, len(self), self.BLOCK_ROWS):
             full[lo : lo + self.BLOCK_ROWS] = (
                 np.asarray(self.matrix[lo : lo + self.BLOCK_ROWS]) @ qvec
             )
-            if self._scan is not None:
-                self.release()
         return full[rows]
 
     def _rows(self, rows: np.ndarray) -> np.ndarray:
-        """fp32 rows (ascending): read from the file when the int8 scan answers searches (the
-        fp32 matrix is then read a few thousand rows at a time, and mapping them kept the
-        whole matrix in the process: each fault maps 64 KB around a 1.5 KB row)."""
+        """fp32 rows (ascending), read from the file when the int8 scan answers searches."""
         if self._scan is not None and self._file is not None:
-            return self._read_rows(rows)
+            out = np.empty((len(rows), self.matrix.shape[1]), dtype=np.float32)
+            for i in range(0, len(rows), self.CHUNK_ROWS):
+                part = rows[i : i + self.CHUNK_ROWS]
+                out[i : i + len(part)] = self._read_rows(part)[: len(part)]
+            return out
         return np.asarray(self.matrix[rows])
 
-    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
-        """fp32 rows (ascending) read from the file, one ``pread`` per run of adjacent rows."""
-        dim = self.matrix.shape[1]
-        width = dim * 4
-        out = np.empty((len(rows), dim), dtype=np.float32)
-        if not len(rows):
-            return out
-        view = memoryview(out).cast("B")
-        cuts = np.flatnonzero(np.diff(rows) != 1) + 1
-        fd, offset = self._file
-        first = rows.tolist()
-        for a, b in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(rows)].tolist(), strict=True):
-            want = (b - a) * width
-            if os.preadv(fd, [view[a * width : b * width]], offset + first[a] * width) != want:
-                raise OSError(f"short read of vectors rows {first[a]}..{first[b - 1]}")
+    def _dots(self, rows: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+        """``matrix[rows] @ qvec`` for ascending ``rows``, the rows read from the file (not
+        mapped: with the int8 scan the fp32 matrix is read a few thousand rows at a time, and
+        each page fault mapped 64 KB around a 1.5 KB row, so one query kept most of the matrix
+        in the process) into a per-thread buffer of ``CHUNK_ROWS`` rows (fresh memory costs a
+        page fault per 4 KB here). Where the rows are dense, a whole span is read at once."""
+        out = np.empty(len(rows), dtype=np.float32)
+        i, n = 0, len(rows)
+        while i < n:
+            j = int(np.searchsorted(rows, rows[i] + self.CHUNK_ROWS, "left"))
+            span = int(rows[j - 1] - rows[i]) + 1
+            if (j - i) * self.SPAN_DENSITY >= span:  # one read of the span
+                block = self._read_span(int(rows[i]), span)
+                out[i:j] = _dot_rows(block, qvec)[rows[i:j] - rows[i]]
+            else:  # row by row (adjacent rows together)
+                j = min(n, i + self.CHUNK_ROWS)
+                out[i:j] = _dot_rows(self._read_rows(rows[i:j]), qvec)
+            i = j
         return out
+
+    def _buffer(self) -> np.ndarray:
+        buf = getattr(self._local, "buffer", None)
+        if buf is None:
+            buf = self._local.buffer = np.zeros((self.CHUNK_ROWS, self.matrix.shape[1]), np.float32)
+        return buf
+
+    def _read_span(self, first: int, count: int) -> np.ndarray:
+        """Rows ``first : first + count`` (≤ CHUNK_ROWS) read into this thread's buffer."""
+        block = self._buffer()[:count]
+        self._pread(memoryview(block).cast("B"), first)
+        return block
+
+    def _read_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Up to CHUNK_ROWS ascending rows read into this thread's buffer, one ``pread`` per
+        run of adjacent rows."""
+        block = self._buffer()[: len(rows)]
+        if not len(rows):
+            return block
+        view = memoryview(block).cast("B")
+        width = self.matrix.shape[1] * 4
+        cuts = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts = rows[np.r_[0, cuts]].tolist()
+        bounds = np.r_[0, cuts, len(rows)].tolist()
+        for r, a, b in zip(starts, bounds[:-1], bounds[1:], strict=True):
+            self._pread(view[a * width : b * width], r)
+        return block
+
+    def _pread(self, into: memoryview, row: int) -> None:
+        fd, offset = self._file
+        width = self.matrix.shape[1] * 4
+        if os.preadv(fd, [into], offset + row * width) != len(into):
+            raise OSError(f"short read of vectors at row {row}")
 
     def release(self) -> None:
         """Unmap the fp32 rows read so far from this process (the page cache keeps them: a
@@ -181,6 +225,13 @@ class VectorStore:
                 mm.madvise(mmap.MADV_DONTNEED)
             except (OSError, ValueError):  # a platform without madvise: the pages stay
                 pass
+
+
+def _dot_rows(block: np.ndarray, qvec: np.ndarray) -> np.ndarray:
+    """Each row's dot product with ``qvec``, the same wherever the row sits in ``block``
+    (BLAS's matrix-vector product rounds a row by its position: two copies of one paragraph
+    got cosines one float apart, and which copy ranked first depended on how rows were read)."""
+    return np.einsum("ij,j->i", block, qvec)
 
 
 def _open_rows(matrix: np.ndarray) -> tuple[int, int] | None:

@@ -105,24 +105,28 @@ def test_exact_scores_of_most_rows_equal_gathered_rows():
 
 
 def test_rows_read_from_the_file_equal_the_mapped_rows(tmp_path):
-    """With the int8 scan, fp32 rows are read with ``pread`` (not mapped into the process);
-    a whole-matrix product goes a block at a time, unmapping each block."""
+    """With the int8 scan, fp32 rows are read with ``pread`` into a per-thread buffer, a
+    chunk at a time (not mapped into the process)."""
     rng = np.random.default_rng(5)
     m = rng.normal(size=(3000, 16)).astype(np.float32)
     m /= np.linalg.norm(m, axis=1, keepdims=True)
     save_vectors(tmp_path / "v.npy", m)
     mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
     store = VectorStore(mapped, "int8", min_rows=0)
-    store.BLOCK_ROWS = 700  # several blocks
+    store.CHUNK_ROWS = 300  # several chunks, each read into the thread's buffer
     store.prepare()
     assert store.scan == "int8" and store._file is not None
     q = m[9]
-    for rows in ([], [0], [0, 1, 2, 5, 6, 2999], np.flatnonzero(rng.random(3000) < 0.1)):
+    sparse = np.flatnonzero(rng.random(3000) < 0.03)  # read row by row
+    dense = np.flatnonzero(rng.random(3000) < 0.9)  # read span by span
+    mixed = np.r_[sparse[sparse < 1500], dense[dense >= 1500]]
+    for rows in ([], [0], [0, 1, 2, 5, 6, 2999], sparse, dense, mixed, np.arange(3000)):
         rows = np.asarray(rows, dtype=np.int64)
-        assert np.array_equal(store._read_rows(rows), m[rows])
-        np.testing.assert_allclose(store.exact(rows, q), m[rows] @ q, rtol=0, atol=1e-6)
-    dense = np.flatnonzero(rng.random(3000) < 0.9)
-    np.testing.assert_allclose(store.exact(dense, q), m[dense] @ q, rtol=0, atol=1e-6)
+        assert np.array_equal(store._rows(rows), m[rows])
+        got = store.exact(rows, q)
+        np.testing.assert_allclose(got, m[rows] @ q, rtol=0, atol=1e-6)
+        # a row's cosine does not depend on how it was read (sparse or in a span)
+        assert np.array_equal(got, np.einsum("ij,j->i", m[rows], q))
     fast, exact = store.search(q, 10), VectorStore(m, "exact").search(q, 10)
     assert [r for r, _ in fast] == [r for r, _ in exact]
 
@@ -196,34 +200,35 @@ def int8_ready(engine: Engine) -> None:
 @pytest.mark.parametrize("mode", ["hybrid", "keyword", "semantic"])
 def test_searches_are_unchanged_with_the_fast_paths_off(settings, built_index, mode, monkeypatch):
     """The same answers — totals, order, ranks, facets, scores (to float32 rounding) — with
-    the slow paths forced:
-    the ``np.maximum.at`` fold and the exact scores gathered row by row. The int8 scan is
-    forced on (the test index is below its size floor) so the exact re-scoring runs."""
+    the slow paths forced: the ``np.maximum.at`` fold and the exact scores gathered from the
+    mapped matrix. The int8 scan is forced on (the test index is below its size floor) so
+    the exact re-scoring runs."""
     monkeypatch.setattr(VectorStore, "FAST_MIN_ROWS", 0)
-    dense = []
-    exact = VectorStore.exact
+    read = []
+    dots = VectorStore._dots
 
     def spy(self, rows, qvec):
-        dense.append(len(rows) > self.DENSE_FRACTION * len(self))
-        return exact(self, rows, qvec)
+        read.append(len(rows))
+        return dots(self, rows, qvec)
 
-    monkeypatch.setattr(VectorStore, "exact", spy)
+    monkeypatch.setattr(VectorStore, "_dots", spy)
     fast_engine = Engine.open(settings)
     int8_ready(fast_engine)
     fast = [dataclasses.asdict(fast_engine.search(Query(q, mode=mode))) for q in QUERIES]
-    assert fast_engine.backend.generation.vectors.scan == "int8"
     fast_engine.close()
+    if mode != "keyword":
+        assert read and max(read) > 0  # the rows were read from the file
     slow_engine = Engine.open(settings)
     int8_ready(slow_engine)
     b = slow_engine.backend
     starts, owners, single = b._starts
     assert single  # a build writes each article's paragraphs as one run
     b.__dict__["_starts"] = (starts, owners, False)
-    monkeypatch.setattr(VectorStore, "DENSE_FRACTION", 2.0)
+    monkeypatch.setattr(
+        VectorStore, "_dots", lambda self, rows, q: np.asarray(self.matrix[rows]) @ q
+    )
     slow = [dataclasses.asdict(slow_engine.search(Query(q, mode=mode))) for q in QUERIES]
     slow_engine.close()
-    if mode != "keyword":
-        assert True in dense and False in dense[len(dense) // 2 :]  # both ways were taken
     for f, s in zip(fast, slow, strict=True):
         f.pop("took_ms"), s.pop("took_ms")
         assert not diff(f, s), diff(f, s)
