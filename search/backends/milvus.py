@@ -265,10 +265,23 @@ class MilvusBackend:
             if r in by_row
         ]
 
+    def article_rows(self, article_row: int) -> np.ndarray:
+        """An article's paragraph rows in reading order (from the row stats: no request)."""
+        order, bounds = self._by_article
+        if not 0 <= article_row < len(bounds) - 1:
+            return order[:0]
+        return order[bounds[article_row] : bounds[article_row + 1]]
+
+    @cached_property
+    def _by_article(self) -> tuple[np.ndarray, np.ndarray]:
+        of = self._row_stats.articles.art_of_doc
+        live = np.flatnonzero(of >= 0)
+        order = live[np.argsort(of[live], kind="stable")]
+        bounds = np.searchsorted(of[order], np.arange(len(self.catalog.ids) + 1))
+        return order, bounds
+
     def article_paragraphs(self, article_row: int) -> list[ParagraphRecord]:
-        got = ms.scan(self._client, self._live.paragraphs, ["pid", "article", "text"],
-                      f"article == {int(article_row)}")  # fmt: skip
-        return [ParagraphRecord(int(e["row"]), e["pid"], int(e["article"]), e["text"]) for e in got]
+        return self.paragraphs(self.article_rows(article_row).tolist())
 
     def article_row(self, article_id: str) -> int | None:
         return self._article_index.get(article_id)
