@@ -130,7 +130,10 @@ class VectorStore:
         scan = self._fast_scan()
         if scan is not None:
             return scan.scores(qvec), 0.005
-        return np.asarray(self.matrix @ qvec, dtype=np.float32), 0.0
+        scores = np.asarray(self.matrix @ qvec, dtype=np.float32)
+        if self._want_fast:  # the int8 scan is being built: do not keep the matrix mapped
+            self.release()
+        return scores, 0.0
 
     def exact(self, rows: np.ndarray, qvec: np.ndarray) -> np.ndarray:
         """fp32 cosines of ``qvec`` to ``rows`` (ascending rows read the mapped matrix in order).
