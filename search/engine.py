@@ -300,15 +300,9 @@ class Engine:
         )
 
     def _hit(self, b: RetrievalBackend, found: Matched, a, score: float) -> ArticleHit:
-        if hasattr(b, "article_rows"):  # only the shown paragraphs' records are read
-            rows = b.article_rows(a.row)
-            shown = shown_paragraphs(rows, found, self.settings.paragraphs_per_article)
-            by_row = {p.row: p for p in b.paragraphs([r for r, *_ in shown])}
-        else:
-            paras = b.article_paragraphs(a.row)
-            by_row = {p.row: p for p in paras}
-            rows = np.array([p.row for p in paras], dtype=np.int64)
-            shown = shown_paragraphs(rows, found, self.settings.paragraphs_per_article)
+        rows = b.article_rows(a.row)  # only the shown paragraphs' records are read
+        shown = shown_paragraphs(rows, found, self.settings.paragraphs_per_article)
+        by_row = {p.row: p for p in b.paragraphs([r for r, *_ in shown])}
         hits = [
             ParagraphHit(
                 paragraph_id=by_row[r].id,

@@ -196,6 +196,26 @@ class Stats:
     match_set: dict[str, float] = field(default_factory=dict)  # calibration stored at build
 
 
+@dataclass(frozen=True)
+class ArticleRows:
+    """Paragraph rows grouped by article, reading order within one; rows whose article is
+    −1 (deleted) are left out. Both backends answer ``article_rows`` from one of these."""
+
+    order: np.ndarray  # paragraph rows sorted by article (stable: reading order within one)
+    bounds: np.ndarray  # where each article's rows begin in ``order`` (one more than articles)
+
+    @classmethod
+    def of(cls, article_of: np.ndarray, n_articles: int) -> ArticleRows:
+        order = np.argsort(article_of, kind="stable")
+        return cls(order, np.searchsorted(article_of[order], np.arange(n_articles + 1)))
+
+    def get(self, article_row: int) -> np.ndarray:
+        """The article's paragraph rows (empty for an unknown row)."""
+        if not 0 <= article_row < len(self.bounds) - 1:
+            return self.order[:0]
+        return self.order[self.bounds[article_row] : self.bounds[article_row + 1]]
+
+
 @runtime_checkable
 class RetrievalBackend(Protocol):
     name: str
@@ -227,6 +247,10 @@ class RetrievalBackend(Protocol):
     def suggest(self, text: str) -> str | None: ...
 
     def paragraphs(self, rows: Sequence[int]) -> list[ParagraphRecord]: ...
+
+    def article_rows(self, article_row: int) -> np.ndarray:
+        """An article's paragraph rows in reading order (empty for an unknown row)."""
+        ...
 
     def article_paragraphs(self, article_row: int) -> list[ParagraphRecord]: ...
 

@@ -24,6 +24,7 @@ from ..store import IndexCorrupt
 from .base import (
     ArticleKeyword,
     ArticleRecord,
+    ArticleRows,
     Catalog,
     Filters,
     KeywordLeg,
@@ -150,12 +151,8 @@ class EmbeddedBackend:
         return starts, owners, len(np.unique(owners)) == len(owners)
 
     @cached_property
-    def _by_article(self) -> tuple[np.ndarray, np.ndarray]:
-        """Paragraph rows ordered by article (reading order within one), and where each
-        article's rows begin in that order (one more entry than articles)."""
-        a = self.generation.article_of
-        order = np.argsort(a, kind="stable")
-        return order, np.searchsorted(a[order], np.arange(len(self.generation.articles) + 1))
+    def _by_article(self) -> ArticleRows:
+        return ArticleRows.of(self.generation.article_of, len(self.generation.articles))
 
     def keyword_articles(self, text: str) -> ArticleKeyword:
         gen = self.generation
@@ -195,10 +192,7 @@ class EmbeddedBackend:
 
     def article_rows(self, article_row: int) -> np.ndarray:
         """An article's paragraph rows in reading order (empty for an unknown row)."""
-        order, bounds = self._by_article
-        if not 0 <= article_row < len(bounds) - 1:
-            return order[:0]
-        return order[bounds[article_row] : bounds[article_row + 1]]
+        return self._by_article.get(article_row)
 
     def article_paragraphs(self, article_row: int) -> list[ParagraphRecord]:
         return self.paragraphs(self.article_rows(article_row).tolist())

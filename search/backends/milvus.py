@@ -31,6 +31,7 @@ from . import milvus_store as ms
 from .base import (
     ArticleKeyword,
     ArticleRecord,
+    ArticleRows,
     Catalog,
     Filters,
     KeywordLeg,
@@ -267,18 +268,11 @@ class MilvusBackend:
 
     def article_rows(self, article_row: int) -> np.ndarray:
         """An article's paragraph rows in reading order (from the row stats: no request)."""
-        order, bounds = self._by_article
-        if not 0 <= article_row < len(bounds) - 1:
-            return order[:0]
-        return order[bounds[article_row] : bounds[article_row + 1]]
+        return self._by_article.get(article_row)
 
     @cached_property
-    def _by_article(self) -> tuple[np.ndarray, np.ndarray]:
-        of = self._row_stats.articles.art_of_doc
-        live = np.flatnonzero(of >= 0)
-        order = live[np.argsort(of[live], kind="stable")]
-        bounds = np.searchsorted(of[order], np.arange(len(self.catalog.ids) + 1))
-        return order, bounds
+    def _by_article(self) -> ArticleRows:
+        return ArticleRows.of(self._row_stats.articles.art_of_doc, len(self.catalog.ids))
 
     def article_paragraphs(self, article_row: int) -> list[ParagraphRecord]:
         return self.paragraphs(self.article_rows(article_row).tolist())
