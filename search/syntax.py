@@ -9,7 +9,10 @@ Milvus backend (``backends/milvus_query.py``: the same clauses as Milvus express
 
 The syntax (stated to users in ``query.search_parameters``): words, OR-ed and ranked;
 ``"a phrase"``; ``-word`` / ``-"a phrase"`` / ``NOT word`` (excluded); ``+word`` (required);
-``a AND b``, ``a OR b``; ``title:word`` / ``text:word`` (one field); ``prefix*`` (3+ letters).
+``a AND b``, ``a OR b``; ``title:word`` / ``text:word`` (one field); ``prefix*`` (3+ letters);
+``a/b`` between letters (``Krone/Crown``, ``Mergers/Acquisitions``): the words ``a b``, each its
+own clause (Whoosh would read it as the phrase "a b", which the text seldom holds; with digits,
+``1987/88`` or ``9/11``, it stays one word, that phrase).
 Text beyond that (parentheses, other fields, ``~`` slop, single quotes, ``ANDNOT`` …) is marked
 :attr:`ParsedQuery.advanced`: the embedded backend hands it to Whoosh's full parser as typed,
 and the other readers take its clauses as read here. Nothing is analyzed (stemmed, stop words
@@ -34,6 +37,9 @@ _ITEM = re.compile(
     r'(?P<sign>[-+](?=\S))?(?:(?P<field>\w+):(?=\S))?(?:"(?P<phrase>[^"]*)"|(?P<word>\S+))'
 )
 _SPACE = re.compile(r"\s+")
+# "Krone/Crown": words of letters (dots, hyphens, apostrophes inside) joined by slashes.
+_SLASHED = re.compile(r"[^\W\d_][\w.'-]*(?:/[^\W\d_][\w.'-]*)+")
+_SLASH_PART = re.compile(r"[^/]+")
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,16 @@ def parse_syntax(text: str) -> ParsedQuery:
             advanced = True  # 'NOT -word'
         if joiner and (sign or pending_not is not None or (clauses and clauses[-1].sign)):
             advanced = True  # 'a AND -b', '+a OR b': Whoosh's operator rules decide
+        if (
+            phrase is None
+            and not (sign or fld or prefix or joiner or pending_not is not None)
+            and _SLASHED.fullmatch(raw)
+            and not any(ch.isdigit() for ch in raw)
+        ):
+            for part in _SLASH_PART.finditer(raw):  # "a/b": the words a b (module docstring)
+                at = m.start() + part.start()
+                clauses.append(Clause(text=part.group(), span=(at, at + len(part.group()))))
+            continue
         clauses.append(
             Clause(
                 text=raw,

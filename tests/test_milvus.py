@@ -96,6 +96,7 @@ EVIDENCE_QUERIES = [
     "wheat AND the prices",
     '"interest rates" AND inflation OR storm',
     "the of and",
+    "Syria/Moscow wheat",
 ]
 
 

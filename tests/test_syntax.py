@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from search.backends import Unsupported
@@ -124,3 +125,47 @@ def test_paragraph_leg_clauses_keep_a_fielded_phrase_whole():
     pos, neg, req, says_or = query_clauses('title:"trade deal" talks -"boris johnson"')
     assert pos == ['title:"trade deal"', "talks"] and req == [0]
     assert neg == ['"boris johnson"'] and not says_or
+
+
+def test_slashed_words_are_the_words():
+    """'Krone/Crown' reads as the words Krone Crown (Whoosh's parser makes the phrase
+    "krone crown" of it, which an article about the crown seldom holds); with digits
+    ('1987/88', '9/11') or a sign, field or operator it stays one item, as before."""
+    p = parse_syntax("Norwegian Krone/Crown")
+    assert [(c.text, c.span, c.phrase) for c in p.clauses] == [
+        ("Norwegian", (0, 9), False),
+        ("Krone", (10, 15), False),
+        ("Crown", (16, 21), False),
+    ]
+    assert not p.advanced and not p.says_or
+    for text in ("1987/88 season", "9/11", "-a/b", "title:a/b", "x AND a/b", "x/"):
+        assert "/" in "".join(c.text for c in parse_syntax(text).clauses), text
+
+
+def test_slashed_words_reach_every_leg_as_words(tmp_path):
+    write_index(tmp_path / "w", [KeywordDoc(0, "a", "Crown", "the krone fell")])
+    kw = KeywordIndex(tmp_path / "w")
+    mine = fix_not(kw.whoosh_query(parse_syntax("Norwegian Krone/Crown")))
+    assert _shape(mine) == _shape(fix_not(kw._parser.parse("Norwegian Krone Crown")))
+    assert _shape(mine) != _shape(fix_not(kw._parser.parse("Norwegian Krone/Crown")))
+    assert mq.parse("Krone/Crown").should == mq.exclusion("krone") + mq.exclusion("crown")
+    assert query_clauses("Krone/Crown")[0] == ["Krone", "Crown"]
+
+
+def test_slashed_words_match_across_an_article(built_index, settings):
+    """Article-level: 'Syria/Moscow' is the two words (each may be in any paragraph), not the
+    phrase "syria moscow", which no article of the test corpus holds."""
+    from search.engine import Engine
+
+    engine = Engine.open(settings)
+    try:
+        b = engine.backend
+        slashed, words = b.keyword_articles("Syria/Moscow"), b.keyword_articles("Syria Moscow")
+        phrase = b.keyword_articles('"Syria Moscow"')
+        assert slashed.clauses == words.clauses == 2
+        assert slashed.evidence.matched.tolist() == words.evidence.matched.tolist()
+        np.testing.assert_allclose(slashed.evidence.scores, words.evidence.scores)
+        assert (slashed.evidence.matched == 2).any()
+        assert not phrase.evidence.matched.any()
+    finally:
+        engine.close()
