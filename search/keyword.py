@@ -24,6 +24,7 @@ from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.fields import ID, NUMERIC, TEXT, Schema
 from whoosh.support.charset import accent_map
 
+from .clause_query import ClauseQueries
 from .lexicon import IndexLexicon
 from .postings import ScoredPostings
 from .query_plan import (  # noqa: F401 - re-exported: part of this module's API
@@ -162,6 +163,7 @@ class KeywordIndex:
             plugins=[qparser.WhitespacePlugin()],
         )
         self._plain.remove_plugin_class(qparser.FieldsPlugin)
+        self._clauses = ClauseQueries(self._ix.schema, self._parser, tuple(fields))
         self._scored = ScoredPostings(self._ix)
         self._lexicon: IndexLexicon | None = None
 
@@ -210,33 +212,10 @@ class KeywordIndex:
         return (q if q is not None and usable(q) else None), True
 
     def whoosh_query(self, parsed: ParsedQuery) -> query.Query:
-        """The Whoosh query for ``parsed`` (before NOT fix-ups and cost checks).
-
-        Built from the record's clauses: each clause's words are analyzed into title and
-        text leaves by Whoosh's parser, then combined as Whoosh's own operator rules would
-        (AND binds closest; + required, - excluded, NOT negates the next clause). Syntax
-        beyond the documented set goes to Whoosh's full parser as typed."""
-        if parsed.advanced or not parsed.clauses:
-            return self._parser.parse(parsed.text)
-        optional: list[query.Query] = []
-        required: list[query.Query] = []
-        banned: list[query.Query] = []
-        last: list[query.Query] | None = None
-        for c in parsed.clauses:
-            node = self._parser.parse(c.syntax)
-            if c.and_before and last:
-                last[-1] = query.And([last[-1], node])
-                continue
-            if c.sign == "NOT":
-                node = query.Not(node)  # a negated member of the OR group, as Whoosh has it
-            last = {"-": banned, "+": required}.get(c.sign, optional)
-            last.append(node)
-        group: query.Query = query.Or(optional)
-        if required:
-            group = query.AndMaybe(query.And(required), group)
-        if banned:
-            group = query.AndNot(group, query.Or(banned))
-        return group.normalize()
+        """The Whoosh query for ``parsed`` (before NOT fix-ups and cost checks), built from
+        its clauses (``clause_query.py``); syntax beyond the documented set goes to Whoosh's
+        full parser as typed."""
+        return self._clauses.whoosh_query(parsed)
 
     def search(
         self,
