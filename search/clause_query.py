@@ -44,7 +44,7 @@ class ClauseQueries:
         required, - excluded, NOT negates the next clause). Syntax beyond the documented set
         goes to Whoosh's full parser as typed."""
         if parsed.advanced or not parsed.clauses:
-            return self._parser.parse(parsed.text)
+            return self._parser.parse(parsed.whoosh_text)
         optional: list[query.Query] = []
         required: list[query.Query] = []
         banned: list[query.Query] = []

@@ -13,6 +13,10 @@ The syntax (stated to users in ``query.search_parameters``): words, OR-ed and ra
 ``a/b`` between letters (``Krone/Crown``, ``Mergers/Acquisitions``): the words ``a b``, each its
 own clause (Whoosh would read it as the phrase "a b", which the text seldom holds; with digits,
 ``1987/88`` or ``9/11``, it stays one word, that phrase).
+A query typed all in capitals ("BORDER DISPUTE BETWEEN ISRAEL AND SYRIA .") cannot tell an
+operator from prose, so each ambiguous word takes the reading that excludes nothing: ``AND``
+and ``NOT`` are words there (stop words: a reader listing topics does not mean "each in one
+paragraph" or "none of the rest"), ``OR`` still relaxes the match set (:attr:`ParsedQuery.prose`).
 Text beyond that (parentheses, other fields, ``~`` slop, single quotes, ``ANDNOT`` …) is marked
 :attr:`ParsedQuery.advanced`: the embedded backend hands it to Whoosh's full parser as typed,
 and the other readers take its clauses as read here. Nothing is analyzed (stemmed, stop words
@@ -37,6 +41,7 @@ _ITEM = re.compile(
     r'(?P<sign>[-+](?=\S))?(?:(?P<field>\w+):(?=\S))?(?:"(?P<phrase>[^"]*)"|(?P<word>\S+))'
 )
 _SPACE = re.compile(r"\s+")
+_PROSE_OPERATOR = re.compile(r"\b(?:AND|NOT)\b")
 # "Krone/Crown": words of letters (dots, hyphens, apostrophes inside) joined by slashes.
 _SLASHED = re.compile(r"[^\W\d_][\w.'-]*(?:/[^\W\d_][\w.'-]*)+")
 _SLASH_PART = re.compile(r"[^/]+")
@@ -73,6 +78,15 @@ class ParsedQuery:
     clauses: tuple[Clause, ...] = ()
     says_or: bool = False  # an OR between spaces: any clause will do (relaxed match set)
     advanced: bool = False  # syntax beyond the documented set (see the module docstring)
+    prose: bool = False  # typed all in capitals: AND / NOT are words (module docstring)
+
+    @property
+    def whoosh_text(self) -> str:
+        """The text for Whoosh's full parser (advanced syntax): as typed, but in a prose query
+        AND / NOT lower-cased, so that parser reads them as the words they are here too."""
+        if not self.prose:
+            return self.text
+        return _PROSE_OPERATOR.sub(lambda m: m.group().lower(), self.text)
 
     @property
     def positive(self) -> tuple[Clause, ...]:
@@ -120,6 +134,8 @@ def parse_syntax(text: str) -> ParsedQuery:
     """The query ``text`` read once (cached: every reader of one query gets this same record)."""
     clauses: list[Clause] = []
     advanced = says_or = False
+    prose = any(ch.isalpha() for ch in text) and not any(ch.islower() for ch in text)
+    operators = ("OR",) if prose else ("AND", "OR")
     pending_not: int | None = None  # start of a NOT that negates the next clause
     joiner: str | None = None  # AND / OR waiting for the next clause
     prev_end = -1
@@ -132,12 +148,12 @@ def parse_syntax(text: str) -> ParsedQuery:
             spaced_after = m.end() < len(text) and text[m.end()].isspace()
             if word == "OR":
                 says_or = True
-            if word in ("AND", "OR") and spaced_before and spaced_after:
+            if word in operators and spaced_before and spaced_after:
                 if joiner or pending_not is not None or not clauses:
                     advanced = True
                 joiner = word
                 continue
-            if word == "NOT" and spaced_after:
+            if word == "NOT" and spaced_after and not prose:
                 if pending_not is not None:
                     advanced = True
                 pending_not = m.start()
@@ -189,4 +205,4 @@ def parse_syntax(text: str) -> ParsedQuery:
         pending_not = joiner = None
     if joiner or pending_not is not None:
         advanced = True
-    return ParsedQuery(text, tuple(clauses), says_or, advanced)
+    return ParsedQuery(text, tuple(clauses), says_or, advanced, prose)

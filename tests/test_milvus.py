@@ -97,6 +97,7 @@ EVIDENCE_QUERIES = [
     '"interest rates" AND inflation OR storm',
     "the of and",
     "Syria/Moscow wheat",
+    "SYRIA AND TURKEY NOT MOSCOW",
 ]
 
 

@@ -17,7 +17,11 @@ QUERIES = [
     "Brexit -Johnson",
     "Brexit NOT Johnson",
     'title:Brexit "withdrawal agreement" -"Boris Johnson"',
-    "ISRAEL AND SYRIA",
+    "Israel AND Syria",
+    "BORDER DISPUTE BETWEEN ISRAEL AND SYRIA .",
+    "RUSSIA OR A FOUR-POWER SUMMIT",
+    "COUNTRIES NOT IN NATO",
+    "THE BAATH (RENAISSANCE) PARTY OF SYRIA AND IRAQ",
     "brexit talks AND deal",
     "brexit AND talks OR deal",
     "deal OR vote johnson",
@@ -66,7 +70,7 @@ def test_clauses_of_the_documented_syntax():
     assert not parse_syntax('Brexit -Johnson "withdrawal agreement" title:deal +talks').advanced
     assert p.clauses[3].field == "title" and p.clauses[4].or_before
     assert p.clauses[-1].prefix
-    assert parse_syntax("ISRAEL AND SYRIA").clauses[1].and_before
+    assert parse_syntax("Israel AND Syria").clauses[1].and_before
     # A leading or trailing operator is a word (a stop word), as Whoosh reads it.
     assert [c.text for c in parse_syntax("AND vote").clauses] == ["AND", "vote"]
 
@@ -104,7 +108,9 @@ def test_keyword_leg_builds_the_query_whoosh_would_parse(tmp_path):
         parsed = parse_syntax(text)
         built += not parsed.advanced
         mine = fix_not(kw.whoosh_query(parsed))
-        whoosh = fix_not(kw._parser.parse(text))
+        # A prose (all-capitals) query: as Whoosh parses it with its AND / NOT lower-cased.
+        whoosh = fix_not(kw._parser.parse(parsed.whoosh_text))
+        assert parsed.prose or parsed.whoosh_text == text
         assert _shape(mine) == _shape(whoosh), text
     assert built >= 19
 
@@ -167,5 +173,43 @@ def test_slashed_words_match_across_an_article(built_index, settings):
         np.testing.assert_allclose(slashed.evidence.scores, words.evidence.scores)
         assert (slashed.evidence.matched == 2).any()
         assert not phrase.evidence.matched.any()
+    finally:
+        engine.close()
+
+
+def test_a_query_in_capitals_reads_and_and_not_as_words():
+    """All capitals: AND / NOT cannot be told from prose, and each takes the reading that
+    excludes nothing: AND and NOT are words (stop words), OR still relaxes the match set."""
+    p = parse_syntax("BORDER DISPUTE BETWEEN ISRAEL AND SYRIA .")
+    assert p.prose and not p.advanced and not any(c.and_before for c in p.clauses)
+    assert [c.text for c in p.clauses][3:6] == ["ISRAEL", "AND", "SYRIA"]
+    assert p.meaning == p.text  # the semantic leg embeds it as typed, as before
+    n = parse_syntax("COUNTRIES NOT IN NATO")
+    assert not n.excluded and "NOT" in [c.text for c in n.clauses]
+    assert parse_syntax("RUSSIA OR A FOUR-POWER SUMMIT").says_or
+    assert parse_syntax("THE BAATH (RENAISSANCE) PARTY OF SYRIA AND IRAQ").whoosh_text == (
+        "THE BAATH (RENAISSANCE) PARTY OF SYRIA and IRAQ"
+    )
+    # Any lower-case letter: the operators are operators.
+    mixed = parse_syntax("Israel AND Syria NOT Lebanon")
+    assert not mixed.prose and mixed.clauses[1].and_before and mixed.clauses[2].sign == "NOT"
+    assert mq.parse("ISRAEL AND SYRIA").should == mq.exclusion("israel") + mq.exclusion("syria")
+    assert mq.parse("Israel AND Syria").required == mq.exclusion("israel") + mq.exclusion("syria")
+
+
+def test_a_query_in_capitals_has_article_level_keyword_evidence(built_index, settings):
+    """'SYRIA AND MOSCOW' is planned as clauses over whole articles (two clauses, each word
+    anywhere in the article), like 'syria moscow', not as Whoosh's paragraph-level boolean
+    (one clause, an article scored by its best paragraph)."""
+    from search.engine import Engine
+
+    engine = Engine.open(settings)
+    try:
+        b = engine.backend
+        caps, words = b.keyword_articles("SYRIA AND MOSCOW"), b.keyword_articles("syria moscow")
+        assert caps.clauses == words.clauses == 2
+        assert caps.evidence.matched.tolist() == words.evidence.matched.tolist()
+        np.testing.assert_allclose(caps.evidence.scores, words.evidence.scores)
+        assert b.keyword_articles("Syria AND Moscow").clauses == 1  # the boolean: one clause
     finally:
         engine.close()
