@@ -42,7 +42,7 @@ class ClauseQueries:
 
         Clauses are combined as Whoosh's own operator rules would (AND binds closest; +
         required, - excluded, NOT negates the next clause). Syntax beyond the documented set
-        goes to Whoosh's full parser as typed."""
+        goes to Whoosh's full parser as typed (in a prose query, AND / NOT lower-cased)."""
         if parsed.advanced or not parsed.clauses:
             return self._parser.parse(parsed.whoosh_text)
         optional: list[query.Query] = []

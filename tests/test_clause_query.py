@@ -34,7 +34,7 @@ def _shape(q):
 def _parsed_per_clause(kw, parsed):
     """The query as built before clause_query: Whoosh's parser run on each clause alone."""
     if parsed.advanced or not parsed.clauses:
-        return kw._parser.parse(parsed.text)
+        return kw._parser.parse(parsed.whoosh_text)
     optional, required, banned, last = [], [], [], None
     for c in parsed.clauses:
         node = kw._parser.parse(c.syntax)
