@@ -4,7 +4,7 @@ things to try and what each would find (issue #12 item 4)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,54 +33,68 @@ class Matched:
     keyword_set: np.ndarray | None = None
     semantic_set: np.ndarray | None = None
     mode: str = "hybrid"
-    # Per leg, (threshold, sorted scores at or above it): enough to rank the shown paragraphs
-    # without sorting every row of the index for each page.
-    _kw_top: tuple[float, np.ndarray] | None = None
-    _cos_top: tuple[float, np.ndarray] | None = None
 
     @property
     def terms(self) -> frozenset[str]:
         return self.keyword.terms
 
-    def keyword_rank(self, score: float) -> int:
-        """1 + paragraphs of the index with a higher keyword score (of those scoring > 0)."""
+    def keyword_ranks(self, scores: Sequence[float]) -> list[int]:
+        """Per score, 1 + paragraphs of the index with a higher keyword score (of those > 0)."""
         ps = self.keyword.paragraph_scores
-        if ps is None:
-            return 1
-        if self._kw_top is None or score < self._kw_top[0]:
-            self._kw_top = _scores_from(ps, score / 2 if score > 0 else 0.0, positive=True)
-        return _rank_in(self._kw_top[1], score)
+        return [1] * len(scores) if ps is None else ranks_above(ps, scores, positive=True)
+
+    def semantic_ranks(self, cosines: Sequence[float]) -> list[int]:
+        """Per cosine, 1 + paragraphs of the index with a higher (finite) cosine."""
+        c = self.cosines
+        return [1] * len(cosines) if c is None else ranks_above(c, cosines)
+
+    def keyword_rank(self, score: float) -> int:
+        return self.keyword_ranks([score])[0]
 
     def semantic_rank(self, cos: float) -> int:
-        """1 + paragraphs of the index with a higher (finite) cosine."""
-        c = self.cosines
-        if c is None:
-            return 1
-        if self._cos_top is None or cos < self._cos_top[0]:
-            self._cos_top = _scores_from(c, cos - 0.1)
-        return _rank_in(self._cos_top[1], cos)
+        return self.semantic_ranks([cos])[0]
+
+    def ranked(self, shown: list[list[tuple[int, float | None, float | None, float]]]):
+        """Each article's ``shown_paragraphs`` as ``(row, kw rank, kw score, sem rank, sem
+        score, score)``: the ranks of a whole page in one pass over each leg's scores."""
+        ks = [k for picks in shown for _, k, _, _ in picks if k is not None]
+        cs = [c for picks in shown for _, _, c, _ in picks if c is not None]
+        kr, sr = iter(self.keyword_ranks(ks)), iter(self.semantic_ranks(cs))
+        return [
+            [
+                (r, None if k is None else next(kr), k, None if c is None else next(sr), c, sc)
+                for r, k, c, sc in picks
+            ]
+            for picks in shown
+        ]
 
 
-def _scores_from(
-    values: np.ndarray, threshold: float, positive: bool = False
-) -> tuple[float, np.ndarray]:
-    """``threshold`` and the sorted ``values`` at or above it (and above 0 with ``positive``;
-    never infinite: −inf marks a paragraph the leg did not score)."""
-    keep = values >= threshold
+SORT_AT_MOST = 1 << 15  # past this many candidates, count per score instead of sorting them
+
+
+def ranks_above(values: np.ndarray, scores: Sequence[float], positive: bool = False) -> list[int]:
+    """Per score, 1 + how many finite ``values`` (and > 0 with ``positive``; −inf marks a
+    paragraph the leg did not score) exceed it. Only values at or above the lowest score can
+    count: those are sorted once for the whole page (or, when there are very many, counted
+    for each score), rather than every row of the index sorted."""
+    if not len(scores):
+        return []
+    s = np.asarray(scores, dtype=np.float64)
+    keep = values >= s.min()
     if positive:
         keep &= values > 0
     top = values[keep]
-    return threshold, np.sort(top[np.isfinite(top)])
-
-
-def _rank_in(top: np.ndarray, score: float) -> int:
-    """1 + how many of ``top`` (every value above the threshold, sorted) exceed ``score``."""
-    return int(len(top) - np.searchsorted(top, score, "right")) + 1
+    top = top[np.isfinite(top)]
+    if len(top) <= SORT_AT_MOST:
+        top.sort()
+        return (len(top) - np.searchsorted(top, s, "right") + 1).tolist()
+    return [int(np.count_nonzero(top > x)) + 1 for x in s]
 
 
 def shown_paragraphs(rows: np.ndarray, found: Matched, per_article: int):
-    """``(row, kw rank, kw score, sem rank, sem score, score)`` of the paragraphs to show of
-    an article whose paragraph rows are ``rows``."""
+    """``(row, kw score, sem score, score)`` of the paragraphs to show of an article whose
+    paragraph rows are ``rows`` (a leg's score None where it did not score the paragraph);
+    ``Matched.ranked`` adds each leg's rank."""
     kw = found.keyword.paragraph_scores if found.mode != "semantic" else None
     cos = found.cosines if found.mode != "keyword" else None
     kws = kw[rows] if kw is not None else np.zeros(len(rows))
@@ -100,16 +114,7 @@ def shown_paragraphs(rows: np.ndarray, found: Matched, per_article: int):
         r = int(pick[i])
         k = float(kw[r]) if kw is not None and kw[r] > 0 else None
         c = float(cos[r]) if cos is not None and np.isfinite(cos[r]) else None
-        out.append(
-            (
-                r,
-                found.keyword_rank(k) if k is not None else None,
-                k,
-                found.semantic_rank(c) if c is not None else None,
-                c,
-                float(score[i]),
-            )
-        )
+        out.append((r, k, c, float(score[i])))
     return out
 
 

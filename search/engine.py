@@ -185,9 +185,12 @@ class Engine:
             return Results(query.text, query.mode, 0, took, [], "Type some words to search for.")
         found = self._match(b, text, query)
         page = found.groups[query.offset : query.offset + query.limit]
+        per = self.settings.paragraphs_per_article
+        # only the shown paragraphs' records are read; their ranks in one pass per leg
+        shown = found.ranked([shown_paragraphs(b.article_rows(a), found, per) for a, _ in page])
         results = [
-            self._hit(b, found, a, score)
-            for (_, score), a in zip(page, b.articles([g[0] for g in page]), strict=True)
+            self._hit(b, found, a, score, s)
+            for (_, score), a, s in zip(page, b.articles([g[0] for g in page]), shown, strict=True)
         ]
         suggestion = b.suggest(text)
         notice, hints = found.notice, []
@@ -299,9 +302,7 @@ class Engine:
             groups, facets, collapsed, kw, cos, best, allowed, notice, kw_set, sem_set, query.mode
         )
 
-    def _hit(self, b: RetrievalBackend, found: Matched, a, score: float) -> ArticleHit:
-        rows = b.article_rows(a.row)  # only the shown paragraphs' records are read
-        shown = shown_paragraphs(rows, found, self.settings.paragraphs_per_article)
+    def _hit(self, b: RetrievalBackend, found: Matched, a, score: float, shown) -> ArticleHit:
         by_row = {p.row: p for p in b.paragraphs([r for r, *_ in shown])}
         hits = [
             ParagraphHit(

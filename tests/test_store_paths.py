@@ -23,6 +23,7 @@ import pytest
 from search.answer import Matched
 from search.backends.base import ArticleKeyword
 from search.backends.embedded import best_two
+from search.backends.runs import RunLayout
 from search.engine import Engine
 from search.layout import read_jsonl
 from search.models import Query
@@ -89,6 +90,28 @@ def test_best_two_by_assignment_equals_the_maximum_at_fold(seed):
     fast = best_two(cos, starts, owners, n_articles, True)
     slow = best_two(cos, starts, owners, n_articles, False)
     assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_best_two_by_run_layout_equals_the_maximum_at_fold(seed):
+    """Runs of every length class (1 to 70 rows: padded columns, the classes' edges), dead
+    rows, ties at the top, and articles with no rows."""
+    rng = np.random.default_rng(seed)
+    n_articles = 400
+    owners = rng.permutation(n_articles)[: n_articles - 30]
+    runs = rng.choice([1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33, 70], size=len(owners))
+    starts = np.r_[0, np.cumsum(runs)[:-1]]
+    cos = rng.normal(size=int(runs.sum())).astype(np.float32)
+    cos[rng.random(len(cos)) < 0.1] = -np.inf
+    cos[starts[runs == 3]] = -np.inf  # a run whose first row (the padding) is dead
+    two = starts[runs >= 2]
+    cos[two + 1] = cos[two]
+    layout = RunLayout.of(starts, owners, len(cos))
+    fast = layout.best_two(cos, n_articles)
+    slow = best_two(cos, starts, owners, n_articles, False)
+    assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
+    assert fast[0].dtype == slow[0].dtype and np.isfinite(fast[1]).any()
+    assert RunLayout.of(starts[:0], owners[:0], 0).best_two(cos[:0], 3)[0].tolist() == [-np.inf] * 3
 
 
 def test_exact_scores_of_most_rows_equal_gathered_rows():
@@ -159,6 +182,41 @@ def test_paragraph_ranks_from_the_top_equal_ranks_from_sorting_every_row():
     assert found.keyword_rank(0.0) == int((kw > 0).sum()) + 1
 
 
+@pytest.mark.parametrize("sort_at_most", [0, 1 << 15])
+def test_a_pages_ranks_in_one_pass_equal_ranks_one_paragraph_at_a_time(sort_at_most, monkeypatch):
+    """``Matched.ranked`` (the page's scores sorted once, or counted per score when there are
+    many) gives each paragraph the rank that sorting every row gives it."""
+    import search.answer
+
+    monkeypatch.setattr(search.answer, "SORT_AT_MOST", sort_at_most)
+    rng = np.random.default_rng(5)
+    cos = rng.uniform(-0.2, 0.9, size=3000).astype(np.float32)
+    cos[rng.random(3000) < 0.2] = -np.inf
+    kw = np.where(rng.random(3000) < 0.3, rng.exponential(4.0, size=3000), 0.0)
+    kw[:30] = kw[30]
+    leg = ArticleKeyword(frozenset(), None, paragraph_scores=kw)
+    found = Matched([], {}, {}, leg, cos, None, np.ones(1, bool), None)
+    shown = []
+    for _ in range(10):  # articles: paragraphs with both scores, one of them, or neither
+        rows = rng.choice(3000, 3, replace=False).tolist() + [0]
+        shown.append(
+            [
+                (r, float(kw[r]) if kw[r] > 0 else None, float(cos[r]) if np.isfinite(cos[r])
+                 else None, 0.5)
+                for r in rows
+            ]
+        )  # fmt: skip
+    got = found.ranked(shown)
+    for picks, ranked in zip(shown, got, strict=True):
+        for (r, k, c, sc), (r2, krank, k2, srank, c2, sc2) in zip(picks, ranked, strict=True):
+            assert (r, k, c, sc) == (r2, k2, c2, sc2)
+            want_k = ranks_by_sorting_everything(kw, k, True) if k is not None else None
+            want_c = ranks_by_sorting_everything(cos, c, False) if c is not None else None
+            assert (krank, srank) == (want_k, want_c)
+    assert any(k is None for p in shown for _, k, _, _ in p)
+    assert found.ranked([]) == [] and found.ranked([[]]) == [[]]
+
+
 @pytest.fixture(scope="module")
 def engine(settings, built_index):
     eng = Engine.open(settings)
@@ -224,6 +282,7 @@ def test_searches_are_unchanged_with_the_fast_paths_off(settings, built_index, m
     starts, owners, single = b._starts
     assert single  # a build writes each article's paragraphs as one run
     b.__dict__["_starts"] = (starts, owners, False)
+    b.__dict__["_layout"] = None  # the np.maximum.at fold, not the run layout
     monkeypatch.setattr(
         VectorStore, "_dots", lambda self, rows, q: np.asarray(self.matrix[rows]) @ q
     )
