@@ -21,6 +21,7 @@ from .layout import (
     ARTICLES,
     DUPLICATES,
     PARAGRAPHS,
+    POSTINGS,
     VECTORS,
     WHOOSH,
     check_compatible,
@@ -58,7 +59,7 @@ class Generation:
             vectors = VectorStore.load(
                 path / VECTORS, manifest["dimension"], scan=settings.vector_scan
             )
-            keyword = KeywordIndex(path / WHOOSH, settings.search_time_budget)
+            keyword = KeywordIndex(path / WHOOSH, settings.search_time_budget, path / POSTINGS)
             dups = json.loads((path / DUPLICATES).read_text(encoding="utf-8"))["groups"]
         except (OSError, ValueError, KeyError) as e:
             raise IndexCorrupt(f"{path}: cannot open ({e})") from e

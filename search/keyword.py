@@ -27,6 +27,7 @@ from whoosh.support.charset import accent_map
 from .clause_query import ClauseQueries
 from .lexicon import IndexLexicon
 from .postings import ScoredPostings
+from .postings_file import open_postings
 from .query_plan import (  # noqa: F401 - re-exported: part of this module's API
     MAX_EXPANSIONS,
     MAX_TERMS,
@@ -141,7 +142,11 @@ _WORD_RE = re.compile(rf"\w{{{MIN_PREFIX},}}|\w+(?!\*)")
 class KeywordIndex:
     """A read-only searcher over one generation's Whoosh index (one searcher per thread)."""
 
-    def __init__(self, directory: Path, time_budget: float = 1.5) -> None:
+    def __init__(
+        self, directory: Path, time_budget: float = 1.5, postings: Path | None = None
+    ) -> None:
+        """``postings``: the generation's decoded postings (``postings_file.py``); None, or an
+        index built before them, decodes Whoosh's postings instead (same results, slower)."""
         self._ix = windex.open_dir(str(directory))
         self._budget = time_budget
         self._local = threading.local()
@@ -164,7 +169,8 @@ class KeywordIndex:
         )
         self._plain.remove_plugin_class(qparser.FieldsPlugin)
         self._clauses = ClauseQueries(self._ix.schema, self._parser, tuple(fields))
-        self._scored = ScoredPostings(self._ix)
+        decoded = open_postings(postings, self._ix) if postings is not None else None
+        self._scored = ScoredPostings(self._ix, decoded)
         self._lexicon: IndexLexicon | None = None
 
     @property

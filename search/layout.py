@@ -12,6 +12,8 @@ Files (all plain and inspectable)::
     vectors.npy       float32 (N, dim), L2-normalized
     duplicates.json   groups of near-duplicate article rows and the threshold that made them
     whoosh/           keyword index (deleted articles' paragraphs removed from it)
+    postings/         whoosh/'s postings decoded into arrays (``postings_file.py``), written
+                      from it by :func:`write_generation`
 
 Only this module names these files. A build writes a new generation with
 :func:`write_generation`; ``add``/``delete`` read the live one (:meth:`LiveIndex.read`), start a
@@ -35,6 +37,7 @@ from pydantic import ValidationError
 
 from . import store
 from .config import FORMAT_VERSION, INDEX_FIELDS, IndexSettings, Settings
+from .postings_file import write_postings
 from .related import article_vectors, duplicate_groups
 from .store import IndexCorrupt
 
@@ -42,6 +45,7 @@ __all__ = [
     "ARTICLES",
     "DUPLICATES",
     "PARAGRAPHS",
+    "POSTINGS",
     "VECTORS",
     "WHOOSH",
     "ArticleRow",
@@ -61,6 +65,7 @@ PARAGRAPHS = "paragraphs.jsonl"
 VECTORS = "vectors.npy"
 DUPLICATES = "duplicates.json"
 WHOOSH = "whoosh"
+POSTINGS = "postings"
 
 
 class ArticleRow(TypedDict):
@@ -206,20 +211,23 @@ class LiveIndex:
         shutil.copytree(self.path / WHOOSH, dest / WHOOSH)
 
     def link_keyword_index(self, dest: Path) -> bool:
-        """Hard-link whoosh/ into a new generation directory (generations are never written
-        after commit, so sharing inodes is safe); False if that failed (nothing left behind)."""
-        target = dest / WHOOSH
+        """Hard-link whoosh/ (and postings/, when the live generation has it) into a new
+        generation directory (generations are never written after commit, so sharing inodes
+        is safe); False if that failed (nothing left behind)."""
+        names = [WHOOSH] + [POSTINGS] * (self.path / POSTINGS).is_dir()
         try:
-            target.mkdir()
-            for src in (self.path / WHOOSH).iterdir():
-                try:
-                    os.link(src, target / src.name)
-                except OSError:  # e.g. a filesystem without hard links
-                    shutil.copy2(src, target / src.name)
+            for name in names:
+                (dest / name).mkdir()
+                for src in (self.path / name).iterdir():
+                    try:
+                        os.link(src, dest / name / src.name)
+                    except OSError:  # e.g. a filesystem without hard links
+                        shutil.copy2(src, dest / name / src.name)
             return True
         except OSError as e:  # e.g. pruned meanwhile by another writer
             log.info("keyword index not reused: %s", e)
-            shutil.rmtree(target, ignore_errors=True)
+            for name in names:
+                shutil.rmtree(dest / name, ignore_errors=True)
             return False
 
 
@@ -236,7 +244,8 @@ def write_generation(
     keyword: str | None = None,
     match_set: dict[str, float] | None = None,
 ) -> Path:
-    """Write the plain files beside an already written ``tmp/whoosh`` and publish them.
+    """Write the plain files beside an already written ``tmp/whoosh`` (and its decoded
+    ``postings/``, unless linked from the live generation with it) and publish them.
 
     ``shape`` is what the rows were made with (for ``add``: the live index's own, not today's
     settings); it goes into the manifest, and its duplicate threshold makes duplicates.json.
@@ -248,6 +257,8 @@ def write_generation(
         for p in paragraphs:
             f.write(json.dumps(p, ensure_ascii=False) + "\n")
     save_vectors(tmp / VECTORS, vectors)
+    if not (tmp / POSTINGS).exists():
+        write_postings(tmp / WHOOSH, tmp / POSTINGS)
     n = len(paragraphs)
     article_of = np.fromiter((p["article"] for p in paragraphs), dtype=np.int32, count=n)
     alive = np.array([not r.get("deleted") for r in articles], dtype=bool)

@@ -1,10 +1,12 @@
 """The keyword leg's fast path: Whoosh's BM25F computed with numpy over decoded postings.
 
 Plain queries (terms, ``title:``, phrases, prefixes, ``NOT``, date/source filters) are planned
-here and scored as sums of per-term ``(document, score)`` arrays decoded once from Whoosh's
-postings, with Whoosh's own statistics, so rankings match an exhaustive Whoosh search; anything
-else goes back to Whoosh in ``keyword.py``. Whoosh is imported only by keyword.py, this module,
-query_plan.py and whoosh_mmap.py.
+here and scored as sums of per-term ``(document, score)`` arrays, with Whoosh's own statistics,
+so rankings match an exhaustive Whoosh search; anything else goes back to Whoosh in
+``keyword.py``. The arrays are read from the generation's decoded postings
+(``postings_file.py``), or, for an index built before those, decoded from Whoosh's postings
+once per term. Whoosh is imported only by keyword.py, this module, query_plan.py,
+clause_query.py, postings_file.py and whoosh_mmap.py.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import time
 import numpy as np
 from cachetools import LRUCache
 from whoosh import query
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS_COLUMN
 from whoosh.util.numeric import byte_to_length
 
+from .postings_file import PostingsFile, dead_documents, length_bytes, read_postings
 from .query_plan import TermPlan, TopPrefix, filter_query
 
 # Per-process caches keyed by what users type are bounded by bytes, least recently used out:
@@ -52,8 +54,9 @@ class ScoredPostings:
 
     MAX_FILTERS = 32
 
-    def __init__(self, ix) -> None:
+    def __init__(self, ix, decoded: PostingsFile | None = None) -> None:
         self._ix = ix
+        self._file = decoded  # the generation's decoded postings (None: decode Whoosh's)
         self._lock = threading.Lock()
         # (field, term) -> (docnums, scores) or None; (field, words, slop) -> docnums, so paging
         # a phrase query is cheap. Both LRU, by bytes; read and written under the lock.
@@ -65,6 +68,8 @@ class ScoredPostings:
         self._all_rows: np.ndarray | None = None
         self._lengths: dict[str, np.ndarray] = {}
         self._dead: np.ndarray | None = None
+        self._any_dead = True
+        self._rows_are_docnums: bool | None = None
         self._row_of: np.ndarray | None = None
         self._filters: dict[tuple, np.ndarray] = {}
         self._local = threading.local()
@@ -85,29 +90,28 @@ class ScoredPostings:
             self._field_lengths(s, field)
 
     def _setup(self, s) -> None:
-        n = s.doc_count_all()
-        dead = np.zeros(n, dtype=bool)
-        for sub, offset in s.leaf_searchers():
-            r = sub.reader()
-            if r.has_deletions():
-                gone = [d for d in range(r.doc_count_all()) if r.is_deleted(d)]
-                dead[np.asarray(gone, dtype=np.int64) + offset] = True
-        self._row_of = np.full(n, -1, dtype=np.int64)
+        if self._file is not None:
+            self._all_rows = self._file.rows
+            self._row_of = self._file.rows
+            self._any_dead = bool(self._file.dead.any())
+            self._dead = self._file.dead
+            return
+        self._row_of = np.full(s.doc_count_all(), -1, dtype=np.int64)
+        dead = dead_documents(s)
+        self._any_dead = bool(dead.any())
         self._dead = dead  # set last: other threads test it without the lock
 
     def _field_lengths(self, s, field: str) -> np.ndarray:
         fl = self._lengths.get(field)
-        if fl is None:
+        if fl is None and self._file is not None:
+            fl = self._lengths[field] = self._file.fields[field].lengths
+        elif fl is None:
             lut = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
             fl = np.zeros(s.doc_count_all(), dtype=np.float64)
             for sub, offset in s.leaf_searchers():
                 r = sub.reader()
-                n = r.doc_count_all()
                 # The encoded length byte per document, as BM25F reads it (0 when absent).
-                col = r._perdoc._cached_reader(f"_{field}_len", _LENGTHS_COLUMN)
-                if col is not None:
-                    b = np.fromiter((col[i] for i in range(n)), dtype=np.uint8, count=n)
-                    fl[offset : offset + n] = lut[b]
+                fl[offset : offset + r.doc_count_all()] = lut[length_bytes(r, field)]
             self._lengths[field] = fl
         return fl
 
@@ -125,16 +129,32 @@ class ScoredPostings:
         weighting = s.weighting
         b = weighting._field_B.get(field, weighting.B)
         k1 = weighting.K1
-        idf = s.idf(field, text)
-        avgfl = s.avg_field_length(field) or 1
+        if self._file is not None:  # Whoosh's idf and average length, recorded at build
+            idf = self._decoded(s, field, text)[2]
+            avgfl = self._file.fields[field].avg_field_length
+        else:
+            idf = s.idf(field, text)
+            avgfl = s.avg_field_length(field) or 1
         fl = self._field_lengths(s, field)[ids]
         scores = idf * ((w * (k1 + 1)) / (w + k1 * ((1 - b) + b * fl / avgfl)))
         out = (ids, scores)
         self._remember(self._postings, key, out)
         return out
 
+    def _decoded(self, s, field: str, text: str) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """(docnums, frequencies, idf) of a term from the decoded postings; None if absent."""
+        fp = self._file.fields.get(field)
+        i = fp.find(s.schema[field].to_bytes(text)) if fp is not None else -1
+        if i < 0:
+            return None
+        ids, tf = fp.postings(i)
+        return ids, tf, float(fp.idf[i])
+
     def term_tf(self, s, field: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(sorted docnums, term frequencies) of one term's live postings; None when absent."""
+        if self._file is not None:  # a slice of the mapped arrays: nothing to decode or cache
+            got = self._decoded(s, field, text)
+            return got[:2] if got is not None else None
         key = (field, text)
         with self._lock:
             if key in self._tf:
@@ -147,7 +167,7 @@ class ScoredPostings:
             r = sub.reader()
             if (field, btext) not in r:
                 continue
-            ids, ws = _read_postings(r, field, btext)
+            ids, ws = read_postings(r, field, btext)
             ids_parts.append(ids + offset)
             w_parts.append(ws)
         if not ids_parts:
@@ -180,17 +200,12 @@ class ScoredPostings:
                 tf = np.minimum(tf, w[np.searchsorted(ids, docs)])
             return docs.astype(np.int32), tf
         expansions = TopPrefix(field, what[:-1], extra)._btexts(s.reader())
-        parts = [self.term_tf(s, field, field_text(s, field, b)) for b in expansions]
-        parts = [p for p in parts if p is not None]
-        if not parts:
-            return None
-        ids = np.concatenate([p[0] for p in parts])
-        docs, inverse = np.unique(ids, return_inverse=True)
-        tf = np.bincount(inverse, weights=np.concatenate([p[1] for p in parts]))
-        return docs.astype(np.int32), tf
+        return _summed([self.term_tf(s, field, field_text(s, field, b)) for b in expansions])
 
     def doc_rows(self, s) -> np.ndarray:
         """Paragraph row of every docnum (-1 for deleted documents), read once."""
+        if self._all_rows is None and self._file is not None:
+            self._all_rows = self._file.rows
         if self._all_rows is None:
             rows = np.full(s.doc_count_all(), -1, dtype=np.int64)
             for d, fields in s.reader().iter_docs():
@@ -209,9 +224,24 @@ class ScoredPostings:
             got = self._leaf(s, leaf, deadline)
             if got is not None:
                 acc[got[0]] += got[1]
-        if self._dead is not None:
+        if self._dead is not None and self._any_dead:
             acc[self._dead] = 0.0
         return acc
+
+    def row_scores(self, s, plan: TermPlan, deadline: float, n_rows: int) -> np.ndarray:
+        """:meth:`paragraph_scores` by paragraph row (0 for rows with no live document)."""
+        acc = self.paragraph_scores(s, plan, deadline)
+        rows = self.doc_rows(s)
+        if self._rows_are_docnums is None:
+            self._rows_are_docnums = len(rows) == n_rows and bool(
+                np.array_equal(rows, np.arange(n_rows))
+            )
+        if self._rows_are_docnums and len(rows) == n_rows:  # a fresh build: nothing to move
+            return acc
+        para = np.zeros(n_rows)
+        live = rows >= 0
+        para[rows[live]] = acc[live]
+        return para
 
     def _remember(self, cache: LRUCache, key, value) -> None:
         with self._lock:
@@ -292,15 +322,7 @@ class ScoredPostings:
             return docs.astype(np.int32), scores
         expansions = TopPrefix(field, what[:-1], extra)._btexts(s.reader())
         parts = [self._term(s, field, field_text(s, field, b)) for b in expansions]
-        parts = [p for p in parts if p is not None]
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        ids = np.concatenate([p[0] for p in parts])
-        docs, inverse = np.unique(ids, return_inverse=True)
-        scores = np.bincount(inverse, weights=np.concatenate([p[1] for p in parts]))
-        return docs.astype(np.int32), scores
+        return parts[0] if len(parts) == 1 else _summed(parts)
 
     def top(
         self,
@@ -359,38 +381,18 @@ class ScoredPostings:
         return row_of[docs]
 
 
+def _summed(parts: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """(docnums, values) arrays added up per document (a prefix's expansions)."""
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    ids = np.concatenate([p[0] for p in parts])
+    docs, inverse = np.unique(ids, return_inverse=True)
+    return docs.astype(np.int32), np.bincount(
+        inverse, weights=np.concatenate([p[1] for p in parts])
+    )
+
+
 def field_text(s, field: str, btext: bytes) -> str:
     """A term's text from its indexed bytes."""
     return s.schema[field].from_bytes(btext)
-
-
-def _read_postings(reader, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """All (docnum, weight) postings of a term in one segment, deleted ones included, decoded
-    a block at a time (Whoosh's matcher steps through them one by one)."""
-    m = reader._terms.matcher(field, btext, reader.schema[field].format, scorer=None)
-    ids, ws = [], []
-    read_block = getattr(m, "_read_data", None)
-    if read_block is None or not hasattr(m, "_next_block"):  # not the W3 codec: step through
-        while m.is_active():
-            ids.append(m.id())
-            ws.append(m.weight())
-            m.next()
-        return np.asarray(ids, dtype=np.int64), np.asarray(ws, dtype=np.float64)
-    while m.is_active():
-        read_block()
-        data, n = m._data, m._blocklength
-        if m._byteids:
-            ids.append(np.asarray(data[0], dtype=np.int64))
-        else:
-            ids.append(np.cumsum(np.asarray(data[0], dtype=np.int64)))  # delta-coded
-        w = data[1]
-        if w is None:
-            ws.append(np.ones(n))
-        elif isinstance(w, float):
-            ws.append(np.full(n, w))
-        else:
-            ws.append(np.asarray(w, dtype=np.float64))
-        m._next_block()
-    if not ids:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    return np.concatenate(ids), np.concatenate(ws)

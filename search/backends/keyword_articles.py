@@ -114,11 +114,7 @@ def article_evidence(
         plan.positive, plan.negative, text, leaf_tf, stats, analyze, title_weight
     )
     timed_out = scored.timed_out()
-    acc = scored.paragraph_scores(s, plan, deadline)
-    rows = scored.doc_rows(s)
-    para = np.zeros(len(article_of))
-    live = rows >= 0
-    para[rows[live]] = acc[live]
+    para = scored.row_scores(s, plan, deadline, len(article_of))
     return ArticleKeyword(
         terms,
         evidence,
