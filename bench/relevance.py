@@ -13,6 +13,7 @@ match-set thresholds by ``bench/matchset.py``. Indexes are cached under /tmp/new
 
     .venv/bin/python bench/relevance.py            # both corpora
     .venv/bin/python bench/relevance.py --only time
+    .venv/bin/python bench/relevance.py --only reuters --reuters-seed 1   # a second sample
 """
 
 from __future__ import annotations
@@ -195,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--reuters-docs", type=int, default=4000, help="Reuters sample size (0: all 21,578)"
     )
+    p.add_argument(
+        "--reuters-seed", type=int, default=0, help="which seeded Reuters sample (0: the usual)"
+    )
     p.add_argument("--json", type=Path, default=None, help="also write all numbers here")
     args = p.parse_args(argv)
     defaults = Settings.from_env()
@@ -202,7 +206,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.only in (None, "time"):
         corpora.append(time_corpus(args.data))
     if args.only in (None, "reuters"):
-        corpora.append(reuters_corpus(args.data, args.reuters_docs, args.cache))
+        corpora.append(
+            reuters_corpus(args.data, args.reuters_docs, args.cache, seed=args.reuters_seed)
+        )
     s = defaults
     print(
         f"Defaults: fusion={s.fusion} rrf_k={s.rrf_k} alpha={s.alpha} "

@@ -108,3 +108,25 @@ def any_of(stats: ArticleStats, leaves: list[np.ndarray]) -> np.ndarray:
         arts = stats.art_of_doc[docs]
         out[arts[arts >= 0]] = True
     return out
+
+
+def merge_alternatives(keys: list, alternatives: list[set]) -> list[list[int]]:
+    """Clause indices grouped into clauses: those whose ``keys`` are in one set of
+    ``alternatives`` (the analyzed words of a slashed word, 'Krone/Crown') become one clause,
+    which an article matches with either word and which scores their summed frequencies, like
+    one word; the others stay alone. Groups are in the order of their first clause."""
+    parent = list(range(len(keys)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for alt in alternatives:
+        members = [i for i, k in enumerate(keys) if k in alt]
+        for i in members[1:]:
+            parent[root(i)] = root(members[0])
+    groups: dict[int, list[int]] = {}
+    for i in range(len(keys)):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values(), key=lambda g: g[0])

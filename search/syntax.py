@@ -10,9 +10,10 @@ Milvus backend (``backends/milvus_query.py``: the same clauses as Milvus express
 The syntax (stated to users in ``query.search_parameters``): words, OR-ed and ranked;
 ``"a phrase"``; ``-word`` / ``-"a phrase"`` / ``NOT word`` (excluded); ``+word`` (required);
 ``a AND b``, ``a OR b``; ``title:word`` / ``text:word`` (one field); ``prefix*`` (3+ letters);
-``a/b`` between letters (``Krone/Crown``, ``Mergers/Acquisitions``): the words ``a b``, each its
-own clause (Whoosh would read it as the phrase "a b", which the text seldom holds; with digits,
-``1987/88`` or ``9/11``, it stays one word, that phrase).
+``a/b`` between letters (``Krone/Crown``, ``Mergers/Acquisitions``): alternatives, the words
+``a b`` that count as one clause for the match set and the article score
+(:attr:`ParsedQuery.alternatives`; Whoosh would read it as the phrase "a b", which the text
+seldom holds; with digits, ``1987/88`` or ``9/11``, it stays one word, that phrase).
 A query typed all in capitals ("BORDER DISPUTE BETWEEN ISRAEL AND SYRIA .") cannot tell an
 operator from prose, so each ambiguous word takes the reading that excludes nothing: ``AND``
 and ``NOT`` are words there (stop words: a reader listing topics does not mean "each in one
@@ -58,6 +59,7 @@ class Clause:
     sign: str = ""  # "+" (+word: required), "-" (-word) or "NOT" (NOT word): excluded
     and_before: bool = False  # joined to the previous clause by AND
     or_before: bool = False  # joined to the previous clause by OR
+    slash_before: bool = False  # 'a/b': an alternative to the previous clause
     span: tuple[int, int] = (0, 0)  # where it was typed, its sign or NOT included
 
     @property
@@ -95,6 +97,18 @@ class ParsedQuery:
     @property
     def excluded(self) -> tuple[Clause, ...]:
         return tuple(c for c in self.clauses if c.negated)
+
+    @property
+    def alternatives(self) -> tuple[tuple[str, ...], ...]:
+        """The words of each slashed word ('Krone/Crown' -> ("Krone", "Crown")): each is its
+        own word for the paragraph legs, and together one clause of the article evidence."""
+        out: list[list[str]] = []
+        for c in self.clauses:
+            if c.slash_before and out:
+                out[-1].append(c.text)
+            else:
+                out.append([c.text])
+        return tuple(tuple(a) for a in out if len(a) > 1)
 
     @property
     def phrases(self) -> tuple[str, ...]:
@@ -186,9 +200,9 @@ def parse_syntax(text: str) -> ParsedQuery:
             and _SLASHED.fullmatch(raw)
             and not any(ch.isdigit() for ch in raw)
         ):
-            for part in _SLASH_PART.finditer(raw):  # "a/b": the words a b (module docstring)
-                at = m.start() + part.start()
-                clauses.append(Clause(text=part.group(), span=(at, at + len(part.group()))))
+            for i, part in enumerate(_SLASH_PART.finditer(raw)):  # alternatives (docstring)
+                at, word = m.start() + part.start(), part.group()
+                clauses.append(Clause(text=word, slash_before=i > 0, span=(at, at + len(word))))
             continue
         clauses.append(
             Clause(

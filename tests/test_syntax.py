@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from search import article_bm25
+from search.article_bm25 import ArticleStats
 from search.backends import Unsupported
+from search.backends import milvus_articles as ma
 from search.backends import milvus_query as mq
 from search.backends.base import query_clauses
 from search.keyword import KeywordDoc, KeywordIndex, fix_not, write_index
@@ -133,19 +136,22 @@ def test_paragraph_leg_clauses_keep_a_fielded_phrase_whole():
     assert neg == ['"boris johnson"'] and not says_or
 
 
-def test_slashed_words_are_the_words():
-    """'Krone/Crown' reads as the words Krone Crown (Whoosh's parser makes the phrase
-    "krone crown" of it, which an article about the crown seldom holds); with digits
-    ('1987/88', '9/11') or a sign, field or operator it stays one item, as before."""
+def test_slashed_words_are_alternatives():
+    """'Krone/Crown' reads as the words Krone Crown, alternatives of one clause (Whoosh's
+    parser makes the phrase "krone crown" of it, which an article about the crown seldom
+    holds); with digits ('1987/88', '9/11') or a sign, field or operator it stays one item."""
     p = parse_syntax("Norwegian Krone/Crown")
-    assert [(c.text, c.span, c.phrase) for c in p.clauses] == [
-        ("Norwegian", (0, 9), False),
-        ("Krone", (10, 15), False),
-        ("Crown", (16, 21), False),
+    assert [(c.text, c.span, c.phrase, c.slash_before) for c in p.clauses] == [
+        ("Norwegian", (0, 9), False, False),
+        ("Krone", (10, 15), False, False),
+        ("Crown", (16, 21), False, True),
     ]
+    assert p.alternatives == (("Krone", "Crown"),)
     assert not p.advanced and not p.says_or
+    assert parse_syntax("a/b/c d").alternatives == (("a", "b", "c"),)
     for text in ("1987/88 season", "9/11", "-a/b", "title:a/b", "x AND a/b", "x/"):
         assert "/" in "".join(c.text for c in parse_syntax(text).clauses), text
+        assert not parse_syntax(text).alternatives
 
 
 def test_slashed_words_reach_every_leg_as_words(tmp_path):
@@ -155,12 +161,43 @@ def test_slashed_words_reach_every_leg_as_words(tmp_path):
     assert _shape(mine) == _shape(fix_not(kw._parser.parse("Norwegian Krone Crown")))
     assert _shape(mine) != _shape(fix_not(kw._parser.parse("Norwegian Krone/Crown")))
     assert mq.parse("Krone/Crown").should == mq.exclusion("krone") + mq.exclusion("crown")
-    assert query_clauses("Krone/Crown")[0] == ["Krone", "Crown"]
+    plan = ma.plan("Norwegian Krone/Crown")
+    assert [c.tokens for c in plan.clauses] == [mq.exclusion("norwegian"), mq.exclusion("krone")]
+    assert [p.tokens for p in plan.clauses[1].parts()] == [
+        mq.exclusion("krone"),
+        mq.exclusion("crown"),
+    ]
+
+
+def test_alternatives_merge_into_one_clause():
+    """Clauses whose keys are alternatives of one slashed word become one clause, in the
+    order of their first member; a word repeated elsewhere joins it ('Heating Oil/Gas Oil')."""
+    merge = article_bm25.merge_alternatives
+    assert merge(["heat", "oil", "gas"], [{"oil", "gas"}]) == [[0], [1, 2]]
+    assert merge(["gas", "x", "oil"], [{"oil", "gas"}]) == [[0, 2], [1]]
+    assert merge(["a", "b", "c", "d"], [{"a", "c"}, {"c", "d"}]) == [[0, 2, 3], [1]]
+    assert merge(["a", "b"], []) == [[0], [1]]
+
+
+def test_an_alternative_clause_scores_its_words_summed_frequencies():
+    """Hand-computed BM25F: one clause of two words scores like one word holding both
+    frequencies (saturated once, idf of the articles holding either)."""
+    # 3 articles of 10 body words (paragraphs 0,1 -> article 0; 2 -> 1; 3 -> 2), no titles.
+    stats = ArticleStats.build(
+        np.array([0, 0, 1, 2]), np.array([5.0, 5.0, 10.0, 10.0]), np.zeros(4), 3
+    )
+    krone = ("text", np.array([0]), np.array([2.0]))  # article 0: krone x2 (paragraph 0)
+    crown = ("text", np.array([1, 2]), np.array([1.0, 3.0]))  # article 0 x1, article 1 x3
+    ev = article_bm25.score(stats, [[krone, crown]])
+    idf = np.log(1 + (3 - 2 + 0.5) / (2 + 0.5))  # two of three articles hold either word
+    want = [idf * 3 * 2.2 / (3 + 1.2), idf * 3 * 2.2 / (3 + 1.2), 0.0]
+    np.testing.assert_allclose(ev.scores, want)
+    assert ev.matched.tolist() == [1, 1, 0]
 
 
 def test_slashed_words_match_across_an_article(built_index, settings):
-    """Article-level: 'Syria/Moscow' is the two words (each may be in any paragraph), not the
-    phrase "syria moscow", which no article of the test corpus holds."""
+    """Article-level: 'Syria/Moscow' is one clause an article matches with either word in any
+    paragraph (not the phrase "syria moscow", which no article of the test corpus holds)."""
     from search.engine import Engine
 
     engine = Engine.open(settings)
@@ -168,10 +205,12 @@ def test_slashed_words_match_across_an_article(built_index, settings):
         b = engine.backend
         slashed, words = b.keyword_articles("Syria/Moscow"), b.keyword_articles("Syria Moscow")
         phrase = b.keyword_articles('"Syria Moscow"')
-        assert slashed.clauses == words.clauses == 2
-        assert slashed.evidence.matched.tolist() == words.evidence.matched.tolist()
-        np.testing.assert_allclose(slashed.evidence.scores, words.evidence.scores)
-        assert (slashed.evidence.matched == 2).any()
+        assert slashed.clauses == 1 and words.clauses == 2
+        either = words.evidence.clause_hits[0] | words.evidence.clause_hits[1]
+        assert slashed.evidence.clause_hits[0].tolist() == either.tolist()
+        assert slashed.evidence.matched.tolist() == either.astype(int).tolist()
+        both = words.evidence.matched == 2
+        assert both.any() and (slashed.evidence.scores[both] > 0).all()
         assert not phrase.evidence.matched.any()
     finally:
         engine.close()

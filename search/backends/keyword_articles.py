@@ -35,6 +35,23 @@ def group_clauses(leaves: tuple[tuple, ...]) -> list[list[tuple]]:
     return list(groups.values())
 
 
+def alternative_clauses(
+    clauses: list[list[tuple]], text: str, analyze: Callable[[str], list[str]]
+) -> list[list[tuple]]:
+    """``clauses`` with the words of each slashed word ('Krone/Crown') as one clause."""
+    alternatives = parse_syntax(text).alternatives
+    if not alternatives:
+        return clauses
+
+    def key(word: str) -> tuple:
+        toks = tuple(analyze(word))
+        return toks if len(toks) == 1 else (toks, 1)  # a multi-token word: Whoosh's phrase
+
+    keys = [_key(leaves[0]) for leaves in clauses]
+    groups = article_bm25.merge_alternatives(keys, [{key(w) for w in a} for a in alternatives])
+    return [[leaf for i in g for leaf in clauses[i]] for g in groups]
+
+
 def required_clauses(
     clauses: list[list[tuple]], text: str, analyze: Callable[[str], list[str]]
 ) -> tuple[int, ...]:
@@ -60,7 +77,7 @@ def evaluate(
     title_weight: float,
 ) -> tuple[ClauseEvidence, tuple[int, ...], np.ndarray | None, int]:
     """(evidence, required clause indices, excluded articles or None, clause count)."""
-    clauses = group_clauses(positive)
+    clauses = alternative_clauses(group_clauses(positive), text, analyze)
     leaves = []
     for group in clauses:
         found = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from whoosh.util.numeric import byte_to_length, length_to_byte
@@ -47,6 +47,12 @@ class Clause:
 
     tokens: tuple[str, ...]
     field: str | None = None  # title:word / text:word: that field only
+    # 'Krone/Crown': the other words that count as this clause (syntax.ParsedQuery.alternatives)
+    alternatives: tuple[Clause, ...] = ()
+
+    def parts(self) -> tuple[Clause, ...]:
+        """This clause's words or phrases: itself, then its alternatives."""
+        return (Clause(self.tokens, self.field), *self.alternatives)
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,8 @@ class Plan:
 
     def words(self) -> str:
         """Every term the hits must be searched for (positive and excluded), once each."""
-        terms = [t for c in self.clauses for t in c.tokens] + [t for e in self.excluded for t in e]
+        terms = [t for c in self.clauses for part in c.parts() for t in part.tokens]
+        terms += [t for e in self.excluded for t in e]
         return " ".join(dict.fromkeys(terms))
 
 
@@ -106,6 +113,14 @@ def plan(text: str) -> Plan:
     chains = tuple(tuple(dict.fromkeys(g)) for g in groups if g)
     if must or any(len(g) > 1 for g in chains):  # one clause, matched per paragraph (Plan)
         return Plan(tuple(clauses), (), excluded, False, chains, tuple(must))
+    alternatives = [{_tokens(w) for w in a} for a in parsed.alternatives]
+    merged = article_bm25.merge_alternatives([c.tokens for c in clauses], alternatives)
+    if len(merged) < len(clauses):  # the embedded backend's alternative_clauses
+        clauses = [
+            replace(clauses[g[0]], alternatives=tuple(clauses[i] for i in g[1:])) for g in merged
+        ]
+        at = {i: n for n, g in enumerate(merged) for i in g}
+        need = {at[j] for j in need}
     return Plan(tuple(clauses), tuple(sorted(need)), excluded, parsed.says_or)
 
 
@@ -186,7 +201,8 @@ def keyword_evidence(
     if not p.clauses:
         return ArticleKeyword(terms, None)
     fields = (("text", body, 1.0), ("title", title, float(title_boost)))
-    words = {w for c in p.clauses for w in c.tokens} | {w for e in p.excluded for w in e}
+    words = {w for c in p.clauses for part in c.parts() for w in part.tokens}
+    words |= {w for e in p.excluded for w in e}
     indexed = [_Field(hits, words) for _, hits, _ in fields]
     n_live = max(int(rs.live.sum()), 1)
     lengths = {"text": rs.body_len, "title": rs.title_len}
@@ -195,21 +211,22 @@ def keyword_evidence(
     for c in p.clauses:
         leaves = []
         para = np.zeros(rs.rows)
-        for (name, _, boost), f in zip(fields, indexed, strict=True):
-            if c.field is not None and c.field != name:
-                continue
-            got = f.holding(c.tokens)
-            if not got:
-                continue
-            docs = np.array([f.rows[i] for i, _ in got], dtype=np.int64)
-            tf = np.array([n for _, n in got], dtype=np.float64) * boost
-            leaves.append((name, docs, tf))
-            avg = rs.avg_len[0 if name == "text" else 1]
-            norm = (1 - B) + B * lengths[name][docs] / (avg or 1.0)
-            for w in c.tokens:  # Whoosh: a phrase scores as its words, at their own tf
-                wtf = np.array([f.counts[i][w] for i, _ in got], np.float64) * boost
-                idf = math.log(n_live / (len(f.post[w]) + 1)) + 1
-                para[docs] += idf * (wtf * (K1 + 1)) / (wtf + K1 * norm)
+        for part in c.parts():
+            for (name, _, boost), f in zip(fields, indexed, strict=True):
+                if part.field is not None and part.field != name:
+                    continue
+                got = f.holding(part.tokens)
+                if not got:
+                    continue
+                docs = np.array([f.rows[i] for i, _ in got], dtype=np.int64)
+                tf = np.array([n for _, n in got], dtype=np.float64) * boost
+                leaves.append((name, docs, tf))
+                avg = rs.avg_len[0 if name == "text" else 1]
+                norm = (1 - B) + B * lengths[name][docs] / (avg or 1.0)
+                for w in part.tokens:  # Whoosh: a phrase scores as its words, at their own tf
+                    wtf = np.array([f.counts[i][w] for i, _ in got], np.float64) * boost
+                    idf = math.log(n_live / (len(f.post[w]) + 1)) + 1
+                    para[docs] += idf * (wtf * (K1 + 1)) / (wtf + K1 * norm)
         clauses.append(leaves)
         per_clause.append(para)
     excluded = _excluded(p, indexed, rs)
