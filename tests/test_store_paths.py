@@ -217,6 +217,28 @@ def test_a_pages_ranks_in_one_pass_equal_ranks_one_paragraph_at_a_time(sort_at_m
     assert found.ranked([]) == [] and found.ranked([[]]) == [[]]
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_member_ranks_are_leg_ranks_of_the_members(seed):
+    """Ties (copies of an article score alike; zeros of both signs), −inf, members that are
+    not eligible, no members, no eligible rows."""
+    from search.ranking import leg_ranks, member_ranks
+
+    rng = np.random.default_rng(seed)
+    n = 3000
+    base = rng.normal(size=n // 3)
+    scores = np.concatenate([base, base, rng.normal(size=n - 2 * (n // 3))])
+    scores[rng.random(n) < 0.05] = -np.inf
+    scores[rng.random(n) < 0.02] = 0.0
+    scores[rng.random(n) < 0.02] = -0.0
+    scores = np.round(scores, seed % 3 + 1)  # coarse scores: many ties
+    eligible = np.isfinite(scores) & (rng.random(n) < 0.9)
+    for members in (rng.random(n) < 0.1, rng.random(n) < 0.9, np.zeros(n, bool), np.ones(n, bool)):
+        want = np.where(members, leg_ranks(scores, eligible), 0)
+        assert np.array_equal(member_ranks(scores, eligible, members), want)
+    none = np.zeros(n, bool)
+    assert not member_ranks(scores, none, np.ones(n, bool)).any()
+
+
 @pytest.fixture(scope="module")
 def engine(settings, built_index):
     eng = Engine.open(settings)
