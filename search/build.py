@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
-from .carry import plan_carry_over, without_ids
+from . import keyword_job, store
+from .carry import CarryOver, plan_carry_over, without_ids
 from .config import IndexSettings, Settings
-from .embed import Embedder, embedder_for
+from .embed import Embedder
+from .embed.pending import PendingEmbedder
 from .ingest import iter_files, read_corpus
 from .keyword import KeywordDoc, write_index
+from .keyword_job import KeywordJob
 from .layout import WHOOSH, check_compatible, write_generation
 from .matchset import calibration_for
 from .models import Article, BuildReport, Problem
@@ -135,82 +137,93 @@ def build_index(
     t0 = time.perf_counter()
     report = BuildReport()
     paths = [Path(p) for p in paths]
-    # An OpenVINO backend exports its model on first use on this machine (counted here).
-    embedder = embedder or embedder_for(settings)
-    report.timings["model"] = time.perf_counter() - t0
-    t = time.perf_counter()
-    fingerprint = inputs_fingerprint(paths, settings)
+    # An OpenVINO backend exports its model on first use on this machine (counted here): in a
+    # child process, while this one reads, splits and starts the keyword index.
+    pending = PendingEmbedder(settings, embedder)
+    keywords: KeywordJob | None = None
+    try:
+        report.timings["model"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        fingerprint = inputs_fingerprint(paths, settings)
 
-    articles = read_articles(paths, report, progress, on_problem)
-    report.timings["parse"] = time.perf_counter() - t
+        articles = read_articles(paths, report, progress, on_problem)
+        report.timings["parse"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    previous = Previous.load(settings)
-    plan = plan_carry_over(previous.live, articles, exact)
-    inputs = articles
-    articles = [a for a in articles if a.id not in plan.left_out]
-    records, para_records = split_all(
-        articles, settings, embedder, progress, report, previous=previous.splits()
-    )
-    report.timings["split"] = time.perf_counter() - t
-    if not records and not plan.records:  # an empty generation would replace a good index
-        raise NothingIndexed(
-            f"nothing could be indexed from {', '.join(map(str, paths))}; "
-            "the index was left as it was"
+        t = time.perf_counter()
+        previous = Previous.load(settings)
+        plan = plan_carry_over(previous.live, articles, exact)
+        inputs = articles
+        articles = [a for a in articles if a.id not in plan.left_out]
+        records, para_records = split_all(
+            articles, settings, pending, progress, report, previous=previous.splits()
         )
-
-    t = time.perf_counter()
-    vectors, report.reused = embed_records(
-        records,
-        para_records,
-        embedder,
-        settings,
-        progress,
-        previous=previous,
-        encode_all=encode_all,
-    )
-    previous.release_rows()
-    report.embedded = len(para_records) - report.reused
-    report.timings["embed"] = time.perf_counter() - t
-
-    with store.writer_lock(settings.index_dir, wait=60.0):
-        if store.current_name(settings.index_dir) != plan.snapshot:
-            # An add or delete committed while this build ran: keep that work too.
-            plan = plan_carry_over(Previous.load(settings).live, inputs, exact)
-            records, para_records, vectors = without_ids(
-                records, para_records, vectors, plan.left_out
+        report.timings["split"] = time.perf_counter() - t
+        if not records and not plan.records:  # an empty generation would replace a good index
+            raise NothingIndexed(
+                f"nothing could be indexed from {', '.join(map(str, paths))}; "
+                "the index was left as it was"
             )
-        records, para_records, vectors = plan.append_to(records, para_records, vectors)
-        tmp = store.new_generation_dir(settings.index_dir)
+        keywords = _start_keyword_index(previous, plan, records, para_records, settings)
+
         t = time.perf_counter()
-        kw_fingerprint = keyword_fingerprint(records, para_records, settings)
-        report.keyword_reused = _reuse_keyword_index(previous, kw_fingerprint, tmp)
-        if not report.keyword_reused:
-            keyword_docs = (keyword_doc(records, i, p) for i, p in enumerate(para_records))
-            keyword_docs = progress_bar(
-                keyword_docs,
-                total=len(para_records),
-                desc="keyword index",
-                unit="paragraphs",
-                enabled=progress,
-            )
-            write_index(tmp / WHOOSH, keyword_docs, settings.title_boost)
-        report.timings["keyword"] = time.perf_counter() - t
-        t = time.perf_counter()
-        final = write_generation(
-            settings.index_dir,
-            tmp,
-            settings.index_shape,
+        vectors, report.reused = embed_records(
             records,
             para_records,
-            vectors,
-            inputs=fingerprint,
-            skipped=report.skipped,
-            keyword=kw_fingerprint,
-            # The semantic match-set thresholds for this model and backend (search/matchset.py).
-            match_set=calibration_for(settings.model_name, settings.embed_backend).to_dict(),
+            pending.ready(),
+            settings,
+            progress,
+            previous=previous,
+            encode_all=encode_all,
         )
-        report.timings["commit"] = time.perf_counter() - t
+        previous.release_rows()
+        report.embedded = len(para_records) - report.reused
+        report.timings["embed"] = time.perf_counter() - t
+
+        with store.writer_lock(settings.index_dir, wait=60.0):
+            if store.current_name(settings.index_dir) != plan.snapshot:
+                # An add or delete committed while this build ran: keep that work too.
+                plan = plan_carry_over(Previous.load(settings).live, inputs, exact)
+                records, para_records, vectors = without_ids(
+                    records, para_records, vectors, plan.left_out
+                )
+            records, para_records, vectors = plan.append_to(records, para_records, vectors)
+            tmp = store.new_generation_dir(settings.index_dir)
+            t = time.perf_counter()
+            kw_fingerprint = keyword_fingerprint(records, para_records, settings)
+            if keywords is not None and keywords.key == kw_fingerprint:
+                keywords.take(tmp / WHOOSH)
+            else:
+                report.keyword_reused = _reuse_keyword_index(previous, kw_fingerprint, tmp)
+            if not (tmp / WHOOSH).exists():
+                keyword_docs = (keyword_doc(records, i, p) for i, p in enumerate(para_records))
+                keyword_docs = progress_bar(
+                    keyword_docs,
+                    total=len(para_records),
+                    desc="keyword index",
+                    unit="paragraphs",
+                    enabled=progress,
+                )
+                write_index(tmp / WHOOSH, keyword_docs, settings.title_boost)
+            report.timings["keyword"] = time.perf_counter() - t
+            t = time.perf_counter()
+            final = write_generation(
+                settings.index_dir,
+                tmp,
+                settings.index_shape,
+                records,
+                para_records,
+                vectors,
+                inputs=fingerprint,
+                skipped=report.skipped,
+                keyword=kw_fingerprint,
+                # The semantic match-set thresholds for this model and backend (matchset.py).
+                match_set=calibration_for(settings.model_name, settings.embed_backend).to_dict(),
+            )
+            report.timings["commit"] = time.perf_counter() - t
+    finally:
+        pending.cancel()
+        if keywords is not None:
+            keywords.discard()
     for problem in plan.problems:
         report.problems.append(problem)
         report.skipped += problem.skipped
@@ -222,6 +235,21 @@ def build_index(
     report.generation = final.name
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _start_keyword_index(
+    previous: Previous, plan: CarryOver, records: list[dict], paras: list[dict], settings: Settings
+) -> KeywordJob | None:
+    """The keyword index of the rows this build will commit, started in a child process —
+    unless it is small, or the live generation's can be reused (same documents)."""
+    if len(paras) + len(plan.paragraphs) < keyword_job.MIN_PARAGRAPHS:
+        return None
+    final_records, final_paras, _ = plan.append_to(records, paras, None)
+    key = keyword_fingerprint(final_records, final_paras, settings)
+    if previous.live is not None and previous.live.manifest.get("keyword") == key:
+        return None
+    docs = [keyword_doc(final_records, i, p) for i, p in enumerate(final_paras)]
+    return KeywordJob(settings.index_dir, docs, settings.title_boost, key)
 
 
 def keyword_doc(records: list[dict], row: int, p: dict, first_row: int = 0) -> KeywordDoc:

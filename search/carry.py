@@ -38,14 +38,15 @@ class CarryOver:
     snapshot: str | None = None  # the live generation this was planned from
 
     def append_to(
-        self, records: list[dict], paras: list[dict], vectors: np.ndarray
-    ) -> tuple[list[dict], list[dict], np.ndarray]:
-        """The build's rows with these appended (article rows renumbered)."""
+        self, records: list[dict], paras: list[dict], vectors: np.ndarray | None
+    ) -> tuple[list[dict], list[dict], np.ndarray | None]:
+        """The build's rows with these appended (article rows renumbered); ``vectors`` None:
+        the rows only (what the keyword index is made of)."""
         if not self.records:
             return records, paras, vectors
         first = len(records)
         moved = [{**p, "article": p["article"] + first} for p in self.paragraphs]
-        if self.vectors is not None and len(self.vectors):
+        if vectors is not None and self.vectors is not None and len(self.vectors):
             vectors = np.concatenate([vectors, self.vectors])
         return records + self.records, paras + moved, vectors
 

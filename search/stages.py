@@ -21,6 +21,7 @@ import numpy as np
 from . import store
 from .config import Settings
 from .embed import Embedder, embedding_key
+from .embed.base import TokenCounter
 from .layout import ArticleRow, LiveIndex, ParagraphRow
 from .models import Article, BuildReport, Paragraph, Problem
 from .paragraphs import split_article
@@ -174,7 +175,7 @@ def _article_record(a: Article) -> ArticleRow:
 def split_all(
     articles: list[Article],
     settings: Settings,
-    embedder: Embedder,
+    embedder: TokenCounter,
     progress: bool,
     report: BuildReport,
     first_row: int = 0,

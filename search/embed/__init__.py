@@ -31,6 +31,7 @@ __all__ = [
     "ModelUnavailable",
     "embedder_for",
     "embedding_key",
+    "export_cache",
     "index_backend",
     "load_embedder",
     "model_path",
@@ -84,6 +85,13 @@ def load_embedder(
 
 def _cache_dir(settings: Settings) -> Path | None:
     return Path(settings.model_cache).expanduser() if settings.model_cache else None
+
+
+def export_cache(settings: Settings) -> Path:
+    """The model cache ``settings`` use (``model_cache`` or the default)."""
+    from . import export
+
+    return _cache_dir(settings) or export.default_cache()
 
 
 def embedder_for(settings: Settings, backend: str | None = None) -> Embedder:

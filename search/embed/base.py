@@ -18,6 +18,12 @@ class ModelUnavailable(Exception):
     """The configured model is not installed locally (nothing is ever downloaded)."""
 
 
+class TokenCounter(Protocol):
+    """What splitting needs of an embedder: its word-piece count."""
+
+    def count_tokens(self, text: str) -> int: ...
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """L2-normalized float32 sentence vectors of one model, on CPU."""

@@ -1,0 +1,145 @@
+"""The build's two child processes (search/keyword_job.py, search/embed/pending.py): the
+keyword index written beside the embedding must be the one the build would have written
+itself, a change that lands meanwhile must still be indexed, and failures and kills must
+leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from search import build, keyword_job, store, update
+from search.embed import embedder_for
+from search.embed.pending import PendingEmbedder
+from search.engine import Engine
+from search.models import Query
+
+QUERIES = ["ferry", "interest rates", '"central bank"', "title:ferry", "bank -rates", "elect*"]
+
+
+def _story(tmp_path: Path, article_id: str) -> Path:
+    path = tmp_path / f"{article_id}.jsonl"
+    text = f"The harbour ferry {article_id} sails at noon, the operator said on Monday."
+    path.write_text(json.dumps({"id": article_id, "title": "Ferry", "text": text}) + "\n", "utf-8")
+    return path
+
+
+def _keyword_answers(settings) -> list:
+    engine = Engine.open(settings)
+    out = []
+    for q in QUERIES:
+        r = engine.search(Query(q, mode="keyword", limit=50))
+        out.append((r.total, [(h.article_id, round(h.score, 6)) for h in r.results]))
+    return out
+
+
+@pytest.fixture()
+def two(tmp_path, settings, built_index):
+    """Two empty index directories with the session's settings."""
+    return (
+        replace(settings, index_dir=tmp_path / "serial"),
+        replace(settings, index_dir=tmp_path / "child"),
+    )
+
+
+def test_child_keyword_index_equals_the_in_process_one(two, corpus_dir, monkeypatch) -> None:
+    serial, child = two
+    monkeypatch.setattr(keyword_job, "MIN_PARAGRAPHS", 10**9)
+    build.build_index([corpus_dir], serial)
+    started: list[int] = []
+    real = keyword_job.KeywordJob.__init__
+
+    def counting(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        started.append(1)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(keyword_job, "MIN_PARAGRAPHS", 0)
+    monkeypatch.setattr(keyword_job.KeywordJob, "__init__", counting)
+    build.build_index([corpus_dir], child)
+    assert started == [1]  # the child path did run
+    assert _keyword_answers(child) == _keyword_answers(serial)
+    assert not list(child.index_dir.glob(keyword_job.STAGING + "*"))  # nothing left behind
+    a = store.read_manifest(store.current_generation(serial.index_dir))["keyword"]
+    b = store.read_manifest(store.current_generation(child.index_dir))["keyword"]
+    assert a == b
+
+
+def test_an_add_during_the_build_is_in_the_keyword_index(two, tmp_path, corpus_dir, monkeypatch):
+    _, ix = two
+    build.build_index([corpus_dir], ix)
+    monkeypatch.setattr(keyword_job, "MIN_PARAGRAPHS", 0)
+    real = build.embed_records
+
+    def embed_then_add(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        out = real(*args, **kwargs)  # the child is writing the documents it was given
+        update.add_paths([_story(tmp_path, "during-1")], ix)
+        return out
+
+    monkeypatch.setattr(build, "embed_records", embed_then_add)
+    build.build_index([corpus_dir], ix)
+    r = Engine.open(ix).search(Query("during-1 ferry", mode="keyword"))
+    assert [h.article_id for h in r.results][:1] == ["during-1"]
+    assert not list(ix.index_dir.glob(keyword_job.STAGING + "*"))
+
+
+def test_a_failing_child_fails_the_build_and_the_live_index_stays(
+    two, tmp_path, corpus_dir, monkeypatch
+) -> None:
+    _, ix = two
+    build.build_index([corpus_dir], ix)
+    live = store.current_name(ix.index_dir)
+    monkeypatch.setattr(keyword_job, "MIN_PARAGRAPHS", 0)
+    # A file where the child's staging directory goes: its write_index cannot create it.
+    blocker = ix.index_dir / f"{keyword_job.STAGING}{os.getpid()}"
+    blocker.write_text("not a directory")
+    with pytest.raises(OSError):
+        build.build_index([corpus_dir, _story(tmp_path, "new-1")], ix)
+    assert store.current_name(ix.index_dir) == live
+    assert not list(ix.index_dir.glob("gen-*.tmp-*"))
+
+
+def test_a_killed_builds_staging_directory_is_removed(two, corpus_dir, monkeypatch) -> None:
+    _, ix = two
+    ix.index_dir.mkdir(parents=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = ix.index_dir / f"{keyword_job.STAGING}{int(gone.stdout)}"
+    alive = ix.index_dir / f"{keyword_job.STAGING}{os.getppid()}"  # a running process's
+    for d in (dead, alive):
+        d.mkdir()
+        (d / "half-written").write_text("x")
+    monkeypatch.setattr(keyword_job, "MIN_PARAGRAPHS", 0)
+    build.build_index([corpus_dir], ix)
+    assert not dead.exists() and alive.exists()
+
+
+def test_pending_embedder_counts_like_the_embedder(settings, built_index) -> None:
+    texts = ["", "Idlib de-escalation", "Çavuşoğlu met Lavrov in Sochi. " * 40]
+    pending = PendingEmbedder(settings)  # the session's build exported the model: no child
+    real = embedder_for(settings)
+    assert [pending.count_tokens(t) for t in texts] == [real.count_tokens(t) for t in texts]
+    assert pending.ready() is real
+
+
+def test_a_cancelled_export_leaves_the_cache_as_it_was(settings, tmp_path) -> None:
+    cache = tmp_path / "models"
+    pending = PendingEmbedder(replace(settings, model_cache=str(cache)))
+    assert pending.count_tokens("Idlib de-escalation") > 2  # usable while the child exports
+    deadline = time.monotonic() + 120
+    while not list(cache.glob("*.tmp-*")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the child is writing its temporary export
+    assert list(cache.glob("*.tmp-*")), "the export child never started writing"
+    pending.cancel()
+    left = [p for p in cache.rglob("*") if not p.name.startswith(".")] if cache.exists() else []
+    assert left == []
