@@ -11,9 +11,12 @@ index are the ones the child was given (the same ``keyword_fingerprint``: a conc
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,18 +46,14 @@ def _remove_abandoned(index_dir: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _write(conn, directory: str, docs: list[KeywordDoc], title_boost: float) -> None:
-    t = time.perf_counter()
-    try:
-        write_index(Path(directory), docs, title_boost)
-    except BaseException as e:  # the build re-raises it
-        conn.send(("error", e))
-        raise
-    conn.send(("ok", time.perf_counter() - t))
-
-
 class KeywordJob:
-    """``write_index(directory, docs, title_boost)`` running in a child process."""
+    """``write_index(directory, docs, title_boost)`` running in a child process.
+
+    The child is ``python -m search.keyword_job`` reading the documents from its stdin: not
+    multiprocessing, whose spawn re-imports the caller's main script (a script without a
+    ``__main__`` guard would build again in the child) and blocks for ever writing to a child
+    that died before reading its arguments (measured: a hung build).
+    """
 
     def __init__(self, index_dir: Path, docs: list[KeywordDoc], title_boost: float, key: str):
         index_dir.mkdir(parents=True, exist_ok=True)
@@ -62,39 +61,58 @@ class KeywordJob:
         self.key = key
         self._dir = index_dir / f"{STAGING}{os.getpid()}"
         shutil.rmtree(self._dir, ignore_errors=True)
-        ctx = multiprocessing.get_context("spawn")  # never fork a process holding threads
-        self._conn, child_end = ctx.Pipe(duplex=False)
-        self._child = ctx.Process(
-            target=_write,
-            args=(child_end, str(self._dir), docs, title_boost),
-            name="newsearch-keyword",
-            daemon=True,  # dies with the build
+        self._err = tempfile.TemporaryFile()
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(self._dir), repr(float(title_boost))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
         )
-        self._child.start()
-        child_end.close()
+        stdin, self._child.stdin = self._child.stdin, None
+        try:
+            pickle.dump(docs, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError:  # it died before reading them: take() says why
+            pass
+        finally:
+            try:
+                stdin.close()
+            except OSError:
+                pass
 
     def take(self, dest: Path) -> float:
         """Wait for the child and move its index to ``dest`` (same file system: a rename);
         the child's seconds. A failure in the child is raised here."""
         try:
-            try:
-                status, value = self._conn.recv()
-            except EOFError:
-                self._child.join()
-                raise RuntimeError(
-                    f"the keyword index writer died (exit code {self._child.exitcode})"
-                ) from None
-            if status == "error":
-                raise value
+            out, _ = self._child.communicate()
+            if self._child.returncode != 0:
+                self._err.seek(0)
+                lines = self._err.read().decode("utf-8", "replace").strip().splitlines()
+                why = lines[-1] if lines else f"exit code {self._child.returncode}"
+                raise RuntimeError(f"the keyword index writer failed: {why}")
             os.rename(self._dir, dest)
-            return value
+            return float(out.decode().strip() or 0.0)
         finally:
             self.discard()
 
     def discard(self) -> None:
         """Stop the child (if still writing) and throw its index away."""
-        if self._child.is_alive():
-            self._child.terminate()
-        self._child.join()
-        self._conn.close()
+        if self._child.poll() is None:
+            self._child.kill()
+        self._child.wait()
+        if self._child.stdout is not None:
+            self._child.stdout.close()
+        self._err.close()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _main(directory: str, title_boost: str) -> None:
+    # A filler beside the build's critical path (the export, then the embedding): it yields.
+    os.nice(10)
+    docs = pickle.load(sys.stdin.buffer)
+    t = time.perf_counter()
+    write_index(Path(directory), docs, float(title_boost))
+    print(f"{time.perf_counter() - t:.3f}")
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:])

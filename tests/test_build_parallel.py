@@ -99,7 +99,7 @@ def test_a_failing_child_fails_the_build_and_the_live_index_stays(
     # A file where the child's staging directory goes: its write_index cannot create it.
     blocker = ix.index_dir / f"{keyword_job.STAGING}{os.getpid()}"
     blocker.write_text("not a directory")
-    with pytest.raises(OSError):
+    with pytest.raises(RuntimeError, match="keyword index writer failed: .*Error"):
         build.build_index([corpus_dir, _story(tmp_path, "new-1")], ix)
     assert store.current_name(ix.index_dir) == live
     assert not list(ix.index_dir.glob("gen-*.tmp-*"))
@@ -143,3 +143,28 @@ def test_a_cancelled_export_leaves_the_cache_as_it_was(settings, tmp_path) -> No
     pending.cancel()
     left = [p for p in cache.rglob("*") if not p.name.startswith(".")] if cache.exists() else []
     assert left == []
+
+
+def test_a_script_without_a_main_guard_can_build(settings, built_index, tmp_path, corpus_dir):
+    """multiprocessing's spawn re-imports the caller's script in the child: such a script
+    hung for ever in the first version of this (measured). The children are ``python -m``."""
+    script = tmp_path / "build_it.py"
+    script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from search import build, keyword_job\n"
+        "from search.config import Settings\n"
+        "keyword_job.MIN_PARAGRAPHS = 0\n"
+        "s = Settings.from_env(index_dir=Path(sys.argv[1]))\n"
+        "r = build.build_index([Path(sys.argv[2])], s)\n"
+        "print(r.paragraphs)\n",
+        "utf-8",
+    )
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "ix"), str(corpus_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout.split()[-1]) == built_index.paragraphs

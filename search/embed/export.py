@@ -26,7 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import ModelUnavailable, model_path
+import numpy as np
+
+from .base import ModelUnavailable, max_seq_length, model_path
 from .openvino_backend import OpenVINOEmbedder, batches, truncating_tokenizer
 from .runtime import import_nncf, import_openvino
 
@@ -100,11 +102,13 @@ def _calibration_sample(texts: Sequence[str], n: int) -> list[str]:
     return [uniq[int(i * step)] for i in range(n)]
 
 
-def _pooled(st_model: Any) -> Any:
-    """The torch module exported to OpenVINO: BERT → mean pooling → L2 norm."""
+def _pooled(bert: Any) -> Any:
+    """The torch module exported to OpenVINO: BERT → mean pooling → L2 norm (what the
+    SentenceTransformer of the packaged model computes: its modules.json is Transformer,
+    mean Pooling, Normalize)."""
     import torch
 
-    bert = st_model[0].auto_model.eval()
+    bert = bert.eval()
 
     class Pooled(torch.nn.Module):
         def __init__(self) -> None:
@@ -124,6 +128,20 @@ def _pooled(st_model: Any) -> Any:
     return Pooled()
 
 
+def _reference(pooled: Any, tok: Any, texts: Sequence[str]) -> np.ndarray:
+    """torch fp32 vectors of ``texts`` from the module being exported."""
+    import torch
+
+    out = np.zeros((len(texts), 384), dtype=np.float32)
+    with torch.no_grad():
+        for rows, feed in batches(tok, texts, 32):
+            vecs = pooled(**{k: torch.from_numpy(v) for k, v in feed.items()}).numpy()
+            if out.shape[1] != vecs.shape[1]:
+                out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[rows] = vecs
+    return out
+
+
 def export_openvino(
     model_name: str, backend: str, dest: Path, calibration: Sequence[str]
 ) -> dict[str, Any]:
@@ -141,16 +159,24 @@ def export_openvino(
             f"and check on, got {len(texts)}"
         )
     import torch
+    from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
-    from .torch_backend import TorchEmbedder
-
     hf_logging.set_verbosity_error()  # tracing notes about the config: not for the user
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar
 
     ov = import_openvino()
     sample = _calibration_sample(texts, CALIBRATION_SIZE + CHECK_SIZE)
     check, calib = sample[::4][:CHECK_SIZE], [t for i, t in enumerate(sample) if i % 4]
-    reference = TorchEmbedder(model_name)
+    # Half the check set: a broken export lands far below MIN_COSINE on any 100 paragraphs,
+    # and the first build waits for every second of this (the sample itself is unchanged).
+    check = check[::2]
+    mdir = model_path(model_name)
+    # transformers' BertModel directly, not through sentence-transformers: the same module
+    # (SentenceTransformer's [0].auto_model), the same traced graph and IR (checked byte for
+    # byte), without sentence-transformers' ~3 s import in the first build.
+    pooled = _pooled(AutoModel.from_pretrained(str(mdir), local_files_only=True))
+    tok = truncating_tokenizer(mdir, max_seq_length(mdir))
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".tmp-", dir=dest.parent))
@@ -164,13 +190,12 @@ def export_openvino(
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TracerWarnings: shapes are dynamic by design
             model = ov.convert_model(
-                _pooled(reference._model),
+                pooled,
                 example_input=example,
                 input=[(name, dynamic, ov.Type.i64) for name in example],
             )
         if backend == "openvino-int8":
             nncf = import_nncf()
-            tok = truncating_tokenizer(model_path(model_name), reference.max_tokens)
             feeds = [feed for _, feed in batches(tok, calib, CALIBRATION_BATCH)]
             nncf.set_log_level(logging.ERROR)
             # NNCF draws rich progress bars on stdout: the export says what it does in one line.
@@ -183,7 +208,7 @@ def export_openvino(
                 )
         ov.save_model(model, tmp / "model.xml", compress_to_fp16=False)
         ours = OpenVINOEmbedder(model_name, tmp / "model.xml", backend).encode(check)
-        cos = (ours * reference.encode(check)).sum(axis=1)
+        cos = (ours * _reference(pooled, tok, check)).sum(axis=1)
         info = {
             "model": model_name,
             "backend": backend,

@@ -13,10 +13,9 @@ child.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import signal
+import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _export_child(model_name: str, backend: str, cache_dir: str, texts: Sequence[str]) -> None:
+def _main(model_name: str, backend: str, cache_dir: str) -> None:
     # terminate() (the build failed or was interrupted) must still run export's cleanup.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     from . import export
 
-    export.ensure_export(model_name, backend, Path(cache_dir), texts)
+    export.ensure_export(model_name, backend, Path(cache_dir), export.packaged_calibration())
 
 
 class PendingEmbedder:
@@ -61,14 +60,21 @@ class PendingEmbedder:
                 settings.embed_backend,
                 dest,
             )
-            ctx = multiprocessing.get_context("spawn")  # never fork a process holding threads
-            self._child = ctx.Process(
-                target=_export_child,
-                args=(settings.model_name, settings.embed_backend, str(cache), texts),
-                name="newsearch-export",
-                daemon=True,  # dies with the build
+            # ``python -m``, not multiprocessing: spawn would re-import the caller's script.
+            # Its output is not shown: ready() repeats a failed export here, with its error.
+            self._child = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    __name__,
+                    settings.model_name,
+                    settings.embed_backend,
+                    str(cache),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
-            self._child.start()
         # The OpenVINO embedder counts with this same tokenizer (openvino_backend.py).
         self._counter = token_counter(model_path(settings.model_name))
 
@@ -83,14 +89,22 @@ class PendingEmbedder:
             from . import embedder_for
 
             if self._child is not None:
-                self._child.join()
+                self._child.wait()
                 self._child = None
             self._embedder = embedder_for(self._settings)
         return self._embedder
 
     def cancel(self) -> None:
         """Stop a running export (its temporary files are removed; the cache stays as it was)."""
-        if self._child is not None and self._child.is_alive():
+        if self._child is not None and self._child.poll() is None:
             self._child.terminate()
-            self._child.join(timeout=30)
+            try:
+                self._child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+                self._child.wait()
         self._child = None
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:])
