@@ -191,7 +191,7 @@ def build_index(
             t = time.perf_counter()
             kw_fingerprint = keyword_fingerprint(records, para_records, settings)
             if keywords is not None and keywords.key == kw_fingerprint:
-                keywords.take(tmp / WHOOSH)
+                keywords.take(tmp)
             else:
                 report.keyword_reused = _reuse_keyword_index(previous, kw_fingerprint, tmp)
             if not (tmp / WHOOSH).exists():

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 from .keyword import KeywordDoc, write_index
+from .layout import POSTINGS, WHOOSH
+from .postings_file import write_postings
 
 # Below this a child's start (~1 s: a fresh interpreter importing Whoosh) costs more than
 # writing in process (BBC-sized builds write ~800 paragraphs/s).
@@ -47,7 +49,8 @@ def _remove_abandoned(index_dir: Path) -> None:
 
 
 class KeywordJob:
-    """``write_index(directory, docs, title_boost)`` running in a child process.
+    """``write_index`` and ``write_postings`` (a generation's ``whoosh/`` and ``postings/``)
+    running in a child process.
 
     The child is ``python -m search.keyword_job`` reading the documents from its stdin: not
     multiprocessing, whose spawn re-imports the caller's main script (a script without a
@@ -79,9 +82,10 @@ class KeywordJob:
             except OSError:
                 pass
 
-    def take(self, dest: Path) -> float:
-        """Wait for the child and move its index to ``dest`` (same file system: a rename);
-        the child's seconds. A failure in the child is raised here."""
+    def take(self, tmp: Path) -> float:
+        """Wait for the child and move its ``whoosh/`` and ``postings/`` into the generation
+        directory ``tmp`` (same file system: renames); the child's seconds. A failure in the
+        child is raised here."""
         try:
             out, _ = self._child.communicate()
             if self._child.returncode != 0:
@@ -89,7 +93,8 @@ class KeywordJob:
                 lines = self._err.read().decode("utf-8", "replace").strip().splitlines()
                 why = lines[-1] if lines else f"exit code {self._child.returncode}"
                 raise RuntimeError(f"the keyword index writer failed: {why}")
-            os.rename(self._dir, dest)
+            for name in (WHOOSH, POSTINGS):
+                os.rename(self._dir / name, tmp / name)
             return float(out.decode().strip() or 0.0)
         finally:
             self.discard()
@@ -110,7 +115,8 @@ def _main(directory: str, title_boost: str) -> None:
     os.nice(10)
     docs = pickle.load(sys.stdin.buffer)
     t = time.perf_counter()
-    write_index(Path(directory), docs, float(title_boost))
+    write_index(Path(directory) / WHOOSH, docs, float(title_boost))
+    write_postings(Path(directory) / WHOOSH, Path(directory) / POSTINGS)
     print(f"{time.perf_counter() - t:.3f}")
 
 
