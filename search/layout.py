@@ -37,6 +37,7 @@ from pydantic import ValidationError
 
 from . import store
 from .config import FORMAT_VERSION, INDEX_FIELDS, IndexSettings, Settings
+from .embed import embedding_identity
 from .postings_file import write_postings
 from .related import article_vectors, duplicate_groups
 from .store import IndexCorrupt
@@ -110,6 +111,7 @@ class Manifest:
     inputs: str | None = None  # fingerprint of the input files + index shape
     keyword: str | None = None  # what whoosh/ was built from (None: unknown)
     match_set: dict[str, float] = field(default_factory=dict)  # calibration (search/ ranking)
+    embedding: str | None = None  # embed.embedding_identity of the vectors (None: older index)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any], where: Path | str = "manifest") -> Manifest:
@@ -124,6 +126,7 @@ class Manifest:
                 inputs=raw.get("inputs"),
                 keyword=raw.get("keyword"),
                 match_set=dict(raw.get("match_set") or {}),
+                embedding=raw.get("embedding"),
             )
         except (KeyError, TypeError, ValueError, ValidationError) as e:
             raise IndexCorrupt(f"{where}: bad manifest ({e})") from None
@@ -160,6 +163,16 @@ def check_compatible(manifest: dict[str, Any], settings: Settings, where: Path) 
             f"{where}: built with model {manifest.get('model')!r}, this engine uses "
             f"{settings.model_name!r}; rebuild it with `newsearch index`"
         )
+    # Older manifests do not say: their vectors came from the export of their time, assumed
+    # to be today's (the recipe was unchanged until this was recorded).
+    recorded = manifest.get("embedding")
+    if recorded is not None:
+        current = embedding_identity(manifest["model"], index_shape(manifest).embed_backend)
+        if recorded != current:
+            raise IndexCorrupt(
+                f"{where}: embedded with {recorded}, this engine embeds queries with "
+                f"{current}; rebuild it with `newsearch index`"
+            )
 
 
 def live_paragraph_texts(index_dir: Path, limit: int = 20_000) -> list[str]:
@@ -284,5 +297,6 @@ def write_generation(
         inputs=inputs,
         keyword=keyword,
         match_set=dict(match_set or {}),
+        embedding=embedding_identity(shape.model_name, shape.embed_backend),
     )
     return store.commit_generation(index_dir, tmp, manifest.to_json())

@@ -30,6 +30,7 @@ __all__ = [
     "Embedder",
     "ModelUnavailable",
     "embedder_for",
+    "embedding_identity",
     "embedding_key",
     "export_cache",
     "index_backend",
@@ -114,6 +115,18 @@ def index_backend(manifest: dict[str, Any]) -> str:
     """The backend an index's vectors were embedded with (manifests from before backends
     existed don't say: those were torch)."""
     return manifest.get("settings", {}).get("embed_backend", "torch")
+
+
+@functools.lru_cache(maxsize=8)
+def embedding_identity(model_name: str, backend: str) -> str:
+    """Which network made a vector: the model and backend, and for OpenVINO the export (its
+    version and calibration text, as the model cache names it). A manifest records it, so an
+    index is never queried through a different export than the one that embedded it."""
+    if backend == "torch":
+        return f"{model_name}+torch"
+    from . import export
+
+    return export.export_dir(Path("."), model_name, backend, export.packaged_calibration()).name
 
 
 def embedding_key(model_name: str, backend: str) -> str:
