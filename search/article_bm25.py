@@ -13,6 +13,7 @@ match set (``matchset.py``) uses for its minimum-should-match.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ class ArticleStats:
     body_len: np.ndarray  # float64 per article row
     title_len: np.ndarray
     live: int  # articles with at least one live paragraph
+    _norms: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -48,16 +50,46 @@ class ArticleStats:
         live = int((np.bincount(arts, minlength=n_articles) > 0).sum())
         return cls(art_of_doc, body.astype(np.float64), title, live)
 
+    def norms(self, b: float) -> tuple[np.ndarray, np.ndarray]:
+        """BM25's length normalization of every article's body and title, for ``b``
+        (computed once per ``b``: the arrays are read-only)."""
+        got = self._norms.get(b)
+        if got is None:
+            avg_body = float(self.body_len.sum()) / max(self.live, 1) or 1.0
+            avg_title = float(self.title_len.sum()) / max(self.live, 1) or 1.0
+            got = ((1 - b) + b * self.body_len / avg_body, (1 - b) + b * self.title_len / avg_title)
+            for a in got:
+                a.flags.writeable = False
+            self._norms[b] = got
+        return got
 
-def _per_article(stats: ArticleStats, docs: np.ndarray, tf: np.ndarray, title: bool) -> np.ndarray:
+
+def _per_article(
+    stats: ArticleStats, docs: np.ndarray, tf: np.ndarray, title: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(article rows, per-article frequency) of one leaf's postings, articles in ascending
+    order: the body sums its paragraphs' frequencies (in posting order), the title, repeated
+    on every paragraph, counts once (the largest)."""
     arts = stats.art_of_doc[docs]
-    ok = arts >= 0
-    out = np.zeros(len(stats.body_len))
-    if title:  # the title repeats on every paragraph: count it once per article
-        np.maximum.at(out, arts[ok], tf[ok])
+    if len(arts) and arts.min() < 0:  # deleted documents
+        ok = arts >= 0
+        arts, tf = arts[ok], tf[ok]
+    if not len(arts):
+        return arts, np.zeros(0)
+    step = arts[1:] != arts[:-1]
+    if np.all(arts[1:] >= arts[:-1]):  # postings in article order (as built): runs, no sort
+        first = np.flatnonzero(np.concatenate(([True], step)))
+        rows = arts[first]
+        if title:
+            return rows, np.maximum.reduceat(tf, first)
+        inverse = np.cumsum(np.concatenate(([0], step)))
     else:
-        out += np.bincount(arts[ok], weights=tf[ok], minlength=len(out))
-    return out
+        rows, inverse = np.unique(arts, return_inverse=True)
+        if title:
+            out = np.zeros(len(rows))
+            np.maximum.at(out, inverse, tf)
+            return rows, out
+    return rows, np.bincount(inverse, weights=tf, minlength=len(rows))
 
 
 def score(
@@ -72,12 +104,12 @@ def score(
     Per clause the fields' length-normalized frequencies are added (title weighted by
     ``title_weight``), saturated once with ``k1``, and weighted by the clause's article-level
     idf; an article's score is the sum over clauses.
+
+    Computed over the articles each leaf touches (the arithmetic of every touched article is
+    the same, in the same order, as over all articles; untouched ones only ever added 0).
     """
     n = len(stats.body_len)
-    avg_body = float(stats.body_len.sum()) / max(stats.live, 1) or 1.0
-    avg_title = float(stats.title_len.sum()) / max(stats.live, 1) or 1.0
-    norm_body = (1 - b) + b * stats.body_len / avg_body
-    norm_title = (1 - b) + b * stats.title_len / avg_title
+    norm_body, norm_title = stats.norms(b)
     scores = np.zeros(n)
     matched = np.zeros(n, dtype=np.int16)
     hits = []
@@ -87,17 +119,21 @@ def score(
             if not len(docs):
                 continue
             if field == "title":
-                tf += title_weight * _per_article(stats, docs, freq, True) / norm_title
+                rows, f = _per_article(stats, docs, freq, True)
+                tf[rows] += title_weight * f / norm_title[rows]
             else:
-                tf += _per_article(stats, docs, freq, False) / norm_body
+                rows, f = _per_article(stats, docs, freq, False)
+                tf[rows] += f / norm_body[rows]
         hit = tf > 0
-        df = int(hit.sum())
         hits.append(hit)
+        at = np.flatnonzero(hit)
+        df = len(at)
         if not df:
             continue
         idf = np.log(1 + (stats.live - df + 0.5) / (df + 0.5))
-        scores[hit] += idf * tf[hit] * (k1 + 1) / (tf[hit] + k1)
-        matched += hit
+        t = tf[at]
+        scores[at] += idf * t * (k1 + 1) / (t + k1)
+        matched[at] += 1
     return ClauseEvidence(scores, matched, hits)
 
 
