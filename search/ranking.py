@@ -130,18 +130,21 @@ def passage_scores(
     lowest cosine the match set reads). Only paragraphs of ``ok`` articles are ranked; 0 for an
     article none of whose paragraphs is in either ranking."""
     n = len(ok)
-    fused = np.zeros(len(cosines))
     para_ok = ok[article_of] & (article_of >= 0)
+    picks = []
     for scores, eligible in ((keyword, keyword > 0), (cosines, cosines >= floor)):
         rows, ranks = top_ranks(scores, eligible & para_ok, depth)
-        fused[rows] += 1.0 / (k + ranks)
-    rows = np.flatnonzero(fused)
+        picks.append((rows, 1.0 / (k + ranks)))
+    rows = np.union1d(picks[0][0], picks[1][0])  # the ranked paragraphs, ascending
     out = np.zeros(n)
     if not len(rows):
         return out
+    fused = np.zeros(len(rows))  # summed over only those rows, not a vector of every row
+    for ranked, votes in picks:
+        fused[np.searchsorted(rows, ranked)] += votes
     arts = article_of[rows].astype(np.int64)
-    order = np.lexsort((-fused[rows], arts))  # by article, best paragraph first
-    arts, vals = arts[order], fused[rows][order]
+    order = np.lexsort((-fused, arts))  # by article, best paragraph first
+    arts, vals = arts[order], fused[order]
     starts = np.flatnonzero(np.r_[True, arts[1:] != arts[:-1]])
     place = np.arange(len(arts)) - np.repeat(starts, np.diff(np.r_[starts, len(arts)]))
     keep = place < top

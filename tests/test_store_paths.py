@@ -239,6 +239,48 @@ def test_member_ranks_are_leg_ranks_of_the_members(seed):
     assert not member_ranks(scores, none, np.ones(n, bool)).any()
 
 
+def passage_by_every_row(keyword, cosines, article_of, ok, k, depth, floor, top=2):
+    """The replaced implementation: the votes summed in a vector of every paragraph row."""
+    from search.ranking import top_ranks
+
+    fused = np.zeros(len(cosines))
+    para_ok = ok[article_of] & (article_of >= 0)
+    for scores, eligible in ((keyword, keyword > 0), (cosines, cosines >= floor)):
+        rows, ranks = top_ranks(scores, eligible & para_ok, depth)
+        fused[rows] += 1.0 / (k + ranks)
+    rows = np.flatnonzero(fused)
+    out = np.zeros(len(ok))
+    if not len(rows):
+        return out
+    arts = article_of[rows].astype(np.int64)
+    order = np.lexsort((-fused[rows], arts))
+    arts, vals = arts[order], fused[rows][order]
+    starts = np.flatnonzero(np.r_[True, arts[1:] != arts[:-1]])
+    place = np.arange(len(arts)) - np.repeat(starts, np.diff(np.r_[starts, len(arts)]))
+    keep = place < top
+    np.add.at(out, arts[keep], vals[keep])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_passage_votes_summed_over_the_ranked_rows_equal_the_every_row_sum(seed):
+    from search.ranking import passage_scores
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_art = 4000, 700
+    article_of = np.sort(rng.integers(-1, n_art, n_rows))
+    keyword = np.where(rng.random(n_rows) < 0.3, np.round(rng.exponential(3, n_rows), 1), 0.0)
+    cosines = np.round(rng.uniform(-0.1, 0.8, n_rows), 2).astype(np.float32)
+    cosines[rng.random(n_rows) < 0.05] = -np.inf
+    ok = rng.random(n_art) < 0.8
+    for depth, floor, top in ((400, 0.3, 2), (50, 0.5, 1), (5000, -1.0, 3), (10, 0.99, 2)):
+        got = passage_scores(keyword, cosines, article_of, ok, 10, depth, floor, top)
+        want = passage_by_every_row(keyword, cosines, article_of, ok, 10, depth, floor, top)
+        assert np.array_equal(got, want)
+    nothing = np.zeros(n_art, bool)
+    assert not passage_scores(keyword, cosines, article_of, nothing, 10, 400, 0.3).any()
+
+
 @pytest.fixture(scope="module")
 def engine(settings, built_index):
     eng = Engine.open(settings)
