@@ -177,7 +177,11 @@ class VectorStore:
             span = int(rows[j - 1] - rows[i]) + 1
             if (j - i) * self.SPAN_DENSITY >= span:  # one read of the span
                 block = self._read_span(int(rows[i]), span)
-                out[i:j] = _dot_rows(block, qvec)[rows[i:j] - rows[i]]
+                at = rows[i:j] - rows[i]
+                if 2 * (j - i) < span:  # sparse in the span: only the wanted rows' products
+                    out[i:j] = _dot_rows(block[at], qvec)
+                else:
+                    out[i:j] = _dot_rows(block, qvec)[at]
             else:  # row by row (adjacent rows together)
                 j = min(n, i + self.CHUNK_ROWS)
                 out[i:j] = _dot_rows(self._read_rows(rows[i:j]), qvec)

@@ -142,8 +142,9 @@ def test_rows_read_from_the_file_equal_the_mapped_rows(tmp_path):
     q = m[9]
     sparse = np.flatnonzero(rng.random(3000) < 0.03)  # read row by row
     dense = np.flatnonzero(rng.random(3000) < 0.9)  # read span by span
+    middling = np.flatnonzero(rng.random(3000) < 0.25)  # a span read, then only these rows
     mixed = np.r_[sparse[sparse < 1500], dense[dense >= 1500]]
-    for rows in ([], [0], [0, 1, 2, 5, 6, 2999], sparse, dense, mixed, np.arange(3000)):
+    for rows in ([], [0], [0, 1, 2, 5, 6, 2999], sparse, dense, middling, mixed, np.arange(3000)):
         rows = np.asarray(rows, dtype=np.int64)
         assert np.array_equal(store._rows(rows), m[rows])
         got = store.exact(rows, q)
