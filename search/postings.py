@@ -17,9 +17,8 @@ import time
 import numpy as np
 from cachetools import LRUCache
 from whoosh import query
-from whoosh.util.numeric import byte_to_length
 
-from .postings_file import PostingsFile, dead_documents, length_bytes, read_postings
+from .postings_file import PostingsFile, dead_documents, field_lengths, read_postings
 from .query_plan import TermPlan, TopPrefix, filter_query
 
 # Per-process caches keyed by what users type are bounded by bytes, least recently used out:
@@ -106,13 +105,7 @@ class ScoredPostings:
         if fl is None and self._file is not None:
             fl = self._lengths[field] = self._file.fields[field].lengths
         elif fl is None:
-            lut = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
-            fl = np.zeros(s.doc_count_all(), dtype=np.float64)
-            for sub, offset in s.leaf_searchers():
-                r = sub.reader()
-                # The encoded length byte per document, as BM25F reads it (0 when absent).
-                fl[offset : offset + r.doc_count_all()] = lut[length_bytes(r, field)]
-            self._lengths[field] = fl
+            fl = self._lengths[field] = field_lengths(s, field)
         return fl
 
     def _term(self, s, field: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -293,6 +286,11 @@ class ScoredPostings:
         with self._lock:
             docs = self._phrases.get(key)
         if docs is not None:
+            return docs, True
+        fp = self._file.fields.get(field) if self._file is not None and slop == 1 else None
+        docs = fp.phrase_docs([s.schema[field].to_bytes(w) for w in words]) if fp else None
+        if docs is not None:  # over the decoded positions, in numpy
+            self._remember(self._phrases, key, docs)
             return docs, True
         found = []
         for i, d in enumerate(s.docs_for_query(query.Phrase(field, list(words), slop=slop))):

@@ -14,9 +14,14 @@ query). A generation's ``postings/`` holds, written from its own ``whoosh/`` by
     {field}.docs.npy       int32: live document numbers, sorted within each term
     {field}.tf.npy         uint16 (or float32): the term's frequency in each of them
     {field}.lengths.npy    uint8 per document: the field length byte BM25F reads
+    {field}.npos.npy       uint16 (or int32) per posting: how many positions it has
+    {field}.positions.npy  uint16 (or int32): each posting's word positions, ascending
+    {field}.pos_starts.npy int64 (terms + 1): where each term's positions start
     rows.npy               int64 per document: its paragraph row (-1 when deleted)
 
-The files are checksummed with the generation's others (``store.commit_generation``). An index
+Phrases (slop 1, Whoosh's default) are matched over the positions: consecutive positions of
+the phrase's words in one document, as Whoosh's span matcher requires. The files are
+checksummed with the generation's others (``store.commit_generation``). An index
 without them (built before this format) is read the old way, decoding Whoosh's postings, with
 one log line saying ``newsearch index`` upgrades it (:func:`open_postings` returns None).
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import itertools
 import json
 import logging
 import math
@@ -38,7 +44,15 @@ from whoosh.util.numeric import byte_to_length
 
 from .store import IndexCorrupt
 
-__all__ = ["FIELDS", "PostingsFile", "open_postings", "read_postings", "write_postings"]
+__all__ = [
+    "FIELDS",
+    "PostingsFile",
+    "dead_documents",
+    "field_lengths",
+    "open_postings",
+    "read_postings",
+    "write_postings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +93,32 @@ def read_postings(reader, field: str, btext: bytes) -> tuple[np.ndarray, np.ndar
     return np.concatenate(ids), np.concatenate(ws)
 
 
+def read_positions(reader, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(number of positions per posting, all positions) of a term in one segment, deleted
+    documents included, in posting order (a block of values at a time where the codec
+    allows: its values are each posting's delta-coded, pickled positions)."""
+    fmt = reader.schema[field].format
+    m = reader._terms.matcher(field, btext, fmt, scorer=None)
+    values: list[bytes] = []
+    if getattr(m, "_read_values", None) is None or not hasattr(m, "_next_block"):
+        counts, poses = [], []
+        while m.is_active():  # not the W3 codec: step through
+            got = m.value_as("positions")
+            counts.append(len(got))
+            poses.extend(got)
+            m.next()
+        return np.asarray(counts, dtype=np.int64), np.asarray(poses, dtype=np.int64)
+    while m.is_active():
+        m._read_data()
+        m._read_values()
+        values.extend(m._values)
+        m._next_block()
+    decoded = [fmt.decode_positions(v) for v in values]
+    counts = np.fromiter(map(len, decoded), dtype=np.int64, count=len(decoded))
+    poses = np.fromiter(itertools.chain.from_iterable(decoded), dtype=np.int64, count=counts.sum())
+    return counts, poses
+
+
 def length_bytes(reader, field: str) -> np.ndarray:
     """The encoded field length byte of every document of one segment (0 when absent)."""
     n = reader.doc_count_all()
@@ -86,6 +126,15 @@ def length_bytes(reader, field: str) -> np.ndarray:
     if col is None:
         return np.zeros(n, dtype=np.uint8)
     return np.fromiter((col[i] for i in range(n)), dtype=np.uint8, count=n)
+
+
+def field_lengths(searcher, field: str) -> np.ndarray:
+    """Every document's ``field`` length as BM25F reads it (decoded from its length byte)."""
+    out = np.zeros(searcher.doc_count_all(), dtype=np.float64)
+    for sub, offset in searcher.leaf_searchers():
+        r = sub.reader()
+        out[offset : offset + r.doc_count_all()] = _LENGTH_OF_BYTE[length_bytes(r, field)]
+    return out
 
 
 def dead_documents(searcher) -> np.ndarray:
@@ -126,9 +175,11 @@ def write_postings(whoosh_dir: Path, dest: Path) -> None:
                 lengths[offset : offset + r.doc_count_all()] = length_bytes(r, field)
                 for btext, info in r.iter_field(field):
                     ids, w = read_postings(r, field, btext)
+                    counts, poses = read_positions(r, field, btext)
                     ids = ids + offset
                     keep = ~dead[ids]
-                    parts.setdefault(btext, []).append((ids[keep], w[keep]))
+                    kept = (ids[keep], w[keep], counts[keep], poses[np.repeat(keep, counts)])
+                    parts.setdefault(btext, []).append(kept)
                     df[btext] = df.get(btext, 0) + info.doc_frequency()
             terms = sorted(parts)
             docs = [p[0] for t in terms for p in parts[t]]
@@ -138,6 +189,12 @@ def write_postings(whoosh_dir: Path, dest: Path) -> None:
             np.cumsum(counts, out=starts[1:])
             tf = np.concatenate(tfs) if tfs else np.zeros(0)
             small = tf.size == 0 or (tf.max() < 65536 and np.array_equal(tf, np.round(tf)))
+            npos = [p[2] for t in terms for p in parts[t]]
+            npos = np.concatenate(npos) if npos else np.zeros(0, np.int64)
+            positions = [p[3] for t in terms for p in parts[t]]
+            positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+            pos_starts = np.zeros(len(terms) + 1, dtype=np.int64)
+            np.cumsum([sum(int(p[2].sum()) for p in parts[t]) for t in terms], out=pos_starts[1:])
             blob = b"".join(terms)
             offsets = np.zeros(len(terms) + 1, dtype=np.int64)
             np.cumsum([len(t) for t in terms], out=offsets[1:])
@@ -153,11 +210,20 @@ def write_postings(whoosh_dir: Path, dest: Path) -> None:
             )
             _save(dest / f"{field}.tf.npy", tf.astype(np.uint16 if small else np.float32))
             _save(dest / f"{field}.lengths.npy", lengths)
+            _save(dest / f"{field}.npos.npy", _narrow(npos))
+            _save(dest / f"{field}.positions.npy", _narrow(positions))
+            _save(dest / f"{field}.pos_starts.npy", pos_starts)
             meta["fields"][field] = {
                 "terms": len(terms),
                 "avg_field_length": s.avg_field_length(field) or 1,
+                "positions": True,
             }
     (dest / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+
+def _narrow(ints: np.ndarray) -> np.ndarray:
+    """Non-negative integers as uint16 when they fit (positions: paragraphs are short)."""
+    return ints.astype(np.uint16 if not len(ints) or ints.max() < 65536 else np.int32)
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -176,6 +242,9 @@ class FieldPostings:
     tf: np.ndarray
     lengths: np.ndarray  # float64 per document: the length BM25F uses
     avg_field_length: float
+    npos: np.ndarray | None = None  # positions per posting (None: written without positions)
+    positions: np.ndarray | None = None
+    pos_starts: np.ndarray | None = None
 
     def find(self, btext: bytes) -> int:
         """The term's index, or -1 when the field does not hold it."""
@@ -192,6 +261,45 @@ class FieldPostings:
         """(docnums, frequencies as float64) of term ``i``."""
         a, b = int(self.starts[i]), int(self.starts[i + 1])
         return self.docs[a:b], self.tf[a:b].astype(np.float64)
+
+    def phrase_docs(self, btexts: list[bytes]) -> np.ndarray | None:
+        """Sorted docnums holding the words at consecutive positions (Whoosh's phrase with
+        slop 1: each word right after the previous one); None without positions."""
+        if self.positions is None or self.npos is None or self.pos_starts is None:
+            return None
+        terms = [self.find(b) for b in btexts]
+        if min(terms) < 0:
+            return np.zeros(0, dtype=np.int32)
+        cand = None
+        for i in sorted(terms, key=lambda i: self.starts[i + 1] - self.starts[i]):
+            docs = self.docs[int(self.starts[i]) : int(self.starts[i + 1])]
+            cand = docs if cand is None else np.intersect1d(cand, docs, assume_unique=True)
+        keys = None  # (document << 32) + position of the phrase's first word, ascending
+        for j, i in enumerate(terms):
+            if cand is None or not len(cand):
+                break
+            a = int(self.starts[i])
+            docs = self.docs[a : int(self.starts[i + 1])]
+            n = self.npos[a : int(self.starts[i + 1])].astype(np.int64)
+            at = np.searchsorted(docs, cand)  # every candidate holds every word
+            lens = n[at]
+            first = (np.cumsum(n) - n)[at] + int(self.pos_starts[i])
+            run = np.cumsum(lens) - lens
+            idx = np.repeat(first - run, lens) + np.arange(int(lens.sum()))
+            key = (np.repeat(cand.astype(np.int64), lens) << 32) + (
+                self.positions[idx].astype(np.int64) - j
+            )
+            if keys is None:
+                keys = key
+            else:
+                hit = np.searchsorted(key, keys)
+                ok = hit < len(key)
+                ok[ok] = key[hit[ok]] == keys[ok]
+                keys = keys[ok]
+            cand = np.unique(keys >> 32)
+        if cand is None:
+            return np.zeros(0, dtype=np.int32)
+        return cand.astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -244,6 +352,11 @@ def open_postings(path: Path, ix) -> PostingsFile | None:
                 load("tf"),
                 _LENGTH_OF_BYTE[np.asarray(load("lengths"))],
                 float(info["avg_field_length"]),
+                *(
+                    (load("npos"), load("positions"), np.asarray(load("pos_starts")))
+                    if info.get("positions")
+                    else ()
+                ),
             )
             if len(fp.offsets) != info["terms"] + 1 or len(fp.starts) != info["terms"] + 1:
                 raise IndexCorrupt(f"{path}: {field} term tables misaligned")

@@ -211,3 +211,51 @@ def test_an_old_index_answers_the_same_and_newsearch_index_upgrades_it(
     after = Engine.open(old)
     assert after.backend.generation.keyword._scored._file is not None
     assert some not in [r.article_id for r in after.search(Query("Idlib", mode="keyword")).results]
+
+
+def test_phrases_over_decoded_positions_are_whooshs_phrase_matches(index):
+    """Consecutive words of real paragraphs (so most phrases match somewhere), random pairs,
+    repeated words, stop words inside: the documents Whoosh's span matcher finds."""
+    from whoosh import query
+
+    from search.keyword import analyze
+
+    _, fast, slow = index
+    s = slow._searcher()
+    fp = fast._scored._file.fields
+    rnd = random.Random(4)
+    words = [w for w in VOCAB if analyze(w)]
+    phrases = [
+        tuple(analyze(" ".join(rnd.choices(words, k=rnd.randint(2, 4))))) for _ in range(600)
+    ]
+    phrases += [("oil", "oil"), ("bank", "england"), ("de", "escal"), ("price", "price", "price")]
+    found = 0
+    for field in FIELDS:
+        for words_ in phrases:
+            if len(words_) < 2:
+                continue
+            want = sorted(s.docs_for_query(query.Phrase(field, list(words_))))
+            got = fp[field].phrase_docs([w.encode() for w in words_])
+            assert got is not None and got.tolist() == want, (field, words_)
+            found += bool(want)
+    assert found > 100
+
+
+def test_postings_written_without_positions_leave_phrases_to_whoosh(index, tmp_path):
+    d, _, slow = index
+    meta = json.loads((d / "postings" / "meta.json").read_text())
+    older = tmp_path / "postings"
+    older.mkdir()
+    for f in (d / "postings").iterdir():
+        if not f.name.endswith(("npos.npy", "positions.npy", "pos_starts.npy")):
+            (older / f.name).write_bytes(f.read_bytes())
+    for info in meta["fields"].values():
+        del info["positions"]
+    (older / "meta.json").write_text(json.dumps(meta))
+    kw = KeywordIndex(d / "whoosh", postings=older)
+    try:
+        assert kw._scored._file.fields["text"].phrase_docs([b"oil", b"price"]) is None
+        for text in ['"oil price"', '"bank of england" rate', "de-escalation zone"]:
+            assert kw.search(text, 1000).hits == slow.search(text, 1000).hits
+    finally:
+        kw.close()
