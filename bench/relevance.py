@@ -185,7 +185,8 @@ def bench_corpus(engine: Engine, corpus: Corpus) -> dict[str, Any]:
             f"hybrid vs {ref}: {ratio:.3f}x nDCG@10; paired bootstrap 95% interval of the "
             f"difference [{lo:+.4f}, {hi:+.4f}] ({len(per['hybrid'])} queries)"
         )
-    return rows
+    # per-query nDCG@10 of every mode (in --json): intervals against another run's file
+    return {**rows, "per query ndcg@10": per}
 
 
 def main(argv: list[str] | None = None) -> None:
