@@ -97,6 +97,7 @@ EVIDENCE_QUERIES = [
     '"interest rates" AND inflation OR storm',
     "the of and",
     "Syria/Moscow wheat",
+    "Moscow turkey Syria/Moscow",  # an alternative also typed alone: one clause with it
     "SYRIA AND TURKEY NOT MOSCOW",
 ]
 
