@@ -41,8 +41,9 @@ def member_ranks(scores: np.ndarray, eligible: np.ndarray, members: np.ndarray) 
     want = np.flatnonzero(members & eligible)
     if not len(want):
         return out
-    vals = np.sort(scores[eligible])
     s = scores[want]
+    vals = scores[eligible]
+    vals = np.sort(vals[vals >= s.min()])  # only these can rank above a member
     left, right = np.searchsorted(vals, s, "left"), np.searchsorted(vals, s, "right")
     ranks = len(vals) - right + 1
     tied = right - left > 1

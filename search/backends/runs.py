@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["RunLayout", "best_two"]
+_OUT_OF_REACH = np.float32(1e30)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class RunLayout:
         return cls(tuple(groups))
 
     def best_two(self, cos: np.ndarray, n_articles: int) -> tuple[np.ndarray, np.ndarray]:
-        """``best_two(cos, ...)`` (same values) by one gather per length class."""
+        """``best_two(cos, ...)`` (same values) by one gather per length class, for cosines
+        (finite values far above −1e29, or −inf)."""
         out = np.full(n_articles, -np.inf)
         second = out.copy()
         for owners, index in self.groups:
@@ -48,7 +50,10 @@ class RunLayout:
             top = vals.max(axis=0)
             out[owners] = top
             if len(index) > 1:
-                second[owners] = np.where(vals < top, vals, -np.inf).max(axis=0)
+                # the best pushed down out of reach (x - 0 is x exactly): 2x np.where's speed
+                under = (vals - (vals >= top) * _OUT_OF_REACH).max(axis=0)
+                under[under <= _OUT_OF_REACH / -10] = -np.inf  # no other finite value
+                second[owners] = under
         return out, second
 
 
