@@ -372,3 +372,32 @@ def diff(a, b, path="") -> list:
         pairs = enumerate(zip(a, b, strict=True))
         return [x for i, (p, q) in pairs for x in diff(p, q, f"{path}[{i}]")]
     return [] if a == b else [(path, a, b)]
+
+
+def test_plain_dicts_are_what_dataclasses_asdict_gives(engine):
+    """``Results.to_dict`` (models.plain) equals ``dataclasses.asdict`` on real answers (hits,
+    facets, hints, an empty answer, filters) and on odd values: tuples, named tuples, dicts,
+    numpy scalars, nested records."""
+    import collections
+
+    from search.models import plain
+
+    queries = [Query(q, mode=m) for q in QUERIES for m in ("hybrid", "keyword", "semantic")]
+    queries += [Query("Idlib", sources=("nobody",)), Query("Idlib ceasefire", limit=1, offset=1)]
+    for q in queries:
+        r = engine.search(q)
+        assert r.to_dict() == dataclasses.asdict(r)
+        assert json.dumps(r.to_dict()) == json.dumps(dataclasses.asdict(r))
+    point = collections.namedtuple("point", "x y")
+
+    @dataclasses.dataclass
+    class Odd:
+        a: tuple
+        b: dict
+        c: list
+        d: object
+
+    odd = Odd((1, point(2, [3])), {"k": (4, 5), 6: None}, [np.float64(0.5), True, "s"], {1, 2})
+    assert plain(odd) == dataclasses.asdict(odd)
+    assert type(plain(odd)["a"][1]) is point and type(plain(odd)["a"]) is tuple
+    assert plain(odd)["d"] is not odd.d  # copied, as asdict copies it
