@@ -39,7 +39,7 @@ class VectorStore:
     DENSE_FRACTION = 0.25  # ``exact`` of more rows than this multiplies the whole matrix
     BLOCK_ROWS = 16_384  # ... a block at a time
     CHUNK_ROWS = 4_096  # rows read from the file at a time, into a per-thread buffer
-    SPAN_DENSITY = 10  # read a whole span when at least one row in this many is wanted
+    SPAN_DENSITY = 7  # read a whole span when at least one row in this many is wanted
 
     def __init__(
         self, matrix: np.ndarray, scan: str = "exact", min_rows: int | None = None

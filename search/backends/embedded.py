@@ -183,8 +183,9 @@ class EmbeddedBackend:
         gen = self.generation
         cos, err = gen.vectors.all_scores(vector)  # a fresh array: marked in place
         cos[self._dead_rows] = -np.inf
-        if err and len(cos) and np.isfinite(cos).any():  # int8 scores: the top made exact
-            top = np.flatnonzero(cos >= float(cos.max()) - exact_within - err)
+        best = float(cos.max()) if err and len(cos) else -np.inf  # −inf: no live row
+        if best > -np.inf:  # int8 scores: the top made exact
+            top = np.flatnonzero(cos >= best - exact_within - err)
             cos[top] = gen.vectors.exact(top, vector)
         layout = self._layout
         if layout is not None:
