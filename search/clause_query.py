@@ -13,6 +13,7 @@ handed to the parser, so the result is the parser's in every case
 
 from __future__ import annotations
 
+import functools
 import re
 
 from whoosh import query
@@ -36,6 +37,17 @@ class ClauseQueries:
         self._schema = schema
         self._parser = parser
         self._fields = fields
+        # Fields whose leaves are made from cached tokens: analyzed once per word and shared
+        # by fields with the same analyzer (title and text); others ask the parser's term_query.
+        self._same_analyzer = {
+            f: next(g for g in fields if schema[g].analyzer is schema[f].analyzer)
+            for f in fields
+            if schema[f].analyzer is not None
+            and not schema[f].self_parsing()
+            and schema[f].multitoken_query.lower() == "phrase"
+            and parser.phraseclass is query.Phrase
+        }
+        self._tokens = functools.lru_cache(maxsize=16384)(self._analyze)
 
     def whoosh_query(self, parsed: ParsedQuery) -> query.Query:
         """The Whoosh query for ``parsed`` (before NOT fix-ups and cost checks).
@@ -78,7 +90,23 @@ class ClauseQueries:
                 leaves.append(leaf)
         return query.Or(leaves).normalize()
 
+    def _analyze(self, field: str, text: str, whole: bool) -> tuple[str, ...]:
+        """The field analyzer's tokens of ``text`` in query mode (``whole``: as one token,
+        stop words kept, as the prefix plugin asks)."""
+        more = {"tokenize": False, "removestops": False} if whole else {}
+        return tuple(t.text for t in self._schema[field].analyzer(text, mode="query", **more))
+
     def _leaf(self, field: str, c: Clause) -> query.Query | None:
+        key = self._same_analyzer.get(field)
+        if key is not None:  # what the parser's term_query / phrase node make of the tokens
+            texts = self._tokens(key, c.text, c.prefix and not c.phrase)
+            if c.phrase:
+                return query.Phrase(field, list(texts), slop=1)
+            if len(texts) > 1:  # the schema's multitoken_query="phrase"
+                return query.Phrase(field, list(texts))
+            if not texts:
+                return None
+            return (query.Prefix if c.prefix else query.Term)(field, texts[0])
         if c.phrase:  # the phrase plugin: the field's tokens, slop 1
             words = [t.text for t in self._schema[field].tokenize(c.text, mode="query")]
             return query.Phrase(field, words, slop=1)
