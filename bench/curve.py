@@ -45,6 +45,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, REPO, Row, Table, dir_size, query_set  # noqa: E402
 
+from search.store import current_generation  # noqa: E402
+
 SOURCES = [
     DATA / "reuters21578" / "docs.jsonl",
     DATA / "bbc" / "docs.jsonl",
@@ -199,7 +201,7 @@ def bench_size(n: int, work: Path, port: int, fresh: bool, queries: list[str]) -
         rep["cpu"] = cpu
         done.write_text(json.dumps(rep))
     rep = json.loads(done.read_text())
-    gen = ix / rep["generation"]
+    gen = current_generation(ix)  # the live one (a kept index may have been upgraded since)
     plain, _, _ = child(PLAIN, str(gen / "paragraphs.jsonl"), "1500")
     rows = [
         Row(
@@ -372,7 +374,7 @@ def bench_bbc(work: Path) -> list[Row]:
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    gen = next((d / "index").glob("gen-*"))
+    gen = current_generation(d / "index")
     n = sum(1 for _ in open(gen / "paragraphs.jsonl", encoding="utf-8"))
     # A 2,000-paragraph random sample, scaled to all n: the whole set takes ~30 min of torch
     # on this shared machine. CPU seconds are scaled the same way.
