@@ -41,6 +41,9 @@ def member_ranks(scores: np.ndarray, eligible: np.ndarray, members: np.ndarray) 
     want = np.flatnonzero(members & eligible)
     if not len(want):
         return out
+    if 4 * len(want) > np.count_nonzero(eligible):  # most of them: sorting them all is cheaper
+        out[want] = leg_ranks(scores, eligible)[want]
+        return out
     s = scores[want]
     vals = scores[eligible]
     vals = np.sort(vals[vals >= s.min()])  # only these can rank above a member
