@@ -139,9 +139,10 @@ def build_index(
     paths = [Path(p) for p in paths]
     # An OpenVINO backend exports its model on first use on this machine (counted here): in a
     # child process, while this one reads, splits and starts the keyword index.
-    pending = PendingEmbedder(settings, embedder)
+    pending: PendingEmbedder | None = None
     keywords: KeywordJob | None = None
     try:
+        pending = PendingEmbedder(settings, embedder)
         report.timings["model"] = time.perf_counter() - t0
         t = time.perf_counter()
         fingerprint = inputs_fingerprint(paths, settings)
@@ -166,10 +167,12 @@ def build_index(
         keywords = _start_keyword_index(previous, plan, records, para_records, settings)
 
         t = time.perf_counter()
+        ready = pending.ready()
+        _embed_carried(plan, previous, ready)
         vectors, report.reused = embed_records(
             records,
             para_records,
-            pending.ready(),
+            ready,
             settings,
             progress,
             previous=previous,
@@ -178,11 +181,17 @@ def build_index(
         previous.release_rows()
         report.embedded = len(para_records) - report.reused
         report.timings["embed"] = time.perf_counter() - t
+        if keywords is not None and not keywords.finish():  # waited for outside the lock
+            keywords.discard()
+            keywords = None
 
         with store.writer_lock(settings.index_dir, wait=60.0):
+            keyword_job.remove_abandoned(settings.index_dir)
             if store.current_name(settings.index_dir) != plan.snapshot:
                 # An add or delete committed while this build ran: keep that work too.
-                plan = plan_carry_over(Previous.load(settings).live, inputs, exact)
+                fresh = Previous.load(settings)
+                plan = plan_carry_over(fresh.live, inputs, exact)
+                _embed_carried(plan, fresh, ready)
                 records, para_records, vectors = without_ids(
                     records, para_records, vectors, plan.left_out
                 )
@@ -191,7 +200,7 @@ def build_index(
             t = time.perf_counter()
             kw_fingerprint = keyword_fingerprint(records, para_records, settings)
             if keywords is not None and keywords.key == kw_fingerprint:
-                keywords.take(tmp)
+                keywords.move_into(tmp)
             else:
                 report.keyword_reused = _reuse_keyword_index(previous, kw_fingerprint, tmp)
             if not (tmp / WHOOSH).exists():
@@ -221,7 +230,8 @@ def build_index(
             )
             report.timings["commit"] = time.perf_counter() - t
     finally:
-        pending.cancel()
+        if pending is not None:
+            pending.cancel()
         if keywords is not None:
             keywords.discard()
     for problem in plan.problems:
@@ -235,6 +245,13 @@ def build_index(
     report.generation = final.name
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _embed_carried(plan: CarryOver, previous: Previous, embedder: Embedder) -> None:
+    """Rows carried over from a live generation whose vectors another export of the model
+    made (``Previous.vectors_stale``) are embedded again, like every other row."""
+    if previous.vectors_stale and plan.paragraphs:
+        plan.vectors = embedder.encode([p["text"] for p in plan.paragraphs])
 
 
 def _start_keyword_index(

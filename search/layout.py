@@ -55,6 +55,7 @@ __all__ = [
     "Manifest",
     "ParagraphRow",
     "check_compatible",
+    "embedding_matches",
     "index_shape",
     "read_jsonl",
     "write_generation",
@@ -151,8 +152,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def check_compatible(manifest: dict[str, Any], settings: Settings, where: Path) -> None:
-    """Refuse an index built with another format or model: its vectors would be meaningless."""
+def check_compatible(
+    manifest: dict[str, Any], settings: Settings, where: Path, embedding: bool = True
+) -> None:
+    """Refuse an index built with another format or model: its vectors would be meaningless
+    (``embedding`` False: only its rows are wanted, see ``embedding_matches``)."""
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexCorrupt(
             f"{where}: index format {manifest.get('format_version')} != {FORMAT_VERSION}; "
@@ -163,16 +167,23 @@ def check_compatible(manifest: dict[str, Any], settings: Settings, where: Path) 
             f"{where}: built with model {manifest.get('model')!r}, this engine uses "
             f"{settings.model_name!r}; rebuild it with `newsearch index`"
         )
-    # Older manifests do not say: their vectors came from the export of their time, assumed
-    # to be today's (the recipe was unchanged until this was recorded).
+    if embedding and not embedding_matches(manifest):
+        raise IndexCorrupt(
+            f"{where}: embedded with {manifest.get('embedding')}, this engine embeds queries "
+            f"with {_current_embedding(manifest)}; rebuild it with `newsearch index`"
+        )
+
+
+def _current_embedding(manifest: dict[str, Any]) -> str:
+    return embedding_identity(manifest["model"], index_shape(manifest).embed_backend)
+
+
+def embedding_matches(manifest: dict[str, Any]) -> bool:
+    """Were these vectors made by the export this code embeds queries with? Older manifests
+    do not say: their vectors came from the export of their time, assumed to be today's (the
+    recipe was unchanged until this was recorded)."""
     recorded = manifest.get("embedding")
-    if recorded is not None:
-        current = embedding_identity(manifest["model"], index_shape(manifest).embed_backend)
-        if recorded != current:
-            raise IndexCorrupt(
-                f"{where}: embedded with {recorded}, this engine embeds queries with "
-                f"{current}; rebuild it with `newsearch index`"
-            )
+    return recorded is None or recorded == _current_embedding(manifest)
 
 
 def live_paragraph_texts(index_dir: Path, limit: int = 20_000) -> list[str]:
@@ -200,11 +211,12 @@ class LiveIndex:
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
     @classmethod
-    def read(cls, settings: Settings, mmap: bool = False) -> LiveIndex:
-        """The live generation of ``settings.index_dir``; IndexNotReady / IndexCorrupt."""
+    def read(cls, settings: Settings, mmap: bool = False, embedding: bool = True) -> LiveIndex:
+        """The live generation of ``settings.index_dir``; IndexNotReady / IndexCorrupt
+        (``embedding`` False: also when another export made its vectors)."""
         gen = store.current_generation(settings.index_dir)
         manifest = store.read_manifest(gen, verify=True)
-        check_compatible(manifest, settings, gen)
+        check_compatible(manifest, settings, gen, embedding=embedding)
         try:
             articles = read_jsonl(gen / ARTICLES)
             paras = read_jsonl(gen / PARAGRAPHS)

@@ -22,7 +22,7 @@ from . import store
 from .config import Settings
 from .embed import Embedder, embedding_key
 from .embed.base import TokenCounter
-from .layout import ArticleRow, LiveIndex, ParagraphRow
+from .layout import ArticleRow, LiveIndex, ParagraphRow, embedding_matches
 from .models import Article, BuildReport, Paragraph, Problem
 from .paragraphs import split_article
 from .progress import bar as progress_bar
@@ -55,25 +55,33 @@ class Previous:
     vectors by content hash, paragraph splits by split key, the Whoosh files by fingerprint."""
 
     live: LiveIndex | None = None
+    # Another export of the model made the live vectors: its rows (and the add/delete work
+    # in them) are kept, its vectors are not reused.
+    vectors_stale: bool = False
 
     @classmethod
     def load(cls, settings: Settings) -> Previous:
         """The live generation, or nothing to reuse when there is none or it is damaged."""
         try:
             # Verified: anything copied from a damaged generation would get fresh checksums.
-            return cls(LiveIndex.read(settings, mmap=True))
+            live = LiveIndex.read(settings, mmap=True, embedding=False)
         except (store.IndexError_, OSError, ValueError, KeyError) as e:
             log.info("nothing reused from the live generation: %s", e)
             return cls()
+        stale = not embedding_matches(live.manifest)
+        if stale:
+            log.info("the live vectors come from another export of the model: re-embedding all")
+        return cls(live, stale)
 
     @property
     def vectors(self) -> np.ndarray | None:
-        return self.live.vectors if self.live is not None else None
+        return self.live.vectors if self.live is not None and not self.vectors_stale else None
 
     def vector_rows(self) -> dict[str, int]:
         """content hash → row of ``vectors``."""
-        paras = self.live.paragraphs if self.live is not None else []
-        return {p["hash"]: i for i, p in enumerate(paras)}
+        if self.live is None or self.vectors_stale:
+            return {}
+        return {p["hash"]: i for i, p in enumerate(self.live.paragraphs)}
 
     def splits(self) -> dict[str, list[str]]:
         """split key → paragraph texts, in order."""

@@ -8,10 +8,11 @@ import json
 import shutil
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
-from search import build, store
-from search.embed import embedding_identity
+from search import build, store, update
+from search.embed import embedder_for, embedding_identity
 from search.embed.export import EXPORT_VERSION
 from search.engine import Engine
 from search.store import IndexCorrupt
@@ -50,6 +51,40 @@ def test_another_exports_index_is_refused_then_rebuilt(ix, corpus_dir) -> None:
     report = build.build_index([corpus_dir], ix)
     assert report.reused == 0 and report.embedded == report.paragraphs  # nothing carried over
     Engine.open(ix)
+
+
+def test_a_rebuild_of_a_refused_index_keeps_adds_and_deletes(
+    ix, tmp_path, corpus_dir, monkeypatch
+) -> None:
+    story = tmp_path / "added-1.jsonl"
+    text = "The harbour ferry added-1 sails at noon, the operator said on Monday."
+    story.write_text(json.dumps({"id": "added-1", "title": "Ferry", "text": text}) + "\n")
+    update.add_paths([story], ix)
+    update.delete_ids(["rates-1"], ix)
+    _retag(ix, "all-MiniLM-L6-v2-openvino-int8-v1-000000000000")
+    with pytest.raises(IndexCorrupt):
+        update.add_paths([story], ix)  # add/delete refuse it too
+    embedder = embedder_for(ix)
+    encoded: list[str] = []
+    real = embedder.encode
+
+    def spy(texts, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        encoded.extend(texts)
+        return real(texts, *args, **kwargs)
+
+    monkeypatch.setattr(embedder, "encode", spy)
+    report = build.build_index([corpus_dir], ix)
+    assert report.reused == 0
+    assert text in encoded  # the carried article embedded again, its old vector not copied
+    live = store.current_generation(ix.index_dir)
+    rows = [json.loads(x) for x in (live / "articles.jsonl").read_text("utf-8").splitlines()]
+    alive = {r["id"] for r in rows if not r.get("deleted")}
+    assert "added-1" in alive and "rates-1" not in alive
+    paras = [json.loads(x) for x in (live / "paragraphs.jsonl").read_text("utf-8").splitlines()]
+    row = next(i for i, p in enumerate(paras) if rows[p["article"]]["id"] == "added-1")
+    vec = np.load(live / "vectors.npy")[row]
+    fresh = real([paras[row]["text"]])[0]
+    assert float(vec @ fresh) > 0.9999
 
 
 def test_an_index_from_before_the_record_still_opens(ix) -> None:

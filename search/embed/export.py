@@ -41,7 +41,7 @@ OPENVINO_BACKENDS = ("openvino", "openvino-int8")
 MIN_COSINE = {"openvino": 0.9999, "openvino-int8": 0.985}
 CALIBRATION_SIZE = 600  # paragraphs fed to NNCF (in batches of CALIBRATION_BATCH)
 CALIBRATION_BATCH = 8
-CHECK_SIZE = 200  # paragraphs used for the cosine check against torch fp32
+CHECK_SIZE = 200  # paragraphs set aside from calibration; every second one is checked against fp32
 MIN_CALIBRATION = 40
 # 800 English Wikinews paragraphs, 2019–2020, spread over the length range (CC BY 2.5,
 # Wikinews contributors): fixed, so one cached export serves every corpus on the machine.
