@@ -348,3 +348,28 @@ def test_older_format_asks_for_a_rebuild(msettings, corpus_dir):
                  **{ms.MANIFEST: json.dumps({**lv.manifest, "milvus_format": 1})})  # fmt: skip
     with pytest.raises(IndexCorrupt, match="rebuild it with `newsearch index`"):
         open_milvus(s, client)
+
+
+def test_another_exports_collection_is_refused_and_not_reused(msettings, corpus_dir):
+    """The manifest records which export embedded the vectors, as an embedded generation's
+    does: another one is refused at open and a rebuild re-embeds instead of reusing them."""
+    import json
+
+    from search.backends.milvus import open_milvus
+    from search.embed import embedding_identity
+    from search.store import IndexCorrupt
+
+    s = replace(msettings, milvus_collection="otherexport")
+    build_milvus([corpus_dir], s)
+    client = ms.connect(s.milvus_uri)
+    lv = ms.live(client, "otherexport")
+    assert lv.manifest["embedding"] == embedding_identity(s.model_name, s.embed_backend)
+    other = {**lv.manifest, "embedding": "all-MiniLM-L6-v2-openvino-int8-v1-000000000000"}
+    ms.set_props(client, lv.paragraphs, **{ms.MANIFEST: json.dumps(other)})
+    with pytest.raises(
+        IndexCorrupt, match="embedded with .*-v1-.*rebuild it with `newsearch index`"
+    ):
+        open_milvus(s, client)
+    report = build_milvus([corpus_dir], s)
+    assert report.reused == 0
+    open_milvus(s, client)

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..layout import embedding_matches
 from ..store import IndexCorrupt, IndexError_, IndexNotReady
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,11 @@ def check_format(lv: Live) -> None:
         raise IndexCorrupt(
             f"Milvus index {lv.paragraphs} has format {got}, this newsearch reads {FORMAT}; "
             "rebuild it with `newsearch index` (stored vectors are reused)"
+        )
+    if not embedding_matches(lv.manifest):  # the same rule as an embedded generation's
+        raise IndexCorrupt(
+            f"Milvus index {lv.paragraphs}: embedded with {lv.manifest.get('embedding')}, not "
+            "the model export this engine embeds queries with; rebuild it with `newsearch index`"
         )
 
 

@@ -20,10 +20,10 @@ import numpy as np
 
 from .. import build
 from ..config import FORMAT_VERSION, Settings
-from ..embed import Embedder, embedder_for
+from ..embed import Embedder, embedder_for, embedding_identity
 from ..facets import date_number
 from ..keyword import analyze
-from ..layout import LiveIndex
+from ..layout import LiveIndex, embedding_matches
 from ..matchset import calibration_for
 from ..models import Problem
 from ..related import article_vectors, duplicate_groups
@@ -88,8 +88,8 @@ def _previous(client: Any, settings: Settings) -> build.Previous:
         lv = ms.live(client, settings.milvus_collection)
     except IndexNotReady:
         return build.Previous()
-    if lv.manifest.get("model") != settings.model_name:
-        return build.Previous()
+    if lv.manifest.get("model") != settings.model_name or not embedding_matches(lv.manifest):
+        return build.Previous()  # its vectors are another network's: nothing to reuse
     hashes, vecs = [], []
     for e in ms.scan(client, lv.paragraphs, ["hash", "vector"]):
         hashes.append({"hash": e["hash"]})
@@ -112,6 +112,7 @@ def _manifest(settings: Settings, dim: int, counts: dict, inputs: str | None, nx
         "next_row": int(nxt[0]),
         "next_article": int(nxt[1]),
         "match_set": calibration_for(settings.model_name, settings.embed_backend).to_dict(),
+        "embedding": embedding_identity(settings.model_name, settings.embed_backend),
         "settings": {
             "max_tokens": settings.max_tokens,
             "embed_title": settings.embed_title,
