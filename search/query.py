@@ -216,7 +216,9 @@ def search_parameters(settings: Settings) -> list[dict[str, Any]]:
     low, high = RECENCY_RANGE
     q_text = (
         'Query text. Words are OR-ed and ranked; `"a phrase"`, `-word` or `NOT word`, '
-        "`AND`, `OR`, `title:word` and `prefix*` (3+ letters) are understood; expensive or "
+        "`AND`, `OR`, `title:word` and `prefix*` (3+ letters) are understood; `a/b` (words "
+        "of 3+ letters, `Krone/Crown`) means either word; in a sentence typed all in capitals "
+        "(4+ words) `AND`/`NOT` are words, not operators; expensive or "
         "broken syntax falls back to the plain words. Required (not blank) unless "
         "`sort=date`: then an empty or absent `q` gives the latest articles passing the "
         "filters, newest first (the front page)."

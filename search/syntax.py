@@ -10,14 +10,21 @@ Milvus backend (``backends/milvus_query.py``: the same clauses as Milvus express
 The syntax (stated to users in ``query.search_parameters``): words, OR-ed and ranked;
 ``"a phrase"``; ``-word`` / ``-"a phrase"`` / ``NOT word`` (excluded); ``+word`` (required);
 ``a AND b``, ``a OR b``; ``title:word`` / ``text:word`` (one field); ``prefix*`` (3+ letters);
-``a/b`` between letters (``Krone/Crown``, ``Mergers/Acquisitions``): alternatives, the words
-``a b`` that count as one clause for the match set and the article score
+``a/b`` between words of 3+ letters (``Krone/Crown``, ``Mergers/Acquisitions``): alternatives,
+the words ``a b`` that count as one clause for the match set and the article score
 (:attr:`ParsedQuery.alternatives`; Whoosh would read it as the phrase "a b", which the text
-seldom holds; with digits, ``1987/88`` or ``9/11``, it stays one word, that phrase).
-A query typed all in capitals ("BORDER DISPUTE BETWEEN ISRAEL AND SYRIA .") cannot tell an
-operator from prose, so each ambiguous word takes the reading that excludes nothing: ``AND``
-and ``NOT`` are words there (stop words: a reader listing topics does not mean "each in one
-paragraph" or "none of the rest"), ``OR`` still relaxes the match set (:attr:`ParsedQuery.prose`).
+seldom holds). It stays one word, that phrase, when it is a compound: a part with digits
+(``1987/88``, ``9/11``), with a dot (``U.S./Canada``, ``www.bbc.co.uk/news``) or of 1–2 letters
+(``TCP/IP``, ``AC/DC``); when a sign, a field or ``AND`` (before or after it: AND joins one
+item) is attached; and in an advanced query (below), which Whoosh's full parser reads as typed,
+so that every backend reads it alike. ``OR`` on either side keeps the alternatives (more OR).
+A query typed all in capitals ("BORDER DISPUTE BETWEEN ISRAEL AND SYRIA .": cased upper-case
+letters and no lower-case one outside the operator words) and sentence-like (at least
+:data:`PROSE_WORDS` other words) cannot tell an operator from prose, so each ambiguous word
+takes the reading that excludes nothing: ``AND`` and ``NOT`` are words there (stop words: a
+reader listing topics does not mean "each in one paragraph" or "none of the rest"), ``OR``
+still relaxes the match set (:attr:`ParsedQuery.prose`). A short one (``NATO NOT RUSSIA``) and
+one in a script without case (``北京 NOT 上海``, ``2001 NOT 2002``) keep the operators.
 Text beyond that (parentheses, other fields, ``~`` slop, single quotes, ``ANDNOT`` …) is marked
 :attr:`ParsedQuery.advanced`: the embedded backend hands it to Whoosh's full parser as typed,
 and the other readers take its clauses as read here. Nothing is analyzed (stemmed, stop words
@@ -31,9 +38,12 @@ import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["MIN_PREFIX", "Clause", "ParsedQuery", "parse_syntax"]
+__all__ = ["MIN_PREFIX", "PROSE_WORDS", "Clause", "ParsedQuery", "parse_syntax"]
 
 MIN_PREFIX = 3  # "a*" would expand to every term in the index
+# Words besides the operators that make an all-capitals query prose (TIME's queries have 5+);
+# a shorter one ("NATO NOT RUSSIA", "BREXIT AND NOT JOHNSON") means its operators.
+PROSE_WORDS = 4
 FIELDS = ("title", "text")
 _OPERATORS = ("AND", "OR", "NOT")
 _ADVANCED_OPERATORS = ("ANDNOT", "ANDMAYBE", "REQUIRE")
@@ -43,9 +53,11 @@ _ITEM = re.compile(
 )
 _SPACE = re.compile(r"\s+")
 _PROSE_OPERATOR = re.compile(r"\b(?:AND|NOT)\b")
-# "Krone/Crown": words of letters (dots, hyphens, apostrophes inside) joined by slashes.
-_SLASHED = re.compile(r"[^\W\d_][\w.'-]*(?:/[^\W\d_][\w.'-]*)+")
+# "Krone/Crown": words of letters (hyphens, apostrophes inside) joined by slashes. No digit
+# (1987/88) and no dot (U.S./Canada, www.bbc.co.uk/news): those are one compound word.
+_SLASHED = re.compile(r"[^\W\d_][\w'-]*(?:/[^\W\d_][\w'-]*)+")
 _SLASH_PART = re.compile(r"[^/]+")
+MIN_ALTERNATIVE = 3  # letters of each part: 'TCP/IP', 'AC/DC', 'km/h' are compounds
 
 
 @dataclass(frozen=True)
@@ -129,44 +141,89 @@ class ParsedQuery:
         return " ".join(" ".join(out).split()) or self.text
 
 
-def _tokens(text: str):
-    """(start, end, match) of each whitespace-separated item, phrases kept whole."""
-    at = 0
+def _tokens(text: str) -> list[re.Match]:
+    """Each whitespace-separated item, phrases kept whole."""
+    out, at = [], 0
     while True:
         space = _SPACE.match(text, at)
         if space:
             at = space.end()
         if at >= len(text):
-            return
+            return out
         m = _ITEM.match(text, at)
-        yield m
+        out.append(m)
         at = m.end()
+
+
+def _is_prose(text: str) -> bool:
+    """Typed all in capitals and sentence-like (module docstring): over the words besides the
+    operators, a cased upper-case letter, no lower-case one and :data:`PROSE_WORDS` words."""
+    words = [w for w in text.split() if w not in _OPERATORS and any(ch.isalnum() for ch in w)]
+    letters = [ch for w in words for ch in w if ch.isalpha()]
+    return (
+        len(words) >= PROSE_WORDS
+        and any(ch.isupper() for ch in letters)
+        and not any(ch.islower() for ch in letters)
+    )
+
+
+def _joins(text: str, m: re.Match, operators: tuple[str, ...]) -> bool:
+    """Item ``m`` is one of ``operators`` between spaces, joining its neighbours."""
+    return (
+        m.group("word") in operators
+        and not m.group("field")
+        and not m.group("sign")
+        and m.start() > 0
+        and text[m.start() - 1].isspace()
+        and m.end() < len(text)
+        and text[m.end()].isspace()
+    )
+
+
+def _alternatives(raw: str) -> list[re.Match] | None:
+    """The parts of a slashed word read as alternatives ('Krone/Crown'), or None for one item:
+    no digit, no dot and 3+ letters in each part (module docstring)."""
+    if not _SLASHED.fullmatch(raw) or any(ch.isdigit() for ch in raw):
+        return None
+    parts = list(_SLASH_PART.finditer(raw))
+    if any(sum(ch.isalpha() for ch in p.group()) < MIN_ALTERNATIVE for p in parts):
+        return None
+    return parts
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_syntax(text: str) -> ParsedQuery:
     """The query ``text`` read once (cached: every reader of one query gets this same record)."""
+    parsed = _read(text, split=True)
+    if parsed.advanced and any(c.slash_before for c in parsed.clauses):
+        # Whoosh's full parser reads the typed text (a/b: the phrase "a b"); so do the others.
+        return _read(text, split=False)
+    return parsed
+
+
+def _read(text: str, split: bool) -> ParsedQuery:
+    """``text`` read into clauses; ``split``: slashed words may become alternatives."""
     clauses: list[Clause] = []
     advanced = says_or = False
-    prose = any(ch.isalpha() for ch in text) and not any(ch.islower() for ch in text)
+    prose = _is_prose(text)
     operators = ("OR",) if prose else ("AND", "OR")
     pending_not: int | None = None  # start of a NOT that negates the next clause
     joiner: str | None = None  # AND / OR waiting for the next clause
     prev_end = -1
-    for m in _tokens(text):
+    items = _tokens(text)
+    for n, m in enumerate(items):
         word, phrase, fld, sign = m.group("word", "phrase", "field", "sign")
         glued = m.start() == prev_end  # no space since the last item: 'a"b"'
         prev_end = m.end()
         if word is not None and not fld and not sign:
-            spaced_before = m.start() > 0 and text[m.start() - 1].isspace()
-            spaced_after = m.end() < len(text) and text[m.end()].isspace()
             if word == "OR":
                 says_or = True
-            if word in operators and spaced_before and spaced_after:
+            if _joins(text, m, operators):
                 if joiner or pending_not is not None or not clauses:
                     advanced = True
                 joiner = word
                 continue
+            spaced_after = m.end() < len(text) and text[m.end()].isspace()
             if word == "NOT" and spaced_after and not prose:
                 if pending_not is not None:
                     advanced = True
@@ -194,15 +251,28 @@ def parse_syntax(text: str) -> ParsedQuery:
             advanced = True  # 'NOT -word'
         if joiner and (sign or pending_not is not None or (clauses and clauses[-1].sign)):
             advanced = True  # 'a AND -b', '+a OR b': Whoosh's operator rules decide
-        if (
-            phrase is None
-            and not (sign or fld or prefix or joiner or pending_not is not None)
-            and _SLASHED.fullmatch(raw)
-            and not any(ch.isdigit() for ch in raw)
-        ):
-            for i, part in enumerate(_SLASH_PART.finditer(raw)):  # alternatives (docstring)
+        and_after = n + 1 < len(items) and _joins(text, items[n + 1], ("AND",)) and not prose
+        parts = (
+            _alternatives(raw)
+            if split
+            and phrase is None
+            and not (sign or fld or prefix or pending_not is not None)
+            and joiner != "AND"
+            and not and_after  # 'a/b AND c': AND joins one item, not the last alternative
+            else None
+        )
+        if parts is not None:
+            for i, part in enumerate(parts):  # alternatives (docstring); OR before: more OR
                 at, word = m.start() + part.start(), part.group()
-                clauses.append(Clause(text=word, slash_before=i > 0, span=(at, at + len(word))))
+                clauses.append(
+                    Clause(
+                        text=word,
+                        or_before=i == 0 and joiner == "OR",
+                        slash_before=i > 0,
+                        span=(at, at + len(word)),
+                    )
+                )
+            joiner = None
             continue
         clauses.append(
             Clause(

@@ -98,7 +98,11 @@ EVIDENCE_QUERIES = [
     "the of and",
     "Syria/Moscow wheat",
     "Moscow turkey Syria/Moscow",  # an alternative also typed alone: one clause with it
-    "SYRIA AND TURKEY NOT MOSCOW",
+    "TALKS ON SYRIA AND TURKEY NOT MOSCOW",  # all capitals, sentence-like: AND / NOT words
+    "Syria/Moscow AND wheat",  # AND joins one item (the phrase), in either order
+    "wheat AND Syria/Moscow",
+    "wheat OR Syria/Moscow",
+    "Syria/Moscow (wheat)",  # advanced: the phrase, as Whoosh's parser reads it
 ]
 
 

@@ -148,10 +148,74 @@ def test_slashed_words_are_alternatives():
     ]
     assert p.alternatives == (("Krone", "Crown"),)
     assert not p.advanced and not p.says_or
-    assert parse_syntax("a/b/c d").alternatives == (("a", "b", "c"),)
-    for text in ("1987/88 season", "9/11", "-a/b", "title:a/b", "x AND a/b", "x/"):
+    assert parse_syntax("oil/gas/coal d").alternatives == (("oil", "gas", "coal"),)
+    for text in ("1987/88 season", "9/11", "-oil/gas", "title:oil/gas", "x/", "NOT oil/gas"):
         assert "/" in "".join(c.text for c in parse_syntax(text).clauses), text
         assert not parse_syntax(text).alternatives
+
+
+@pytest.mark.parametrize("text", ["krone/crown AND oil", "oil AND krone/crown"])
+def test_a_slashed_word_joined_by_and_stays_one_item(text):
+    """AND joins one item: 'krone/crown AND oil' split would read krone OR (crown AND oil),
+    an article with krone and no oil matching. Either order reads alike: the phrase AND oil."""
+    p = parse_syntax(text)
+    assert not p.alternatives and not p.advanced
+    assert sorted(c.text for c in p.clauses) == ["krone/crown", "oil"]
+    assert p.clauses[1].and_before
+    plan = ma.plan(text)
+    assert plan.groups is not None and len(plan.groups) == 1  # one AND chain of two clauses
+    assert sorted(c.tokens for c in plan.clauses) == sorted(
+        [mq.exclusion("krone crown"), mq.exclusion("oil")]
+    )
+
+
+@pytest.mark.parametrize("text", ["krone/crown OR oil", "oil OR krone/crown"])
+def test_a_slashed_word_next_to_or_is_alternatives_either_way(text):
+    p = parse_syntax(text)
+    assert p.alternatives == (("krone", "crown"),) and p.says_or and not p.advanced
+    assert not any(c.and_before for c in p.clauses)
+
+
+@pytest.mark.parametrize(
+    "text", ["TCP/IP", "AC/DC", "km/h", "U.S./Canada", "www.bbc.co.uk/news", "and/or"]
+)
+def test_compounds_with_a_short_or_dotted_part_stay_one_word(text):
+    """A part of 1-2 letters or with a dot: a compound or an address, not alternatives
+    ('www.bbc.co.uk/news' split would search 'news', stemmed 'new': nearly every article)."""
+    p = parse_syntax(text)
+    assert [c.text for c in p.clauses] == [text] and not p.alternatives
+
+
+def test_the_slashed_reuters_topics_still_split():
+    want = {
+        "Mergers/Acquisitions": ("Mergers", "Acquisitions"),
+        "Netherlands Guilder/Florin": ("Guilder", "Florin"),
+        "Gross National/Domestic Product": ("National", "Domestic"),
+        "Heating Oil/Gas Oil": ("Oil", "Gas"),
+        "Instalment Debt/Consumer Credit": ("Debt", "Consumer"),
+        "Money/Foreign Exchange": ("Money", "Foreign"),
+        "Norwegian Krone/Crown": ("Krone", "Crown"),
+        "Zürich/Genève": ("Zürich", "Genève"),
+    }
+    for text, alternatives in want.items():
+        assert parse_syntax(text).alternatives == (alternatives,), text
+
+
+@pytest.mark.parametrize(
+    "text", ["(oil) krone/crown", "source:bbc krone/crown", "KRONE/CROWN (OIL)"]
+)
+def test_an_advanced_query_reads_slashes_as_whoosh_does(tmp_path, text):
+    """Whoosh's full parser reads an advanced query as typed (a/b: the phrase "a b"), so the
+    record does too and Milvus plans the same phrase, not alternatives."""
+    p = parse_syntax(text)
+    assert p.advanced and not p.alternatives
+    assert "krone/crown" in [c.text.lower() for c in p.clauses]
+    plan = ma.plan(text)
+    assert mq.exclusion("krone crown") in [c.tokens for c in plan.clauses]
+    assert not any(c.alternatives for c in plan.clauses)
+    write_index(tmp_path / "w", [KeywordDoc(0, "a", "Crown", "the krone fell")])
+    kw = KeywordIndex(tmp_path / "w")
+    assert 'text:"krone crown"' in str(fix_not(kw.whoosh_query(p)))
 
 
 def test_slashed_words_reach_every_leg_as_words(tmp_path):
@@ -223,7 +287,7 @@ def test_a_query_in_capitals_reads_and_and_not_as_words():
     assert p.prose and not p.advanced and not any(c.and_before for c in p.clauses)
     assert [c.text for c in p.clauses][3:6] == ["ISRAEL", "AND", "SYRIA"]
     assert p.meaning == p.text  # the semantic leg embeds it as typed, as before
-    n = parse_syntax("COUNTRIES NOT IN NATO")
+    n = parse_syntax("EUROPEAN COUNTRIES NOT IN NATO")
     assert not n.excluded and "NOT" in [c.text for c in n.clauses]
     assert parse_syntax("RUSSIA OR A FOUR-POWER SUMMIT").says_or
     assert parse_syntax("THE BAATH (RENAISSANCE) PARTY OF SYRIA AND IRAQ").whoosh_text == (
@@ -232,23 +296,70 @@ def test_a_query_in_capitals_reads_and_and_not_as_words():
     # Any lower-case letter: the operators are operators.
     mixed = parse_syntax("Israel AND Syria NOT Lebanon")
     assert not mixed.prose and mixed.clauses[1].and_before and mixed.clauses[2].sign == "NOT"
-    assert mq.parse("ISRAEL AND SYRIA").should == mq.exclusion("israel") + mq.exclusion("syria")
+    long = "DISPUTE ISRAEL AND SYRIA BORDER"
+    words = ("dispute", "israel", "syria", "border")  # AND: a stop word
+    assert mq.parse(long).should == sum(map(mq.exclusion, words), ())
     assert mq.parse("Israel AND Syria").required == mq.exclusion("israel") + mq.exclusion("syria")
 
 
+@pytest.mark.parametrize(
+    "text", ["BREXIT AND NOT JOHNSON", "NATO NOT RUSSIA", "ISRAEL AND SYRIA", "EU AND UK NOT US"]
+)
+def test_a_short_query_in_capitals_keeps_its_operators(text):
+    """Fewer than PROSE_WORDS words besides the operators is not a sentence: 'NATO NOT
+    RUSSIA' excludes RUSSIA (the prose reading searched for it)."""
+    p = parse_syntax(text)
+    assert not p.prose
+    assert any(c.negated for c in p.clauses) or any(c.and_before for c in p.clauses)
+    assert "JOHNSON" not in p.meaning and "RUSSIA" not in p.meaning
+
+
+@pytest.mark.parametrize(
+    "text,excluded",
+    [
+        ("北京 NOT 上海", "上海"),
+        ("مصر NOT ليبيا", "ليبيا"),
+        ("2001 NOT 2002", "2002"),
+        ("北京 天津 河北 山东 NOT 上海", "上海"),
+        ("1984 1985 1986 1987 NOT 1988", "1988"),
+    ],
+)
+def test_a_query_without_cased_letters_keeps_not(text, excluded):
+    """Scripts without case (Chinese, Arabic, ...) and digits have no lower-case letter, but
+    they are not typed in capitals: NOT still excludes."""
+    p = parse_syntax(text)
+    assert not p.prose and [c.text for c in p.excluded] == [excluded]
+    assert mq.parse(text).excluded == (mq.exclusion(excluded),)
+
+
+def test_every_time_dev_query_with_and_or_not_is_prose():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1].parent / "shared/data/time/queries_dev.jsonl"
+    if not path.exists():
+        pytest.skip("no TIME data next to the checkout")
+    queries = [json.loads(line)["text"] for line in path.read_text().splitlines()]
+    with_ops = [q for q in queries if {"AND", "NOT"} & set(q.split())]
+    assert len(with_ops) >= 10
+    assert all(parse_syntax(q).prose for q in with_ops)
+
+
 def test_a_query_in_capitals_has_article_level_keyword_evidence(built_index, settings):
-    """'SYRIA AND MOSCOW' is planned as clauses over whole articles (two clauses, each word
-    anywhere in the article), like 'syria moscow', not as Whoosh's paragraph-level boolean
-    (one clause, an article scored by its best paragraph)."""
+    """'TALKS ON SYRIA AND MOSCOW' is planned as clauses over whole articles (a clause per
+    word, each anywhere in the article), like 'talks on syria moscow', not as Whoosh's
+    paragraph-level boolean (one clause, an article scored by its best paragraph)."""
     from search.engine import Engine
 
     engine = Engine.open(settings)
     try:
         b = engine.backend
-        caps, words = b.keyword_articles("SYRIA AND MOSCOW"), b.keyword_articles("syria moscow")
-        assert caps.clauses == words.clauses == 2
+        caps = b.keyword_articles("TALKS ON SYRIA AND MOSCOW")
+        words = b.keyword_articles("talks on syria moscow")
+        assert caps.clauses == words.clauses == 3
         assert caps.evidence.matched.tolist() == words.evidence.matched.tolist()
         np.testing.assert_allclose(caps.evidence.scores, words.evidence.scores)
         assert b.keyword_articles("Syria AND Moscow").clauses == 1  # the boolean: one clause
+        assert b.keyword_articles("SYRIA AND MOSCOW").clauses == 1  # short: the operator
     finally:
         engine.close()
