@@ -35,31 +35,31 @@ def member_ranks(scores: np.ndarray, eligible: np.ndarray, members: np.ndarray) 
     for the articles fusion orders, without sorting every eligible article by (score, row).
 
     A rank is 1 + the eligible articles scoring higher + those scoring the same with a lower
-    row: the first from the sorted scores (one plain sort), the second only for the members
-    whose score is tied (then the tied scores' rows are sorted)."""
+    row: the first from the eligible scores at or above the lowest member's, sorted by one
+    plain (unstable) sort; the second by counting, in each tied member's run of equal scores
+    in that order, the rows below its own."""
     out = np.zeros(len(scores), dtype=np.int64)
     want = np.flatnonzero(members & eligible)
     if not len(want):
         return out
-    if 4 * len(want) > np.count_nonzero(eligible):  # most of them: sorting them all is cheaper
+    rows = np.flatnonzero(eligible)
+    if 4 * len(want) > len(rows):  # most of them: sorting them all is cheaper
         out[want] = leg_ranks(scores, eligible)[want]
         return out
     s = scores[want]
-    vals = scores[eligible]
-    vals = np.sort(vals[vals >= s.min()])  # only these can rank above a member
+    rows = rows[scores[rows] >= s.min()]  # only these can rank above a member
+    by_score = np.argsort(scores[rows])
+    rows = rows[by_score]
+    vals = scores[rows]
     left, right = np.searchsorted(vals, s, "left"), np.searchsorted(vals, s, "right")
     ranks = len(vals) - right + 1
-    tied = right - left > 1
-    if tied.any():
-        values = np.unique(s[tied])  # few: find the eligible rows holding one of them
-        cand = np.flatnonzero(eligible)
-        at = np.minimum(np.searchsorted(values, scores[cand]), len(values) - 1)
-        cand = cand[values[at] == scores[cand]]
-        cand = cand[np.lexsort((cand, scores[cand]))]  # by score, then row
-        place = np.empty(len(scores), dtype=np.int64)
-        place[cand] = np.arange(len(cand))
-        first = np.searchsorted(scores[cand], s[tied], "left")
-        ranks[tied] += place[want[tied]] - first
+    tied = np.flatnonzero(right - left > 1)
+    if len(tied):
+        runs = (right - left)[tied]
+        owner = np.repeat(np.arange(len(tied)), runs)  # each tied member's run, flattened
+        at = np.arange(int(runs.sum())) - np.repeat(np.cumsum(runs) - runs, runs)
+        lower = rows[np.repeat(left[tied], runs) + at] < np.repeat(want[tied], runs)
+        ranks[tied] += np.bincount(owner, weights=lower, minlength=len(tied)).astype(np.int64)
     out[want] = ranks
     return out
 
