@@ -23,7 +23,7 @@ from .embed.pending import PendingEmbedder
 from .ingest import iter_files, read_corpus
 from .keyword import KeywordDoc, write_index
 from .keyword_job import KeywordJob
-from .layout import WHOOSH, check_compatible, write_generation
+from .layout import POSTINGS, WHOOSH, check_compatible, write_generation
 from .matchset import calibration_for
 from .models import Article, BuildReport, Problem
 from .progress import bar as progress_bar
@@ -70,18 +70,21 @@ def is_stale(paths: list[Path], settings: Settings) -> bool:
         check_compatible(manifest, settings, gen)
     except store.IndexError_:
         return True
+    if not (gen / POSTINGS / "meta.json").is_file():  # built before postings/: give it them
+        return True
     return manifest.get("inputs") != inputs_fingerprint(paths, settings)
 
 
 def keyword_fingerprint(records: list[dict], paras: list[dict], settings: Settings) -> str:
     """Changes when anything the Whoosh index is made of changes: every keyword document, the
-    title boost, and the code of our Whoosh modules (schema, analyzers) and Whoosh's."""
+    title boost, and the code of our Whoosh modules (schema, analyzers), of the postings/ writer
+    (a rebuild links postings/ with whoosh/) and Whoosh's."""
     import whoosh
 
-    from . import keyword, postings
+    from . import keyword, postings, postings_file
 
     h = hashlib.sha256()
-    for module in (keyword, postings):
+    for module in (keyword, postings, postings_file):
         h.update(Path(module.__file__).read_bytes())
     h.update(f"whoosh={whoosh.versionstring()}\0title_boost={settings.title_boost}\n".encode())
     for row, p in enumerate(paras):

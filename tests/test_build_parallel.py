@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -232,3 +233,38 @@ def test_a_script_without_a_main_guard_can_build(settings, built_index, tmp_path
     )
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.split()[-1]) == built_index.paragraphs
+
+
+def test_a_change_to_the_postings_writer_is_not_linked_over(two, tmp_path, monkeypatch) -> None:
+    """A rebuild hard-links whoosh/ and postings/ when the keyword fingerprint is unchanged:
+    the code that writes postings/ must be part of it (an older postings format was linked
+    into every later generation, and a version bump made the index unopenable)."""
+    from search import postings_file
+
+    records = [{"id": "a", "title": "Ferry", "source": None, "date": None}]
+    paras = [{"article": 0, "text": "The harbour ferry sails at noon."}]
+    serial, _ = two
+    before = build.keyword_fingerprint(records, paras, serial)
+    changed = tmp_path / "postings_file.py"
+    changed.write_text(Path(postings_file.__file__).read_text() + "\n# VERSION = 2\n")
+    monkeypatch.setattr(postings_file, "__file__", str(changed))
+    assert build.keyword_fingerprint(records, paras, serial) != before
+
+
+def test_an_index_without_postings_is_stale_and_gets_them(two, corpus_dir) -> None:
+    """`make run` (index --if-stale) upgrades an index built before postings/ existed."""
+    _, ix = two
+    build.build_index([corpus_dir], ix)
+    assert not build.is_stale([corpus_dir], ix)
+    gen = store.current_generation(ix.index_dir)
+    manifest = json.loads((gen / "manifest.json").read_text("utf-8"))
+    manifest["files"] = {
+        k: v for k, v in manifest["files"].items() if not k.startswith("postings/")
+    }
+    (gen / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+    shutil.rmtree(gen / "postings")
+    assert build.is_stale([corpus_dir], ix)
+    report = build.build_index([corpus_dir], ix)
+    assert report.reused == report.paragraphs  # vectors kept; only the keyword files are new
+    assert (store.current_generation(ix.index_dir) / "postings" / "meta.json").is_file()
+    assert not build.is_stale([corpus_dir], ix)
