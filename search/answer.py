@@ -48,12 +48,6 @@ class Matched:
         c = self.cosines
         return [1] * len(cosines) if c is None else ranks_above(c, cosines)
 
-    def keyword_rank(self, score: float) -> int:
-        return self.keyword_ranks([score])[0]
-
-    def semantic_rank(self, cos: float) -> int:
-        return self.semantic_ranks([cos])[0]
-
     def ranked(self, shown: list[list[tuple[int, float | None, float | None, float]]]):
         """Each article's ``shown_paragraphs`` as ``(row, kw rank, kw score, sem rank, sem
         score, score)``: the ranks of a whole page in one pass over each leg's scores."""

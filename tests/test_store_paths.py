@@ -22,8 +22,7 @@ import pytest
 
 from search.answer import Matched
 from search.backends.base import ArticleKeyword
-from search.backends.embedded import best_two
-from search.backends.runs import RunLayout
+from search.backends.runs import RunLayout, best_two
 from search.engine import Engine
 from search.layout import read_jsonl
 from search.models import Query
@@ -173,14 +172,14 @@ def test_paragraph_ranks_from_the_top_equal_ranks_from_sorting_every_row():
     # shown paragraphs come in any order: high, low, equal to others, the very best
     picks = list(rng.choice(np.flatnonzero(np.isfinite(cos)), 40)) + [int(np.argmax(cos))]
     for r in picks:
-        assert found.semantic_rank(float(cos[r])) == ranks_by_sorting_everything(
+        assert found.semantic_ranks([float(cos[r])])[0] == ranks_by_sorting_everything(
             cos, float(cos[r]), False
         )
     for r in list(rng.choice(np.flatnonzero(kw > 0), 40)) + [50, int(np.argmax(kw))]:
-        assert found.keyword_rank(float(kw[r])) == ranks_by_sorting_everything(
+        assert found.keyword_ranks([float(kw[r])])[0] == ranks_by_sorting_everything(
             kw, float(kw[r]), True
         )
-    assert found.keyword_rank(0.0) == int((kw > 0).sum()) + 1
+    assert found.keyword_ranks([0.0])[0] == int((kw > 0).sum()) + 1
 
 
 @pytest.mark.parametrize("sort_at_most", [0, 1 << 15])

@@ -36,7 +36,7 @@ from .base import (
 from .keyword_articles import article_evidence, article_stats
 from .runs import RunLayout, best_two
 
-__all__ = ["EmbeddedBackend", "best_two", "open_embedded"]
+__all__ = ["EmbeddedBackend", "open_embedded"]
 log = logging.getLogger(__name__)
 
 
