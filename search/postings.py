@@ -18,7 +18,7 @@ import numpy as np
 from cachetools import LRUCache
 from whoosh import query
 
-from .postings_file import PostingsFile, dead_documents, field_lengths, read_postings
+from .postings_file import PostingsFile, dead_documents, doc_rows, field_lengths, read_postings
 from .query_plan import TermPlan, TopPrefix, filter_query
 
 # Per-process caches keyed by what users type are bounded by bytes, least recently used out:
@@ -92,8 +92,9 @@ class ScoredPostings:
         if self._file is not None:
             self._all_rows = self._file.rows
             self._row_of = self._file.rows
-            self._any_dead = bool(self._file.dead.any())
-            self._dead = self._file.dead
+            dead = self._file.dead  # computed on each access: read once
+            self._any_dead = bool(dead.any())
+            self._dead = dead
             return
         self._row_of = np.full(s.doc_count_all(), -1, dtype=np.int64)
         dead = dead_documents(s)
@@ -114,16 +115,19 @@ class ScoredPostings:
         with self._lock:
             if key in self._postings:
                 return self._postings[key]
-        raw = self.term_tf(s, field, text)
+        if self._file is not None:  # one lookup: postings, Whoosh's idf recorded at build
+            raw = self._decoded(s, field, text)
+        else:
+            raw = self.term_tf(s, field, text)
         if raw is None:
             self._remember(self._postings, key, None)
             return None
-        ids, w = raw
+        ids, w = raw[0], raw[1]
         weighting = s.weighting
         b = weighting._field_B.get(field, weighting.B)
         k1 = weighting.K1
-        if self._file is not None:  # Whoosh's idf and average length, recorded at build
-            idf = self._decoded(s, field, text)[2]
+        if self._file is not None:  # and its average length
+            idf = raw[2]
             avgfl = self._file.fields[field].avg_field_length
         else:
             idf = s.idf(field, text)
@@ -200,10 +204,7 @@ class ScoredPostings:
         if self._all_rows is None and self._file is not None:
             self._all_rows = self._file.rows
         if self._all_rows is None:
-            rows = np.full(s.doc_count_all(), -1, dtype=np.int64)
-            for d, fields in s.reader().iter_docs():
-                rows[d] = fields["row"]
-            self._all_rows = rows
+            self._all_rows = doc_rows(s)
         return self._all_rows
 
     def field_lengths(self, s, field: str) -> np.ndarray:

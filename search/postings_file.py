@@ -137,6 +137,14 @@ def field_lengths(searcher, field: str) -> np.ndarray:
     return out
 
 
+def doc_rows(searcher) -> np.ndarray:
+    """Paragraph row of every document number (-1 for deleted documents)."""
+    rows = np.full(searcher.doc_count_all(), -1, dtype=np.int64)
+    for d, fields in searcher.reader().iter_docs():
+        rows[d] = fields["row"]
+    return rows
+
+
 def dead_documents(searcher) -> np.ndarray:
     """Bool per document number: deleted (Whoosh keeps them until segments merge)."""
     dead = np.zeros(searcher.doc_count_all(), dtype=bool)
@@ -162,10 +170,7 @@ def write_postings(whoosh_dir: Path, dest: Path) -> None:
         dead = dead_documents(s)
         leaves = s.leaf_searchers()
         meta = {"version": VERSION, "doc_count_all": n, "segments": _segments(ix), "fields": {}}
-        rows = np.full(n, -1, dtype=np.int64)
-        for d, fields in s.reader().iter_docs():
-            rows[d] = fields["row"]
-        np.save(dest / "rows.npy", rows, allow_pickle=False)
+        np.save(dest / "rows.npy", doc_rows(s), allow_pickle=False)
         for field in FIELDS:
             parts: dict[bytes, list] = {}
             df: dict[bytes, int] = {}
