@@ -190,7 +190,8 @@ def build_index(
 
         with store.writer_lock(settings.index_dir, wait=60.0):
             keyword_job.remove_abandoned(settings.index_dir)
-            if store.current_name(settings.index_dir) != plan.snapshot:
+            changed = store.current_name(settings.index_dir) != plan.snapshot
+            if changed:
                 # An add or delete committed while this build ran: keep that work too.
                 fresh = Previous.load(settings)
                 plan = plan_carry_over(fresh.live, inputs, exact)
@@ -201,7 +202,10 @@ def build_index(
             records, para_records, vectors = plan.append_to(records, para_records, vectors)
             tmp = store.new_generation_dir(settings.index_dir)
             t = time.perf_counter()
-            kw_fingerprint = keyword_fingerprint(records, para_records, settings)
+            if keywords is not None and not changed:  # the rows its key was computed from
+                kw_fingerprint = keywords.key
+            else:
+                kw_fingerprint = keyword_fingerprint(records, para_records, settings)
             if keywords is not None and keywords.key == kw_fingerprint:
                 keywords.move_into(tmp)
             else:
