@@ -98,6 +98,17 @@ class Engine:
     def close(self) -> None:
         self._backend.close()
 
+    def warm_up(self) -> threading.Thread | None:
+        """In a background thread, what a long-lived process's first queries would otherwise
+        pay for: the query embedder's input shapes (OpenVINO: 17-55 ms each the first time).
+        A server calls it once after opening; a one-shot search does not (it would wait)."""
+        warm = getattr(self.embedder, "warm_up", None)
+        if warm is None:
+            return None
+        thread = threading.Thread(target=warm, name="query-shapes", daemon=True)
+        thread.start()
+        return thread
+
     def health(self) -> Health:
         st = self.backend.stats()
         return Health(

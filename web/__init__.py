@@ -49,7 +49,9 @@ class _EngineSlot:
         """Open the engine, or return None if the index is not ready (logged, not raised)."""
         self.last_attempt = time.monotonic()
         try:
-            return Engine.open(self.settings)
+            engine = Engine.open(self.settings)
+            engine.warm_up()
+            return engine
         except IndexNotReady as exc:
             log.warning("index not ready at %s: %s", self.settings.index_dir, exc)
         except IndexCorrupt as exc:

@@ -15,6 +15,14 @@ import numpy as np
 from .base import max_seq_length, model_path, token_counter
 from .runtime import import_openvino
 
+# Small inputs (a query) are padded to one of these widths, attention mask 0 on the padding
+# (the pooled graph ignores it: the same vector within float rounding), so OpenVINO meets a
+# handful of input shapes instead of one per query length: the first input of a new length
+# costs 17-55 ms of kernel compilation and ~6 MiB, which was most of the search p99.
+# ``warm_up`` runs each once. No 32: OpenVINO 2026.4 (bf16 on this AMX CPU) computes inputs of
+# exactly 32 tokens wrongly (cosine 0.88-0.91 to the same text at any other width, checked 3-256).
+QUERY_WIDTHS = (8, 16, 24, 40, 64, 128, 256)
+
 
 class OpenVINOEmbedder:
     """Batches are sorted by exact token count and padded only to the longest in the batch; two
@@ -36,6 +44,7 @@ class OpenVINOEmbedder:
         self.model_name = model_name
         self.backend = backend
         self.batch_size = batch_size
+        self.ir_path = Path(ir_path)
         mdir = model_path(model_name)
         self.max_tokens = max_seq_length(mdir)
         self._tok = truncating_tokenizer(mdir, self.max_tokens)
@@ -58,6 +67,11 @@ class OpenVINOEmbedder:
         self._ov = ov
         self.dimension = int(self._single.output(0).get_partial_shape()[1].get_length())
         self._lock = threading.Lock()
+        # The widths small inputs are padded to: QUERY_WIDTHS below the model's limit, and it.
+        self.query_widths = tuple(w for w in QUERY_WIDTHS if w < self.max_tokens) + (
+            self.max_tokens,
+        )
+        self.warm_widths: set[int] = set()  # query widths the small model has run
         self.encode_query = functools.lru_cache(maxsize=1024)(self._encode_query)
 
     def count_tokens(self, text: str) -> int:
@@ -76,8 +90,9 @@ class OpenVINOEmbedder:
             return out
         with self._lock:
             if len(texts) <= self.batch_size:
-                for rows, feed in self.feeds(texts):
+                for rows, feed in batches(self._tok, texts, self.batch_size, self.query_widths):
                     out[rows] = self._request.infer(feed)[0]
+                    self.warm_widths.add(feed["input_ids"].shape[1])
                 return out
             if self._bulk is None:
                 # One stream per core, two batches side by side while Python pads the next.
@@ -103,6 +118,22 @@ class OpenVINOEmbedder:
     def clear_cache(self) -> None:
         self.encode_query.cache_clear()
 
+    def warm_up(self) -> None:
+        """Run one query of each width not run yet (~0.3 s in all), so no query pays OpenVINO's
+        first-shape compilation. One width per lock hold: a query waits for one at most."""
+        for width in self.query_widths:
+            with self._lock:
+                if width not in self.warm_widths:
+                    ids = np.full((1, width), 100, dtype=np.int64)  # [UNK]s: any ids will do
+                    self._request.infer(
+                        {
+                            "input_ids": ids,
+                            "attention_mask": np.ones_like(ids),
+                            "token_type_ids": np.zeros_like(ids),
+                        }
+                    )
+                    self.warm_widths.add(width)
+
 
 def truncating_tokenizer(model_dir: Path, max_tokens: int) -> Any:
     """The model's fast tokenizer, cutting at ``max_tokens`` as the model does, no padding."""
@@ -115,14 +146,16 @@ def truncating_tokenizer(model_dir: Path, max_tokens: int) -> Any:
 
 
 def batches(
-    tok: Any, texts: Sequence[str], batch_size: int
+    tok: Any, texts: Sequence[str], batch_size: int, widths: Sequence[int] = ()
 ) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
-    """(rows, inputs) per batch, rows sorted by token count so padding stays small."""
+    """(rows, inputs) per batch, rows sorted by token count so padding stays small; each batch
+    is padded to its longest text, or to the first of the sorted ``widths`` that holds it."""
     encs = tok.encode_batch(list(texts))
     order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         width = max(len(encs[i].ids) for i in rows)
+        width = next((w for w in widths if w >= width), width)
         ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for r, i in enumerate(rows):
