@@ -81,10 +81,10 @@ def keyword_fingerprint(records: list[dict], paras: list[dict], settings: Settin
     (a rebuild links postings/ with whoosh/) and Whoosh's."""
     import whoosh
 
-    from . import keyword, postings, postings_file
+    from . import keyword, postings, postings_file, postings_write
 
     h = hashlib.sha256()
-    for module in (keyword, postings, postings_file):
+    for module in (keyword, postings, postings_file, postings_write):
         h.update(Path(module.__file__).read_bytes())
     h.update(f"whoosh={whoosh.versionstring()}\0title_boost={settings.title_boost}\n".encode())
     for row, p in enumerate(paras):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .keyword import KeywordDoc, write_index
 from .layout import POSTINGS, WHOOSH
-from .postings_file import write_postings
+from .postings_write import write_postings
 
 log = logging.getLogger(__name__)
 

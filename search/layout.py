@@ -38,8 +38,8 @@ from pydantic import ValidationError
 from . import store
 from .config import FORMAT_VERSION, INDEX_FIELDS, IndexSettings, Settings
 from .embed import embedding_identity
-from .postings_file import write_postings
-from .related import article_vectors, duplicate_groups
+from .postings_write import write_postings
+from .related import EXACT_BAND, article_vectors, duplicate_groups, updated_duplicate_groups
 from .store import IndexCorrupt
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "WHOOSH",
     "ArticleRow",
     "Counts",
+    "DuplicatesBefore",
     "LiveIndex",
     "Manifest",
     "ParagraphRow",
@@ -200,6 +201,15 @@ def save_vectors(path: Path, matrix: np.ndarray) -> None:
     np.save(path, np.ascontiguousarray(matrix, dtype=np.float32), allow_pickle=False)
 
 
+@dataclass(frozen=True)
+class DuplicatesBefore:
+    """A live generation's near-duplicate groups and which articles were alive for them."""
+
+    threshold: float
+    groups: list[list[int]]
+    alive: np.ndarray
+
+
 @dataclass
 class LiveIndex:
     """The live generation read for writing: checksum-verified, rows as stored."""
@@ -231,9 +241,32 @@ class LiveIndex:
     def shape(self) -> IndexSettings:
         return index_shape(self.manifest)
 
+    def duplicates_before(self) -> DuplicatesBefore | None:
+        """What an update needs to compute duplicates.json from this generation's (None when
+        its groups were made by the rule before EXACT_BAND: they are computed again)."""
+        try:
+            raw = json.loads((self.path / DUPLICATES).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if raw.get("exact_band") != EXACT_BAND:
+            return None
+        alive = np.array([not r.get("deleted") for r in self.articles], dtype=bool)
+        return DuplicatesBefore(float(raw["threshold"]), raw["groups"], alive)
+
     def copy_keyword_index(self, dest: Path) -> None:
-        """Copy whoosh/ into a new generation directory, to be updated there."""
-        shutil.copytree(self.path / WHOOSH, dest / WHOOSH)
+        """Copy whoosh/ into a new generation directory, to be updated there: its segments
+        hard-linked (Whoosh never writes a segment file again: a commit writes new segments
+        and a new TOC, which holds the deletions, and unlinks what it no longer uses), the
+        rest (TOC, lock) copied."""
+        (dest / WHOOSH).mkdir()
+        for src in (self.path / WHOOSH).iterdir():
+            if src.suffix == ".seg":
+                try:
+                    os.link(src, dest / WHOOSH / src.name)
+                    continue
+                except OSError:  # e.g. a filesystem without hard links
+                    pass
+            shutil.copy2(src, dest / WHOOSH / src.name)
 
     def link_keyword_index(self, dest: Path) -> bool:
         """Hard-link whoosh/ (and postings/, when the live generation has it) into a new
@@ -256,6 +289,19 @@ class LiveIndex:
             return False
 
 
+def _linked(src: Path, dest: Path, names: tuple[str, ...]) -> bool:
+    """Hard-link ``names`` from generation ``src`` into ``dest``; False (none left) if any fails."""
+    try:
+        for name in names:
+            os.link(src / name, dest / name)
+        return True
+    except OSError as e:
+        log.info("files not linked, written: %s", e)
+        for name in names:
+            (dest / name).unlink(missing_ok=True)
+        return False
+
+
 def write_generation(
     index_dir: Path,
     tmp: Path,
@@ -268,29 +314,40 @@ def write_generation(
     skipped: int,
     keyword: str | None = None,
     match_set: dict[str, float] | None = None,
+    unchanged_from: Path | None = None,
+    duplicates_before: DuplicatesBefore | None = None,
 ) -> Path:
     """Write the plain files beside an already written ``tmp/whoosh`` (and its decoded
     ``postings/``, unless linked from the live generation with it) and publish them.
 
     ``shape`` is what the rows were made with (for ``add``: the live index's own, not today's
     settings); it goes into the manifest, and its duplicate threshold makes duplicates.json.
+    ``unchanged_from``: a generation with these very paragraphs and vectors (a ``delete``):
+    its files are hard-linked instead of written again. ``duplicates_before``: the live
+    generation's groups, updated instead of computed over every pair of articles.
     """
     with open(tmp / ARTICLES, "w", encoding="utf-8") as f:
         for r in articles:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    with open(tmp / PARAGRAPHS, "w", encoding="utf-8") as f:
-        for p in paragraphs:
-            f.write(json.dumps(p, ensure_ascii=False) + "\n")
-    save_vectors(tmp / VECTORS, vectors)
+    if unchanged_from is None or not _linked(unchanged_from, tmp, (PARAGRAPHS, VECTORS)):
+        with open(tmp / PARAGRAPHS, "w", encoding="utf-8") as f:
+            for p in paragraphs:
+                f.write(json.dumps(p, ensure_ascii=False) + "\n")
+        save_vectors(tmp / VECTORS, vectors)
     if not (tmp / POSTINGS).exists():
         write_postings(tmp / WHOOSH, tmp / POSTINGS)
     n = len(paragraphs)
     article_of = np.fromiter((p["article"] for p in paragraphs), dtype=np.int32, count=n)
     alive = np.array([not r.get("deleted") for r in articles], dtype=bool)
     art_vecs = article_vectors(vectors, article_of, len(articles))
-    groups = duplicate_groups(art_vecs, shape.duplicate_threshold, alive)
+    threshold = shape.duplicate_threshold
+    before = duplicates_before
+    if before is not None and before.threshold == threshold:
+        groups = updated_duplicate_groups(art_vecs, threshold, alive, before.groups, before.alive)
+    else:
+        groups = duplicate_groups(art_vecs, threshold, alive)
     (tmp / DUPLICATES).write_text(
-        json.dumps({"threshold": shape.duplicate_threshold, "groups": groups}), "utf-8"
+        json.dumps({"threshold": threshold, "groups": groups, "exact_band": EXACT_BAND}), "utf-8"
     )
     manifest = Manifest(
         format_version=FORMAT_VERSION,

@@ -6,7 +6,7 @@ so rankings match an exhaustive Whoosh search; anything else goes back to Whoosh
 ``keyword.py``. The arrays are read from the generation's decoded postings
 (``postings_file.py``), or, for an index built before those, decoded from Whoosh's postings
 once per term. Whoosh is imported only by keyword.py, this module, query_plan.py,
-clause_query.py, postings_file.py and whoosh_mmap.py.
+clause_query.py, postings_file.py, postings_write.py, postings_update.py and whoosh_mmap.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import numpy as np
 from cachetools import LRUCache
 from whoosh import query
 
-from .postings_file import PostingsFile, dead_documents, doc_rows, field_lengths, read_postings
+from .postings_file import PostingsFile, field_lengths
+from .postings_write import dead_documents, doc_rows, read_postings
 from .query_plan import TermPlan, TopPrefix, filter_query
 
 # Per-process caches keyed by what users type are bounded by bytes, least recently used out:

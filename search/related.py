@@ -7,6 +7,8 @@ grouped transitively (union-find) so a search shows one result per story.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 BLOCK = 2048
@@ -40,11 +42,39 @@ def nearest_articles(
     return [(int(i), float(scores[i])) for i in top]
 
 
-def duplicate_groups(
-    art_vecs: np.ndarray, threshold: float, alive: np.ndarray | None = None
+# A cosine this close to the threshold is decided exactly (float32 products summed in another
+# order -- another matrix shape, another BLAS kernel -- differ by up to ~2e-7): the groups are
+# then the same whether computed over every pair at a build or only over an update's new pairs.
+EXACT_BAND = 1e-5
+
+
+def _exact_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The dot product of two float32 vectors, correctly rounded (each product is exact in
+    float64, ``fsum`` adds them exactly)."""
+    return math.fsum((a.astype(np.float64) * b.astype(np.float64)).tolist())
+
+
+def _linked(art_vecs, threshold, left, sims, right) -> np.ndarray:
+    """Which of the candidate pairs (rows ``left``, ``right``, float32 cosines ``sims``) are
+    at or above ``threshold``, the ones within EXACT_BAND of it decided exactly."""
+    sure = sims >= threshold + EXACT_BAND
+    for i in np.flatnonzero(~sure):
+        sure[i] = _exact_cosine(art_vecs[left[i]], art_vecs[right[i]]) >= threshold
+    return sure
+
+
+def _candidates(art_vecs, rows: np.ndarray, threshold: float):
+    """(row, other row, float32 cosine) of every pair of one of ``rows`` with any article
+    that could be at or above ``threshold``."""
+    sims = art_vecs[rows] @ art_vecs.T
+    i, c = np.nonzero(sims >= threshold - EXACT_BAND)
+    return rows[i], c, sims[i, c]
+
+
+def _groups(
+    n: int, valid: np.ndarray, pairs: list[tuple[np.ndarray, np.ndarray]]
 ) -> list[list[int]]:
-    """Groups (size ≥ 2, rows ascending) of articles linked by cosine ≥ ``threshold``."""
-    n = art_vecs.shape[0]
+    """Connected components (size >= 2, rows ascending, by first row) of the linked pairs."""
     parent = np.arange(n)
 
     def find(i: int) -> int:
@@ -53,21 +83,71 @@ def duplicate_groups(
             i = parent[i]
         return int(i)
 
-    live = np.ones(n, bool) if alive is None else alive.astype(bool)
-    valid = live & (np.linalg.norm(art_vecs, axis=1) > 0)
-    for start in range(0, n, BLOCK):
-        block = art_vecs[start : start + BLOCK]
-        sims = block @ art_vecs.T
-        rows, cols = np.nonzero(sims >= threshold)
-        for r, c in zip(rows + start, cols, strict=True):
-            if c > r and valid[r] and valid[c]:
-                a, b = find(r), find(c)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
+    for left, right in pairs:
+        for r, c in zip(left.tolist(), right.tolist(), strict=True):
+            a, b = find(r), find(c)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
     groups: dict[int, list[int]] = {}
     for i in np.flatnonzero(valid):
         groups.setdefault(find(int(i)), []).append(int(i))
     return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+
+
+def _valid(art_vecs: np.ndarray, alive: np.ndarray | None) -> np.ndarray:
+    live = np.ones(art_vecs.shape[0], bool) if alive is None else alive.astype(bool)
+    return live & (np.linalg.norm(art_vecs, axis=1) > 0)
+
+
+def duplicate_groups(
+    art_vecs: np.ndarray, threshold: float, alive: np.ndarray | None = None
+) -> list[list[int]]:
+    """Groups (size >= 2, rows ascending) of articles linked by cosine >= ``threshold``."""
+    n = art_vecs.shape[0]
+    valid = _valid(art_vecs, alive)
+    pairs = []
+    for start in range(0, n, BLOCK):
+        r, c, sims = _candidates(art_vecs, np.arange(start, min(n, start + BLOCK)), threshold)
+        keep = (c > r) & valid[r] & valid[c]
+        r, c, sims = r[keep], c[keep], sims[keep]
+        ok = _linked(art_vecs, threshold, r, sims, c)
+        pairs.append((r[ok], c[ok]))
+    return _groups(n, valid, pairs)
+
+
+def updated_duplicate_groups(
+    art_vecs: np.ndarray,
+    threshold: float,
+    alive: np.ndarray,
+    before: list[list[int]],
+    alive_before: np.ndarray,
+) -> list[list[int]]:
+    """:func:`duplicate_groups` after an add/delete, from the groups ``before`` it (made with
+    the same threshold): articles keep their rows and vectors, some stop being alive, new ones
+    are appended (rows from ``len(alive_before)``). Only the new articles' pairs and the pairs
+    inside a group that lost a member are computed; every other link is unchanged."""
+    n, m = art_vecs.shape[0], len(alive_before)
+    valid = _valid(art_vecs, alive)
+    if m > n or bool(np.any(valid[:m] & ~alive_before.astype(bool))):  # not an add/delete
+        return duplicate_groups(art_vecs, threshold, alive)
+    pairs = []
+    for g in before:
+        members = np.asarray([i for i in g if valid[i]], dtype=np.int64)
+        if len(members) == len(g):  # intact: still linked (one chain is enough)
+            pairs.append((members[:1].repeat(len(members) - 1), members[1:]))
+        elif len(members) > 1:  # lost a member: its links are computed again
+            sims = art_vecs[members] @ art_vecs[members].T
+            i, j = np.nonzero(np.triu(sims >= threshold - EXACT_BAND, 1))
+            ok = _linked(art_vecs, threshold, members[i], sims[i, j], members[j])
+            pairs.append((members[i][ok], members[j][ok]))
+    new = np.flatnonzero(valid[m:]) + m
+    for start in range(0, len(new), BLOCK):
+        r, c, sims = _candidates(art_vecs, new[start : start + BLOCK], threshold)
+        keep = valid[c] & ((c < m) | (c > r))  # a pair of two new articles once
+        r, c, sims = r[keep], c[keep], sims[keep]
+        ok = _linked(art_vecs, threshold, r, sims, c)
+        pairs.append((r[ok], c[ok]))
+    return _groups(n, valid, pairs)
 
 
 def related_stories(

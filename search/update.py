@@ -27,8 +27,9 @@ from .build import build_index, keyword_doc, read_articles
 from .config import Settings
 from .embed import Embedder, embedder_for
 from .keyword import update_index, write_index
-from .layout import WHOOSH, LiveIndex, index_shape, write_generation
+from .layout import POSTINGS, WHOOSH, LiveIndex, index_shape, write_generation
 from .models import BuildReport, Problem
+from .postings_update import update_postings
 from .stages import Previous, embed_records, split_all
 
 LOCK_WAIT = 30.0
@@ -68,13 +69,17 @@ def compacted(
 
 def _write_keyword(tmp: Path, index: LiveIndex, records, paras, compact: bool, gone, new_docs):
     """The new generation's Whoosh index: rebuilt from every row when compacting, else the
-    live one copied and updated (``gone`` articles out, ``new_docs`` in)."""
+    live one copied and updated (``gone`` articles out, ``new_docs`` in), and its postings
+    from the live ones and the segment(s) Whoosh wrote (else ``write_generation`` decodes
+    them all)."""
     if compact:
         docs = (keyword_doc(records, i, p) for i, p in enumerate(paras))
         write_index(tmp / WHOOSH, docs, index.shape.title_boost)
     else:
         index.copy_keyword_index(tmp)
         update_index(tmp / WHOOSH, gone, new_docs)
+        live = index.path
+        update_postings(live / WHOOSH, live / POSTINGS, tmp / WHOOSH, tmp / POSTINGS)
 
 
 def add_paths(
@@ -112,6 +117,7 @@ def add_paths(
     with store.writer_lock(settings.index_dir, wait=LOCK_WAIT):
         unchanged = store.current_name(settings.index_dir) == before.path.name
         index = before if unchanged else LiveIndex.read(settings)
+        dups = index.duplicates_before()
         records, paras, vectors = index.articles, index.paragraphs, index.vectors
         live = {r["id"]: i for i, r in enumerate(records) if not r.get("deleted")}
         replaced = [r["id"] for r in new_records if r["id"] in live]
@@ -120,6 +126,7 @@ def add_paths(
         compact = compacted(records, paras, vectors)
         if compact is not None:
             records, paras, vectors = compact
+            dups = None  # rows renumbered
         first = len(records)
         for r in new_records:
             r["added"] = True  # not from a full build's inputs: `index` keeps it (build.py)
@@ -141,6 +148,7 @@ def add_paths(
             inputs=index.manifest.get("inputs"),
             skipped=index.manifest["counts"].get("skipped", 0),
             match_set=index.manifest.get("match_set"),  # the thresholds it was built with
+            duplicates_before=dups,
         )
     for article_id in replaced:  # e.g. a fetched page naming an indexed article as itself
         problem = Problem(article_id, None, "replaces the indexed article with this id", False)
@@ -157,7 +165,8 @@ def add_paths(
 def delete_ids(ids: list[str], settings: Settings) -> tuple[list[str], list[str], str | None]:
     """Remove articles by id. Returns (deleted, unknown, new generation name or None)."""
     with store.writer_lock(settings.index_dir, wait=LOCK_WAIT):
-        index = LiveIndex.read(settings)
+        index = LiveIndex.read(settings, mmap=True)
+        dups = index.duplicates_before()
         records = index.articles
         live = {r["id"]: i for i, r in enumerate(records) if not r.get("deleted")}
         deleted = [i for i in dict.fromkeys(ids) if i in live]
@@ -172,6 +181,7 @@ def delete_ids(ids: list[str], settings: Settings) -> tuple[list[str], list[str]
             records, paras, vectors = compact
         tmp = store.new_generation_dir(settings.index_dir)
         _write_keyword(tmp, index, records, paras, compact is not None, deleted, ())
+        same = compact is None  # tombstones: the paragraphs and vectors are the live ones
         final = write_generation(
             settings.index_dir,
             tmp,
@@ -182,5 +192,7 @@ def delete_ids(ids: list[str], settings: Settings) -> tuple[list[str], list[str]
             inputs=index.manifest.get("inputs"),
             skipped=index.manifest["counts"].get("skipped", 0),
             match_set=index.manifest.get("match_set"),  # the thresholds it was built with
+            unchanged_from=index.path if same else None,
+            duplicates_before=dups if same else None,
         )
     return deleted, unknown, final.name

@@ -14,7 +14,8 @@ import pytest
 from search import store
 from search.backends.keyword_articles import article_evidence, article_stats
 from search.keyword import KeywordDoc, KeywordIndex, update_index, write_index
-from search.postings_file import FIELDS, open_postings, write_postings
+from search.postings_file import open_postings
+from search.postings_write import FIELDS, write_postings
 from search.store import IndexCorrupt
 
 VOCAB = [

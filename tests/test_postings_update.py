@@ -1,0 +1,138 @@
+"""An add/delete's postings, written from the live generation's and the new Whoosh segments
+(``postings_update.py``), are the bytes a full decode of the updated Whoosh index writes, through
+deletions, additions and Whoosh's own segment merges (which drop segments, renumber documents
+and reorder the ones they keep)."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from whoosh import index as windex
+
+from search import store
+from search.keyword import KeywordDoc, update_index, write_index
+from search.postings_update import update_postings
+from search.postings_write import write_postings
+from search.related import article_vectors, duplicate_groups
+
+WORDS = "oil price prices talks syria turkey idlib ceasefire budget bank rate the of and vote deal"
+WORDS = WORDS.split() + ["de-escalation", "erdoğan", "u.s.", "3.5", "zebra", "quasar"]
+
+
+def _docs(rnd: random.Random, first_row: int, n_articles: int, prefix: str) -> list[KeywordDoc]:
+    """Articles of 1-5 paragraphs; rare words too, so some terms live only in one segment."""
+    weights = [1 / (i + 1) for i in range(len(WORDS))]
+    out, row = [], first_row
+    for a in range(n_articles):
+        title = " ".join(rnd.choices(WORDS, weights, k=rnd.randint(1, 5)))
+        for _ in range(rnd.randint(1, 5)):
+            words = rnd.choices(WORDS, weights, k=rnd.randint(0, 30))
+            words += [f"w{rnd.randint(0, 400)}"] * rnd.randint(0, 2)
+            out.append(KeywordDoc(row, f"{prefix}{a}", title, " ".join(words), "a", "2019-01-01"))
+            row += 1
+    return out
+
+
+def _same_files(a: Path, b: Path) -> None:
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def _segment_ids(d: Path) -> list[str]:
+    return [s.segment_id() for s in windex.open_dir(str(d))._segments()]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_updated_postings_are_a_full_decode_of_the_updated_index(tmp_path, seed):
+    rnd = random.Random(seed)
+    live = tmp_path / "g0"
+    write_index(live / "whoosh", _docs(rnd, 0, 60, "a"))
+    write_postings(live / "whoosh", live / "postings")
+    articles = [f"a{i}" for i in range(60)]
+    row, merged, reordered = 10_000, 0, 0
+    for step in range(1, 16):
+        nxt = tmp_path / f"g{step}"
+        shutil.copytree(live / "whoosh", nxt / "whoosh")
+        gone = rnd.sample(articles, k=min(len(articles), rnd.choice([0, 1, 1, 3, 12])))
+        n_new = rnd.choice([0, 1, 1, 2, 5, 30]) if gone else rnd.choice([1, 2, 5, 30])
+        new = _docs(rnd, row, n_new, f"s{step}-")
+        row += len(new) + 1
+        articles = [a for a in articles if a not in gone] + sorted({d.article for d in new})
+        before = _segment_ids(live / "whoosh")
+        update_index(nxt / "whoosh", gone, new)
+        after = _segment_ids(nxt / "whoosh")
+        merged += len(set(before) - set(after)) > 0
+        kept = [s for s in after if s in before]
+        reordered += kept != [s for s in before if s in kept]
+        assert update_postings(live / "whoosh", live / "postings", nxt / "whoosh", nxt / "p")
+        write_postings(nxt / "whoosh", nxt / "postings")
+        _same_files(nxt / "p", nxt / "postings")
+        live = nxt
+    assert merged  # the merge policy ran at least once: segments dropped, documents moved
+    if seed == 1:
+        assert reordered  # and once moved a kept segment ahead of another
+
+
+def test_postings_without_document_frequencies_are_decoded_again(tmp_path):
+    rnd = random.Random(5)
+    write_index(tmp_path / "whoosh", _docs(rnd, 0, 20, "a"))
+    write_postings(tmp_path / "whoosh", tmp_path / "postings")
+    meta = json.loads((tmp_path / "postings" / "meta.json").read_text())
+    (tmp_path / "postings" / "meta.json").write_text(json.dumps({**meta, "version": 1}))
+    shutil.copytree(tmp_path / "whoosh", tmp_path / "new")
+    update_index(tmp_path / "new", ["a3"], [])
+    old, new, dest = tmp_path / "whoosh", tmp_path / "new", tmp_path / "p"
+    assert not update_postings(old, tmp_path / "postings", new, dest)
+    assert not dest.exists()
+    assert not update_postings(old, tmp_path / "none", new, dest)
+
+
+def test_add_and_delete_write_the_postings_a_full_decode_would(
+    settings, built_index, tmp_path, monkeypatch
+):
+    """Through the commands: the new generation's postings/ equals write_postings of its own
+    whoosh/, and its whoosh/ shares the unchanged segment files with the live generation."""
+    from dataclasses import replace
+
+    from search import update
+    from search.update import add_paths, delete_ids
+
+    monkeypatch.setattr(update, "COMPACT_RATIO", 1.0)  # the test corpus is small: never compact
+    ix = tmp_path / "index"
+    shutil.copytree(settings.index_dir, ix)
+    s = replace(settings, index_dir=ix)
+    live = store.current_generation(ix)
+    first = json.loads((live / "articles.jsonl").read_text().splitlines()[0])["id"]
+    deleted, _, name = delete_ids([first], s)
+    assert deleted == [first]
+    gen = ix / name
+    write_postings(gen / "whoosh", tmp_path / "full")
+    _same_files(gen / "postings", tmp_path / "full")
+    segs = [p for p in (live / "whoosh").iterdir() if p.suffix == ".seg"]
+    assert segs and all((gen / "whoosh" / p.name).stat().st_ino == p.stat().st_ino for p in segs)
+    store.read_manifest(gen, verify=True)  # every file checksummed, links included
+
+    doc = {"id": "new-one", "title": "Wheat harvest talks", "text": "Wheat prices rose. " * 20}
+    (tmp_path / "new.jsonl").write_text(json.dumps(doc) + "\n")
+    report = add_paths([tmp_path / "new.jsonl"], s)
+    gen = ix / report.generation
+    shutil.rmtree(tmp_path / "full")
+    write_postings(gen / "whoosh", tmp_path / "full")
+    _same_files(gen / "postings", tmp_path / "full")
+    rows = np.load(gen / "postings" / "rows.npy")
+    assert rows.max() == store.read_manifest(gen)["counts"]["rows"] - 1
+    # duplicates.json was updated from the live groups: the groups of every pair
+    arts = [json.loads(x) for x in (gen / "articles.jsonl").read_text().splitlines()]
+    paras = [json.loads(x) for x in (gen / "paragraphs.jsonl").read_text().splitlines()]
+    of = np.array([p["article"] for p in paras])
+    vecs = article_vectors(np.load(gen / "vectors.npy"), of, len(arts))
+    alive = np.array([not a.get("deleted") for a in arts])
+    stored = json.loads((gen / "duplicates.json").read_text())
+    assert stored["groups"] == duplicate_groups(vecs, stored["threshold"], alive)
