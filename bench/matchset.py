@@ -7,7 +7,7 @@ paragraph cosine); then the rules of ``search/matchset.py`` are swept over a gri
 * keyword: ``msm_fraction``;
 * semantic: ``floor`` x ``delta``, and the share of the 100 *calibration* nonsense queries
   (bench/data/nonsense_calibrate.txt) each floor leaves empty on each corpus;
-* hybrid: ``hybrid_floor`` for the chosen keyword and semantic rules.
+* hybrid: ``hybrid_floor`` and ``partial_floor`` for the chosen keyword and semantic rules.
 
 Set precision is the mean over queries of relevant/size (0 for an empty set), set recall the
 mean of found/relevant. The *test* nonsense list (bench/data/nonsense_test.txt) is only
@@ -38,6 +38,7 @@ FRACTIONS = (0.3, 0.4, 0.5, 0.6, 0.75, 1.0)
 FLOORS = (0.2, 0.25, 0.3, 0.325, 0.35, 0.375, 0.4, 0.45)
 DELTAS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 1.0)
 HYBRID_FLOORS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 1.0)
+PARTIAL_FLOORS = (0.3, 0.33, 0.35, 0.38, 0.4, 0.43, 1.0)  # 1.0: no partial matches
 
 
 def nonsense(name: str) -> list[str]:
@@ -101,6 +102,11 @@ def sweep(engine: Engine, corpus, cal: Calibration) -> None:
         c = replace(cal, hybrid_floor=hf)
         sets = {q: _set("hybrid", engine.settings, c, alive, *ev_q[q]) for q in judged}
         print("| {} | {:.1f} | {:.4f} | {:.4f} |".format(hf, *set_stats(sets, relevant)))
+    print("\n| partial_floor | set size | set P | set R |\n|---:|---:|---:|---:|")
+    for pf in PARTIAL_FLOORS:
+        c = replace(cal, partial_floor=pf)
+        sets = {q: _set("hybrid", engine.settings, c, alive, *ev_q[q]) for q in judged}
+        print("| {} | {:.1f} | {:.4f} | {:.4f} |".format(pf, *set_stats(sets, relevant)))
     test = nonsense("test")
     for mode in ("semantic", "hybrid"):
         empty = sum(engine.search(Query(t, mode=mode)).total == 0 for t in test)

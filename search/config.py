@@ -90,6 +90,10 @@ class SearchSettings:
     # Hybrid RRF's third vote ranks this many paragraphs per leg, fused across the legs (an
     # article scores by its two best; 0: no passage vote). README "Relevance".
     passage_depth: Annotated[int, Field(ge=0, le=100_000)] = 400
+    # Its fourth vote: the same depth of paragraphs by BM25F alone, an article scored by its
+    # best plus this times its second best (off: three votes). README "Relevance".
+    keyword_paragraph_vote: bool = True
+    keyword_paragraph_second: Annotated[float, Field(ge=0, le=1)] = 0.5
     paragraphs_per_article: Positive = 3
     # Keyword match set: an article holds all words of a one- or two-word query and this
     # fraction of a longer one's, rounded down (search/matchset.py; bench/matchset.py).

@@ -12,9 +12,12 @@ month chart, date sort and recency are computed over the whole set (issue #12):
   hit). The two numbers are calibrated per model and backend and recorded with the index
   (``Calibration``); explicit constraints and exclusions apply here too.
 * **hybrid**: the semantic set (its articles holding at least one query word, unless no article
-  holds any), the keyword matches holding every word of the query, and the
+  holds any), the keyword matches holding every word of the query, the
   keyword matches holding enough of them whose cosine clears the looser ``hybrid_floor`` (an
-  article the words match and the meaning does not contradict). When the
+  article the words match and the meaning does not contradict). A one- or two-word query
+  whose words fewer than ``FEW`` articles hold together also gets the articles holding one of
+  them whose cosine clears ``partial_floor`` (part of the words and close in meaning: a steel
+  article for "iron and steel", "utilization" for "Capacity Utilisation"). When the
   keyword set is not empty and this leaves nothing, the keyword set is the answer: a query the
   keyword mode answers never gets an empty hybrid answer.
 """
@@ -27,6 +30,12 @@ from typing import Any
 
 import numpy as np
 
+# Partial matches (README "How the match set is decided", measured with bench/relevance.py on
+# TIME dev and two Reuters samples): they join the hybrid set of a one- or two-word query when
+# fewer than FEW articles (a page) hold all its words, from this cosine up.
+PARTIAL_FLOOR = 0.35
+FEW = 10
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -36,14 +45,25 @@ class Calibration:
     delta: float  # nothing further than this below the best article
     hybrid_floor: float  # keyword matches join the hybrid set from this cosine up
     source: str = "default"  # where the numbers come from (bench/matchset.py run)
+    # Articles holding only some of the query's words join the hybrid set from this cosine up
+    # (never below ``hybrid_floor``: the lowest cosine the legs keep exact).
+    partial_floor: float = PARTIAL_FLOOR
 
     def to_dict(self) -> dict[str, float]:
         """The numbers as recorded in an index's manifest (``match_set``)."""
-        return {"floor": self.floor, "delta": self.delta, "hybrid_floor": self.hybrid_floor}
+        return {
+            "floor": self.floor,
+            "delta": self.delta,
+            "hybrid_floor": self.hybrid_floor,
+            "partial_floor": self.partial_floor,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Calibration:
-        return cls(float(d["floor"]), float(d["delta"]), float(d["hybrid_floor"]), "index")
+        """From a manifest; one written before ``partial_floor`` existed gets the default."""
+        hybrid = float(d["hybrid_floor"])
+        partial = max(float(d.get("partial_floor", PARTIAL_FLOOR)), hybrid)
+        return cls(float(d["floor"]), float(d["delta"]), hybrid, "index", partial)
 
 
 def min_should_match(clauses: int, fraction: float, all_upto: int = 2) -> int:
@@ -64,6 +84,13 @@ def keyword_set(
     return (matched >= need) & allowed
 
 
+def wants_partial(clauses: int, any_clause: bool, keyword: np.ndarray) -> bool:
+    """Whether a query's hybrid set takes partial matches: one or two clauses, all required
+    (no ``OR``), and fewer than ``FEW`` articles of the keyword set (which then holds every
+    clause)."""
+    return 0 < clauses <= 2 and not any_clause and int(np.count_nonzero(keyword)) < FEW
+
+
 def semantic_set(best: np.ndarray, cal: Calibration) -> np.ndarray:
     """Bool per article: ``best`` (−inf where not allowed) clears the floor and the cut."""
     if not len(best):
@@ -81,14 +108,20 @@ def hybrid_set(
     cal: Calibration,
     complete: np.ndarray | None = None,
     shares_word: np.ndarray | None = None,
+    partial: bool = False,
 ) -> np.ndarray:
     """Bool per article: the semantic set (only articles holding a query word, when any
     article does: ``shares_word``), the keyword matches holding every clause (``complete``),
-    and the other keyword matches with ``best ≥ hybrid_floor``; the keyword set alone when
+    and the other keyword matches with ``best ≥ hybrid_floor``; with ``partial``, also the
+    articles holding any query word with ``best ≥ partial_floor``. The keyword set alone when
     that would be empty while keyword matched something."""
+    out = keyword & (best >= cal.hybrid_floor)
     if shares_word is not None and shares_word.any():
-        semantic = semantic & shares_word
-    out = semantic | (keyword & (best >= cal.hybrid_floor))
+        out |= semantic & shares_word
+        if partial:
+            out |= shares_word & (best >= max(cal.partial_floor, cal.hybrid_floor))
+    else:
+        out |= semantic
     if complete is not None:
         out |= keyword & complete
     if not out.any() and keyword.any():
@@ -100,12 +133,12 @@ def hybrid_set(
 # nonsense queries); see README "How the match set is decided". Keyed by (model, backend).
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 CALIBRATIONS: dict[tuple[str, str], Calibration] = {
-    (MINILM, "torch"): Calibration(0.43, 0.30, 0.30, "bench/matchset.py"),
+    (MINILM, "torch"): Calibration(0.43, 0.30, 0.30, "bench/matchset.py", PARTIAL_FLOOR),
 }
 CALIBRATIONS[(MINILM, "openvino")] = CALIBRATIONS[(MINILM, "torch")]
 CALIBRATIONS[(MINILM, "openvino-int8")] = CALIBRATIONS[(MINILM, "torch")]
 # Another model has other cosines: until it is calibrated, only near-certain matches count.
-UNCALIBRATED = Calibration(0.5, 0.2, 0.3, "uncalibrated")
+UNCALIBRATED = Calibration(0.5, 0.2, 0.3, "uncalibrated", 0.4)
 
 
 def calibration_for(model: str, backend: str) -> Calibration:

@@ -9,7 +9,10 @@ article can match on words spread over several paragraphs (issue #13).
 Hybrid adds a third vote, the *passage* ranking (``passage_scores``): paragraphs fused across
 the two legs (RRF of the paragraph BM25F ranking and the paragraph cosine ranking), an article
 scored by its two best. It rewards an article where the same paragraphs hold the words *and*
-mean the query, which the two article-level votes cannot see (README "Relevance").
+mean the query, which the two article-level votes cannot see (README "Relevance"). A fourth,
+the *keyword paragraph* ranking (``paragraph_keyword_scores``), scores an article by its best
+paragraph's BM25F plus half its second best: an article whose words come together in a
+paragraph or two, which whole-article BM25F does not tell from words scattered over it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from .backends import ArticleKeyword
 from .config import Settings
-from .matchset import Calibration, hybrid_set, keyword_set, semantic_set
+from .matchset import Calibration, hybrid_set, keyword_set, semantic_set, wants_partial
 
 
 def leg_ranks(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
@@ -156,6 +159,28 @@ def passage_scores(
     return out
 
 
+def paragraph_keyword_scores(
+    keyword: np.ndarray, article_of: np.ndarray, ok: np.ndarray, depth: int, second: float
+) -> np.ndarray:
+    """Per article: among the ``depth`` best paragraphs by BM25F (``keyword`` > 0) of ``ok``
+    articles, its best one's score plus ``second`` × its second best's; 0 for an article with
+    none of them."""
+    out = np.zeros(len(ok))
+    para_ok = (keyword > 0) & (article_of >= 0)
+    para_ok[para_ok] = ok[article_of[para_ok]]
+    rows, _ = top_ranks(keyword, para_ok, depth)  # best first
+    if not len(rows):
+        return out
+    arts = article_of[rows].astype(np.int64)
+    _, first = np.unique(arts, return_index=True)  # each article's best paragraph
+    out[arts[first]] = keyword[rows[first]]
+    rest = np.ones(len(rows), dtype=bool)
+    rest[first] = False
+    _, nxt = np.unique(arts[rest], return_index=True)  # and its second best
+    out[arts[rest][nxt]] += second * keyword[rows[rest][nxt]]
+    return out
+
+
 def order(members: np.ndarray, fused: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows = np.flatnonzero(members)
     rows = rows[np.lexsort((rows, -fused[rows]))]
@@ -202,7 +227,8 @@ def _members(mode: str, cal: Calibration, ok: np.ndarray, kw: ArticleKeyword | N
     need = 1 if kw.any_clause else kw.clauses
     complete = kw.evidence.matched >= need if kw.evidence is not None else None
     shares = ok & (kw.evidence.matched > 0) if kw.evidence is not None else None
-    return hybrid_set(kw_set, sem_set, best, cal, complete, shares)
+    partial = wants_partial(kw.clauses, kw.any_clause, kw_set)
+    return hybrid_set(kw_set, sem_set, best, cal, complete, shares, partial)
 
 
 def match_members(
@@ -236,7 +262,8 @@ def decide(
 
     ``allowed``: per article, live and passing the filters; the keyword leg's explicit
     constraints and exclusions are applied to both legs here. ``cosines`` (per paragraph row)
-    and ``article_of`` (its article row, −1 for none) give hybrid RRF its passage vote; without
+    and ``article_of`` (its article row, −1 for none) give hybrid RRF its passage vote, and
+    ``article_of`` its keyword paragraph vote (``settings.keyword_paragraph_second``); without
     them (or with ``settings.passage_depth`` 0) it fuses the two article votes only.
     """
     n = len(allowed)
@@ -249,15 +276,24 @@ def decide(
         return (*order(members, kw_scores), kw_set, sem_set)
     if mode == "semantic" or kw_set is None:
         return (*order(members, sem_rank if best is not None else np.zeros(n)), kw_set, sem_set)
+    # The semantic vote reads cosines from hybrid_floor up, as the passage vote does: the
+    # lowest cosine the match set reads, all a backend must return exactly (Milvus returns
+    # none below it), so every backend ranks alike.
+    if best is not None:
+        sem_ok = sem_ok & (best >= cal.hybrid_floor)
     if settings.fusion == "weighted":
         fused = convex(kw_scores, kw_ok, sem_rank, sem_ok, members, settings.alpha)
     else:
         # Only the members' fused scores are read (``order``): their ranks among all eligible.
         lists = [member_ranks(kw_scores, kw_ok, members), member_ranks(sem_rank, sem_ok, members)]
         para = kw.paragraph_scores
-        if settings.passage_depth and not (para is None or cosines is None or article_of is None):
-            depth, k = settings.passage_depth, settings.rrf_k
+        depth, k = settings.passage_depth, settings.rrf_k
+        if depth and not (para is None or cosines is None or article_of is None):
             votes = passage_scores(para, cosines, article_of, ok, k, depth, cal.hybrid_floor)
+            lists.append(member_ranks(votes, ok & (votes > 0), members))
+        if depth and settings.keyword_paragraph_vote and not (para is None or article_of is None):
+            second = settings.keyword_paragraph_second
+            votes = paragraph_keyword_scores(para, article_of, ok, depth, second)
             lists.append(member_ranks(votes, ok & (votes > 0), members))
         fused = rrf_articles(lists, settings.rrf_k)
     return (*order(members, fused), kw_set, sem_set)

@@ -10,6 +10,7 @@ from search.ranking import (
     best_per_article,
     convex,
     leg_ranks,
+    paragraph_keyword_scores,
     passage_scores,
     rrf_articles,
     top_ranks,
@@ -114,3 +115,20 @@ def test_passage_scores_add_an_articles_two_best_fused_paragraphs():
     # only ``depth`` paragraphs per leg vote
     shallow = passage_scores(keyword, cosines, article_of, ok, k=10, depth=1, floor=0.3)
     assert shallow.tolist() == pytest.approx([1 / 11, 1 / 11, 0.0])
+
+
+def test_paragraph_keyword_scores_take_an_articles_best_plus_half_its_second():
+    # paragraphs 0-2 belong to article 0, 3-4 to article 1, 5 to article 2 (filtered out),
+    # 6 to none (-1)
+    article_of = np.array([0, 0, 0, 1, 1, 2, -1])
+    keyword = np.array([3.0, 0.0, 1.0, 2.0, 4.0, 9.0, 8.0])
+    ok = np.array([True, True, False])
+    out = paragraph_keyword_scores(keyword, article_of, ok, depth=10, second=0.5)
+    assert out.tolist() == pytest.approx([3.0 + 0.5 * 1.0, 4.0 + 0.5 * 2.0, 0.0])
+    # only the ``depth`` best paragraphs count: p4 (4.0), p0 (3.0)
+    shallow = paragraph_keyword_scores(keyword, article_of, ok, depth=2, second=0.5)
+    assert shallow.tolist() == pytest.approx([3.0, 4.0, 0.0])
+    # an article whose words sit in one paragraph beats one with the same total spread thin
+    assert paragraph_keyword_scores(
+        np.array([4.0, 0.0, 2.0, 2.0]), np.array([0, 0, 1, 1]), np.array([True, True]), 10, 0.5
+    ).tolist() == pytest.approx([4.0, 3.0])

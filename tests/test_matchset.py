@@ -11,12 +11,14 @@ from search.build import build_index
 from search.config import Settings
 from search.engine import Engine
 from search.matchset import (
+    FEW,
     Calibration,
     calibration_for,
     hybrid_set,
     keyword_set,
     min_should_match,
     semantic_set,
+    wants_partial,
 )
 from search.models import MODES, Query
 from search.query import meaning_text
@@ -53,11 +55,71 @@ def test_hybrid_set_adds_keyword_matches_the_meaning_does_not_contradict():
     assert only_kw.tolist() == kw.tolist()
 
 
+def test_hybrid_set_adds_partial_matches_close_in_meaning():
+    # Two-word query: article 0 holds both words, 1-3 only one, 4 none.
+    kw = np.array([True, False, False, False, False])  # the keyword set: both words
+    shares = np.array([True, True, True, True, False])
+    sem = np.zeros(5, bool)
+    best = np.array([0.05, 0.26, 0.20, 0.10, 0.9])
+    cal = Calibration(floor=0.3, delta=0.2, hybrid_floor=0.15, partial_floor=0.25)
+    # without partial matches: the article holding both words (and 2, one word at 0.20 > 0.15,
+    # is not a keyword match: it holds one of two required words)
+    assert hybrid_set(kw, sem, best, cal, kw, shares).tolist() == [True, False, False, False, False]
+    got = hybrid_set(kw, sem, best, cal, complete=kw, shares_word=shares, partial=True)
+    # 1 holds one word and clears partial_floor; 2 and 3 do not; 4 holds no word
+    assert got.tolist() == [True, True, False, False, False]
+    # partial_floor is never read below hybrid_floor
+    low = Calibration(floor=0.3, delta=0.2, hybrid_floor=0.15, partial_floor=0.0)
+    got = hybrid_set(kw, sem, best, low, kw, shares, partial=True)
+    assert got.tolist() == [True, True, True, False, False]
+
+
+def test_partial_matches_only_for_short_queries_whose_words_seldom_meet():
+    few, many = np.zeros(50, bool), np.zeros(50, bool)
+    few[: FEW - 1], many[:FEW] = True, True
+    assert wants_partial(2, False, few) and wants_partial(1, False, few)
+    assert not wants_partial(2, False, many)  # a page of articles holds both words
+    assert not wants_partial(3, False, few)  # longer queries have minimum-should-match
+    assert not wants_partial(2, True, few)  # OR: any one word already matches
+    assert not wants_partial(0, False, few)
+
+
+def test_a_two_word_query_whose_words_seldom_meet_gets_partial_matches_in_hybrid():
+    from search import ranking
+    from search.backends.base import ArticleKeyword, ClauseEvidence
+
+    cal = Calibration(floor=0.5, delta=0.3, hybrid_floor=0.2, partial_floor=0.3)
+    n = 40
+    matched = np.zeros(n, np.int16)
+    matched[0] = 2  # article 0 holds both words ("iron and steel")
+    matched[1:30] = 1  # 1-29 hold one of them
+    scores = matched * 1.0
+    best = np.full(n, 0.1)
+    best[0], best[1], best[2] = 0.45, 0.35, 0.25  # 1 is close in meaning, 2 is not
+    kw = ArticleKeyword(frozenset({"iron", "steel"}), ClauseEvidence(scores, matched, []), 2)
+    allowed = np.ones(n, bool)
+    rows = ranking.decide("hybrid", Settings(), cal, allowed, kw, best)[0]
+    assert sorted(rows.tolist()) == [0, 1]
+    assert ranking.match_members("hybrid", Settings(), cal, allowed, kw, best).sum() == 2
+    # keyword mode is not widened
+    assert ranking.decide("keyword", Settings(), cal, allowed, kw, best)[0].tolist() == [0]
+    # once a page of articles holds both words, one word is not enough
+    many = matched.copy()
+    many[20 : 20 + FEW] = 2
+    kw = ArticleKeyword(frozenset({"iron", "steel"}), ClauseEvidence(many * 1.0, many, []), 2)
+    rows = ranking.decide("hybrid", Settings(), cal, allowed, kw, best)[0]
+    assert 1 not in rows.tolist() and 0 in rows.tolist()
+
+
 def test_calibration_is_per_model_and_uncalibrated_models_are_strict():
     minilm = calibration_for("sentence-transformers/all-MiniLM-L6-v2", "torch")
     other = calibration_for("some/other-model", "torch")
     assert other.floor > minilm.floor
     assert Calibration.from_dict(minilm.to_dict()).floor == minilm.floor
+    assert Calibration.from_dict(minilm.to_dict()).partial_floor == minilm.partial_floor
+    # an index recorded before partial_floor existed reads the default
+    old = {"floor": 0.43, "delta": 0.3, "hybrid_floor": 0.3}
+    assert Calibration.from_dict(old).partial_floor == minilm.partial_floor
 
 
 ARTICLES = [
