@@ -283,7 +283,7 @@ class Engine:
         second = sem.second if sem is not None else None
         cal = self.calibration(b)
         cos = sem.cosines if sem is not None else None
-        owners = sem.article_of if sem is not None else None
+        owners = sem.article_of if sem is not None else getattr(b, "paragraph_articles", None)
         rows, scores, kw_set, sem_set = ranking.decide(
             query.mode, self.settings, cal, allowed, kw, best, second, cos, owners
         )

@@ -23,6 +23,11 @@ from .backends import ArticleKeyword
 from .config import Settings
 from .matchset import Calibration, hybrid_set, keyword_set, semantic_set, wants_partial
 
+# Keyword mode ranks by RRF of the article BM25F ranking and, at this weight, the keyword
+# paragraph ranking (bench/relevance.py: 0.5 gains on TIME dev and both Reuters samples, 1.0
+# loses on TIME); hybrid gives it a full vote beside the other three.
+KEYWORD_MODE_PARAGRAPH_WEIGHT = 0.5
+
 
 def leg_ranks(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     """1-based rank of each eligible article by score (ties by row); 0 elsewhere."""
@@ -263,8 +268,10 @@ def decide(
     ``allowed``: per article, live and passing the filters; the keyword leg's explicit
     constraints and exclusions are applied to both legs here. ``cosines`` (per paragraph row)
     and ``article_of`` (its article row, −1 for none) give hybrid RRF its passage vote, and
-    ``article_of`` its keyword paragraph vote (``settings.keyword_paragraph_second``); without
-    them (or with ``settings.passage_depth`` 0) it fuses the two article votes only.
+    ``article_of`` its keyword paragraph vote (``settings.keyword_paragraph_second``), which
+    keyword mode also fuses, at ``KEYWORD_MODE_PARAGRAPH_WEIGHT``; without them (or with
+    ``settings.passage_depth`` 0) hybrid fuses the two article votes and keyword mode ranks by
+    article BM25F alone.
     """
     n = len(allowed)
     ok, kw_set, kw_scores, kw_ok, best, sem_ok, sem_rank = _evidence(
@@ -272,8 +279,21 @@ def decide(
     )
     sem_set = semantic_set(best, cal) if best is not None else None  # the best paragraph alone
     members = _members(mode, cal, ok, kw, kw_set, sem_set, best)
+    para = kw.paragraph_scores if kw is not None else None
+    depth, k = settings.passage_depth, settings.rrf_k
+    paragraph_vote = bool(depth and settings.keyword_paragraph_vote)
+    paragraph_vote = paragraph_vote and not (para is None or article_of is None)
     if mode == "keyword":
-        return (*order(members, kw_scores), kw_set, sem_set)
+        if not paragraph_vote:
+            return (*order(members, kw_scores), kw_set, sem_set)
+        # The article BM25F ranking, and at half weight the keyword paragraph ranking.
+        votes = paragraph_keyword_scores(
+            para, article_of, ok, depth, settings.keyword_paragraph_second
+        )
+        fused = rrf_articles([member_ranks(kw_scores, kw_ok, members)], k)
+        extra = member_ranks(votes, ok & (votes > 0), members)
+        fused[extra > 0] += KEYWORD_MODE_PARAGRAPH_WEIGHT / (k + extra[extra > 0])
+        return (*order(members, fused), kw_set, sem_set)
     if mode == "semantic" or kw_set is None:
         return (*order(members, sem_rank if best is not None else np.zeros(n)), kw_set, sem_set)
     # The semantic vote reads cosines from hybrid_floor up, as the passage vote does: the
@@ -286,12 +306,10 @@ def decide(
     else:
         # Only the members' fused scores are read (``order``): their ranks among all eligible.
         lists = [member_ranks(kw_scores, kw_ok, members), member_ranks(sem_rank, sem_ok, members)]
-        para = kw.paragraph_scores
-        depth, k = settings.passage_depth, settings.rrf_k
         if depth and not (para is None or cosines is None or article_of is None):
             votes = passage_scores(para, cosines, article_of, ok, k, depth, cal.hybrid_floor)
             lists.append(member_ranks(votes, ok & (votes > 0), members))
-        if depth and settings.keyword_paragraph_vote and not (para is None or article_of is None):
+        if paragraph_vote:
             second = settings.keyword_paragraph_second
             votes = paragraph_keyword_scores(para, article_of, ok, depth, second)
             lists.append(member_ranks(votes, ok & (votes > 0), members))

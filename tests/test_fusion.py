@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,36 @@ def test_paragraph_keyword_scores_take_an_articles_best_plus_half_its_second():
     assert paragraph_keyword_scores(
         np.array([4.0, 0.0, 2.0, 2.0]), np.array([0, 0, 1, 1]), np.array([True, True]), 10, 0.5
     ).tolist() == pytest.approx([4.0, 3.0])
+
+
+def test_keyword_mode_adds_the_keyword_paragraph_ranking_at_half_weight():
+    from search import ranking
+    from search.backends.base import ArticleKeyword, ClauseEvidence
+    from search.config import Settings
+    from search.matchset import Calibration
+
+    # article 0: the words spread thin over three paragraphs; article 1: together in one.
+    # Whole-article BM25F puts 0 first; the paragraph ranking puts 1 first, and with only the
+    # best paragraph voting (passage_depth 1) 0 gets no paragraph vote at all.
+    article_of = np.array([0, 0, 0, 1, 1])
+    para = np.array([1.0, 1.0, 1.0, 4.0, 0.0])
+    scores = np.array([3.1, 3.0])
+    matched = np.array([1, 1], np.int16)
+    kw = ArticleKeyword(frozenset({"w"}), ClauseEvidence(scores, matched, []), 1)
+    kw.paragraph_scores = para
+    cal = Calibration(floor=0.3, delta=0.2, hybrid_floor=0.15)
+    allowed = np.ones(2, bool)
+    s = Settings(passage_depth=1)
+    rows, fused, *_ = ranking.decide("keyword", s, cal, allowed, kw, None, None, None, article_of)
+    assert rows.tolist() == [1, 0]
+    assert fused.tolist() == pytest.approx([1 / 12 + 0.5 / 11, 1 / 11])
+    # at full depth both get a paragraph vote and the half weight keeps BM25F's order
+    deep = ranking.decide("keyword", Settings(), cal, allowed, kw, None, None, None, article_of)
+    assert deep[0].tolist() == [0, 1]
+    assert deep[1].tolist() == pytest.approx([1 / 11 + 0.5 / 12, 1 / 12 + 0.5 / 11])
+    # without the paragraph owners, or with the vote off: article BM25F alone
+    assert ranking.decide("keyword", s, cal, allowed, kw, None)[1].tolist() == [3.1, 3.0]
+    off = replace(s, keyword_paragraph_vote=False)
+    assert ranking.decide("keyword", off, cal, allowed, kw, None, None, None, article_of)[
+        0
+    ].tolist() == [0, 1]

@@ -168,6 +168,12 @@ class EmbeddedBackend:
     def _by_article(self) -> ArticleRows:
         return ArticleRows.of(self.generation.article_of, len(self.generation.articles))
 
+    @property
+    def paragraph_articles(self) -> np.ndarray:
+        """Per paragraph row its article row (−1: none), as ``ArticleKeyword.paragraph_scores``
+        is indexed: what the ranking's paragraph votes group by."""
+        return self.generation.article_of
+
     def keyword_articles(self, text: str) -> ArticleKeyword:
         gen = self.generation
         return article_evidence(

@@ -179,6 +179,12 @@ class MilvusBackend:
         return Leg(rows, scores, arts, total=len(rows) if complete else None, complete=complete)
 
     # -- article-level evidence (the engine's match set and ranking) --------------------
+    @property
+    def paragraph_articles(self) -> np.ndarray:
+        """Per paragraph row its article row (−1: none), as ``ArticleKeyword.paragraph_scores``
+        is indexed: what the ranking's paragraph votes group by."""
+        return self._row_stats.articles.art_of_doc
+
     @cached_property
     def _row_stats(self) -> ma.RowStats:
         got = list(ms.scan(self._client, self._live.paragraphs, ["article", "tlen", "ttlen"],
