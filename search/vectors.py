@@ -11,6 +11,8 @@ import mmap
 import os
 import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,8 @@ class VectorStore:
     BLOCK_ROWS = 16_384  # ... a block at a time
     CHUNK_ROWS = 4_096  # rows read from the file at a time, into a per-thread buffer
     SPAN_DENSITY = 7  # read a whole span when at least one row in this many is wanted
+    PARALLEL_ROWS = 8_192  # spans of more rows than this are shared with a second thread
+    FORGET_MARGIN = 2 << 20  # bytes unmapped on each side of a span read through the mapping
 
     def __init__(
         self, matrix: np.ndarray, scan: str = "exact", min_rows: int | None = None
@@ -52,6 +56,7 @@ class VectorStore:
         self._scan: _Int8Scan | None = None
         self._scan_lock = threading.Lock()
         self._file = _open_rows(matrix)  # (fd, data offset) to read rows without mapping them
+        self._map = _mapping(matrix)  # (mmap, offset of row 0 in it) of a mapped matrix
         self._local = threading.local()  # each thread's read buffer
         if self._file is not None:
             weakref.finalize(self, os.close, self._file[0])
@@ -165,28 +170,96 @@ class VectorStore:
         return np.asarray(self.matrix[rows])
 
     def _dots(self, rows: np.ndarray, qvec: np.ndarray) -> np.ndarray:
-        """``matrix[rows] @ qvec`` for ascending ``rows``, the rows read from the file (not
-        mapped: with the int8 scan the fp32 matrix is read a few thousand rows at a time, and
-        each page fault mapped 64 KB around a 1.5 KB row, so one query kept most of the matrix
-        in the process) into a per-thread buffer of ``CHUNK_ROWS`` rows (fresh memory costs a
-        page fault per 4 KB here). Where the rows are dense, a whole span is read at once."""
+        """``matrix[rows] @ qvec`` for ascending ``rows``, each row's product computed alone
+        (``_dot_rows``), so the answer does not depend on how the rows are read.
+
+        The rows are cut into pieces of at most ``CHUNK_ROWS``: where they are dense, a whole
+        span is taken at once (through the mapping, its pages released right after, or read
+        into this thread's buffer); sparse rows are read from the file (not mapped: each page
+        fault mapped 64 KB around a 1.5 KB row, so one query kept most of the matrix in the
+        process) into a per-thread buffer (fresh memory costs a page fault per 4 KB here).
+        When the spans hold more than ``PARALLEL_ROWS`` rows (a query far from everything
+        re-scores most of the matrix: ~33 ms at 100k rows on one thread), a second thread
+        takes the last spans, about half the work; numpy releases the GIL, the row-by-row
+        reads (a Python loop of ``pread``: the GIL) stay on the calling thread."""
         out = np.empty(len(rows), dtype=np.float32)
+        pieces = self._pieces(rows)
+        span_rows = sum(span for _, _, span in pieces)
+        if span_rows <= self.PARALLEL_ROWS:
+            self._dot_pieces(rows, qvec, pieces, out)
+            return out
+        # The other thread takes the last spans, about half the work (a row costs ~4x more
+        # read alone than in a span): the two threads' spans meet at one place only.
+        half = (4 * sum(j - i for i, j, span in pieces if not span) + span_rows) // 2
+        cut, theirs_rows = len(pieces), 0
+        while cut > 0 and theirs_rows < half:
+            cut -= 1
+            theirs_rows += pieces[cut][2]
+        mine = pieces[:cut] + [p for p in pieces[cut:] if not p[2]]
+        theirs = [p for p in pieces[cut:] if p[2]]
+        other = _rescore_pool().submit(self._dot_pieces, rows, qvec, theirs, out)
+        self._dot_pieces(rows, qvec, mine, out)
+        other.result()
+        return out
+
+    def _pieces(self, rows: np.ndarray) -> list[tuple[int, int, int]]:
+        """``(i, j, span)``: ``rows[i:j]`` read as one span of ``span`` rows, or row by row
+        (``span`` 0)."""
+        pieces = []
         i, n = 0, len(rows)
         while i < n:
             j = int(np.searchsorted(rows, rows[i] + self.CHUNK_ROWS, "left"))
-            span = int(rows[j - 1] - rows[i]) + 1
-            if (j - i) * self.SPAN_DENSITY >= span:  # one read of the span
-                block = self._read_span(int(rows[i]), span)
-                at = rows[i:j] - rows[i]
-                if 2 * (j - i) < span:  # sparse in the span: only the wanted rows' products
-                    out[i:j] = _dot_rows(block[at], qvec)
-                else:
-                    out[i:j] = _dot_rows(block, qvec)[at]
-            else:  # row by row (adjacent rows together)
+            span = int(rows[j - 1]) - int(rows[i]) + 1
+            if (j - i) * self.SPAN_DENSITY >= span:
+                pieces.append((i, j, span))
+            else:
                 j = min(n, i + self.CHUNK_ROWS)
-                out[i:j] = _dot_rows(self._read_rows(rows[i:j]), qvec)
+                pieces.append((i, j, 0))
             i = j
-        return out
+        return pieces
+
+    def _dot_pieces(
+        self,
+        rows: np.ndarray,
+        qvec: np.ndarray,
+        pieces: list[tuple[int, int, int]],
+        out: np.ndarray,
+    ) -> None:
+        for i, j, span in pieces:
+            if not span:  # row by row (adjacent rows together)
+                out[i:j] = _dot_rows(self._read_rows(rows[i:j]), qvec)
+                continue
+            first = int(rows[i])
+            block = self._span(first, span)
+            at = rows[i:j] - first
+            if 2 * (j - i) < span:  # sparse in the span: only the wanted rows' products
+                out[i:j] = _dot_rows(block[at], qvec)
+            else:
+                out[i:j] = _dot_rows(block, qvec)[at]
+            self._forget(first, span)
+
+    def _span(self, first: int, count: int) -> np.ndarray:
+        """Rows ``first : first + count``: the mapped rows themselves when the matrix is mapped
+        (no copy: ~25% faster than reading them into the buffer), else read into it."""
+        if self._map is not None:
+            return np.asarray(self.matrix[first : first + count])
+        return self._read_span(first, count)
+
+    def _forget(self, first: int, count: int) -> None:
+        """Unmap the pages of rows ``first : first + count`` from this process (the page cache
+        keeps them), so a query reading most of the matrix holds one span at a time."""
+        if self._map is None:
+            return
+        mm, at = self._map
+        width = self.matrix.shape[1] * 4
+        # A fault maps the file's pages around it (up to ~1 MB here), beyond the span too.
+        lo = max(0, at + first * width - self.FORGET_MARGIN)
+        hi = min(len(mm), at + (first + count) * width + self.FORGET_MARGIN)
+        lo -= lo % mmap.PAGESIZE
+        try:
+            mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        except (OSError, ValueError):  # a platform without madvise: the pages stay
+            self._map = None
 
     def _buffer(self) -> np.ndarray:
         buf = getattr(self._local, "buffer", None)
@@ -239,6 +312,22 @@ def _dot_rows(block: np.ndarray, qvec: np.ndarray) -> np.ndarray:
     (BLAS's matrix-vector product rounds a row by its position: two copies of one paragraph
     got cosines one float apart, and which copy ranked first depended on how rows were read)."""
     return np.einsum("ij,j->i", block, qvec)
+
+
+@cache
+def _rescore_pool() -> ThreadPoolExecutor:
+    """One worker for the upper half of a big re-scoring (one core each on 2 cores)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="rescore")
+
+
+def _mapping(matrix: np.ndarray) -> tuple[mmap.mmap, int] | None:
+    """(mmap, byte offset of row 0 in it) of a C-contiguous matrix mapped from a file."""
+    mm = getattr(matrix, "_mmap", None)
+    if not isinstance(mm, mmap.mmap) or not matrix.flags.c_contiguous or not len(matrix):
+        return None
+    start = np.frombuffer(mm, dtype=np.uint8).ctypes.data
+    at = matrix.ctypes.data - start
+    return (mm, at) if 0 <= at < len(mm) and hasattr(mm, "madvise") else None
 
 
 def _open_rows(matrix: np.ndarray) -> tuple[int, int] | None:

@@ -154,6 +154,49 @@ def test_rows_read_from_the_file_equal_the_mapped_rows(tmp_path):
     assert [r for r, _ in fast] == [r for r, _ in exact]
 
 
+def mapped_kib(path) -> int:
+    """KiB of ``path`` mapped into this process now (Rss of its mappings in /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and len(head) >= 5:  # a mapping's first line
+                inside = line.rstrip().endswith(str(path))
+            elif inside and head[:1] == ["Rss:"]:
+                total += int(head[1])
+    return total
+
+
+@pytest.mark.parametrize("how", ["mapped spans, two threads", "mapped spans", "read spans"])
+def test_rescoring_is_the_gathered_rows_product_however_the_rows_are_read(tmp_path, how):
+    """Spans through the mapping (pages released after each) or read into the buffer, on one
+    thread or shared with a second: every cosine is the gathered rows' own, byte for byte, and
+    a query re-scoring every row leaves at most one span of the matrix mapped."""
+    rng = np.random.default_rng(8)
+    m = rng.normal(size=(24_000, 64)).astype(np.float32)  # 6 MB
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    save_vectors(tmp_path / "v.npy", m)
+    store = VectorStore(np.load(tmp_path / "v.npy", mmap_mode="r"), "int8", min_rows=0)
+    store.prepare()
+    store.CHUNK_ROWS = 1000
+    store.PARALLEL_ROWS = 2000 if "two" in how else 10**9
+    if how == "read spans":
+        store._map = None
+    else:
+        assert store._map is not None
+    q = m[11]
+    pieces = [
+        np.flatnonzero(rng.random(6000) < d) + 6000 * k for k, d in enumerate((0.9, 0.02, 0.3, 1))
+    ]
+    for rows in (np.arange(24_000), np.r_[tuple(pieces)], np.flatnonzero(rng.random(24_000) < 0.1)):
+        store.release()
+        got = store.exact(rows, q)
+        assert got.tobytes() == np.einsum("ij,j->i", m[rows], q).tobytes()
+        if how != "read spans":  # one span: 1000 rows of 256 bytes, plus a page each side
+            assert mapped_kib(tmp_path / "v.npy") <= 1000 * 256 // 1024 + 8
+    assert len(set(store._pieces(np.r_[tuple(pieces)]))) > 3  # spans and row-by-row pieces
+
+
 def ranks_by_sorting_everything(values: np.ndarray, score: float, positive: bool) -> int:
     """The replaced implementation: sort every eligible row, count those above."""
     ok = values > 0 if positive else np.isfinite(values)
