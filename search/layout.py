@@ -39,7 +39,13 @@ from . import store
 from .config import FORMAT_VERSION, INDEX_FIELDS, IndexSettings, Settings
 from .embed import embedding_identity
 from .postings_write import write_postings
-from .related import EXACT_BAND, article_vectors, duplicate_groups, updated_duplicate_groups
+from .related import (
+    EXACT_BAND,
+    article_vectors,
+    duplicate_groups,
+    groups_unchanged,
+    updated_duplicate_groups,
+)
 from .store import IndexCorrupt
 
 __all__ = [
@@ -316,6 +322,7 @@ def write_generation(
     match_set: dict[str, float] | None = None,
     unchanged_from: Path | None = None,
     duplicates_before: DuplicatesBefore | None = None,
+    verified: Path | None = None,
 ) -> Path:
     """Write the plain files beside an already written ``tmp/whoosh`` (and its decoded
     ``postings/``, unless linked from the live generation with it) and publish them.
@@ -325,6 +332,8 @@ def write_generation(
     ``unchanged_from``: a generation with these very paragraphs and vectors (a ``delete``):
     its files are hard-linked instead of written again. ``duplicates_before``: the live
     generation's groups, updated instead of computed over every pair of articles.
+    ``verified``: the live generation an update read (checksums verified): files linked from
+    it keep their checksums (``store.commit_generation``).
     """
     with open(tmp / ARTICLES, "w", encoding="utf-8") as f:
         for r in articles:
@@ -339,13 +348,20 @@ def write_generation(
     n = len(paragraphs)
     article_of = np.fromiter((p["article"] for p in paragraphs), dtype=np.int32, count=n)
     alive = np.array([not r.get("deleted") for r in articles], dtype=bool)
-    art_vecs = article_vectors(vectors, article_of, len(articles))
     threshold = shape.duplicate_threshold
     before = duplicates_before
-    if before is not None and before.threshold == threshold:
-        groups = updated_duplicate_groups(art_vecs, threshold, alive, before.groups, before.alive)
+    if before is not None and before.threshold != threshold:
+        before = None
+    if before is not None and groups_unchanged(before.groups, alive, before.alive):
+        groups = before.groups  # e.g. deleting an article without near-duplicates
     else:
-        groups = duplicate_groups(art_vecs, threshold, alive)
+        art_vecs = article_vectors(vectors, article_of, len(articles))
+        if before is not None:
+            groups = updated_duplicate_groups(
+                art_vecs, threshold, alive, before.groups, before.alive
+            )
+        else:
+            groups = duplicate_groups(art_vecs, threshold, alive)
     (tmp / DUPLICATES).write_text(
         json.dumps({"threshold": threshold, "groups": groups, "exact_band": EXACT_BAND}), "utf-8"
     )
@@ -368,4 +384,4 @@ def write_generation(
         match_set=dict(match_set or {}),
         embedding=embedding_identity(shape.model_name, shape.embed_backend),
     )
-    return store.commit_generation(index_dir, tmp, manifest.to_json())
+    return store.commit_generation(index_dir, tmp, manifest.to_json(), verified)

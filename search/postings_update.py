@@ -93,12 +93,47 @@ def update_postings(live_whoosh: Path, live_postings: Path, whoosh: Path, dest: 
         now = {sid for sid, _, _ in leaves}
         dropped = [r for sid, (r, _) in old.items() if sid not in now]
         kept = [(old[sid][1], off, r.doc_count_all()) for sid, r, off in leaves if sid in old]
+        same = not dropped and not new_segments and all(a == b for a, b, _ in kept)
         fields = (
-            (f, _field(live_postings, f, s, moved, dead, kept, dropped, new_segments))
+            (
+                f,
+                _deleted(live_postings, f, moved)
+                if same
+                else _field(live_postings, f, s, moved, dead, kept, dropped, new_segments),
+            )
             for f in FIELDS
         )
         save_postings(dest, n, segment_ids(ix), rows, fields)
     return True
+
+
+def _deleted(live: Path, field: str, moved: np.ndarray) -> FieldArrays:
+    """One field's arrays when the commit only deleted documents (the same segments, at the
+    same offsets): the live ones without the deleted documents' postings. Whoosh's document
+    frequencies, field totals and document count are unchanged, so the idf and averages are."""
+
+    def load(name: str) -> np.ndarray:
+        return np.load(live / f"{field}.{name}.npy", mmap_mode="r", allow_pickle=False)
+
+    blob = (live / f"{field}.terms").read_bytes()
+    offsets = load("offsets").tolist()
+    docs, npos = np.asarray(load("docs")), np.asarray(load("npos"))
+    keep = moved[docs] >= 0
+    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    starts = np.asarray(load("starts"))
+    meta = json.loads((live / "meta.json").read_text(encoding="utf-8"))["fields"][field]
+    return FieldArrays(
+        terms=[blob[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)],
+        df=np.asarray(load("df")),
+        counts=np.diff(kept_before[starts]),
+        docs=docs[keep],
+        tf=np.asarray(load("tf"))[keep],
+        npos=npos[keep],
+        positions=np.asarray(load("positions"))[np.repeat(keep, npos)],
+        lengths=np.asarray(load("lengths")),
+        avg_field_length=meta["avg_field_length"],
+    )
 
 
 def _field(live, field, s, moved, dead, kept, dropped, new_segments) -> FieldArrays:

@@ -151,7 +151,7 @@ class FieldArrays:
     df: np.ndarray  # int64 per term: Whoosh's document frequency (deleted documents counted)
     counts: np.ndarray  # int64 per term: how many live postings it has
     docs: np.ndarray  # int per posting: its document number
-    tf: np.ndarray  # float64 per posting: the term's weight in it
+    tf: np.ndarray  # float per posting: the term's weight in it (uint16 when integral)
     npos: np.ndarray  # int per posting: how many positions
     positions: np.ndarray  # int: every posting's positions, in posting order
     lengths: np.ndarray  # uint8 per document: the field length byte

@@ -115,6 +115,16 @@ def duplicate_groups(
     return _groups(n, valid, pairs)
 
 
+def groups_unchanged(before: list[list[int]], alive: np.ndarray, alive_before: np.ndarray) -> bool:
+    """True when an update cannot change the groups: no new articles, none alive again, and
+    every grouped article still alive (an article without links takes none with it)."""
+    return (
+        len(alive) == len(alive_before)
+        and not bool(np.any(alive & ~alive_before))
+        and all(alive[i] for g in before for i in g)
+    )
+
+
 def updated_duplicate_groups(
     art_vecs: np.ndarray,
     threshold: float,

@@ -149,6 +149,7 @@ def add_paths(
             skipped=index.manifest["counts"].get("skipped", 0),
             match_set=index.manifest.get("match_set"),  # the thresholds it was built with
             duplicates_before=dups,
+            verified=index.path,
         )
     for article_id in replaced:  # e.g. a fetched page naming an indexed article as itself
         problem = Problem(article_id, None, "replaces the indexed article with this id", False)
@@ -194,5 +195,6 @@ def delete_ids(ids: list[str], settings: Settings) -> tuple[list[str], list[str]
             match_set=index.manifest.get("match_set"),  # the thresholds it was built with
             unchanged_from=index.path if same else None,
             duplicates_before=dups if same else None,
+            verified=index.path,
         )
     return deleted, unknown, final.name

@@ -50,7 +50,18 @@ def _segment_ids(d: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_updated_postings_are_a_full_decode_of_the_updated_index(tmp_path, seed):
+def test_updated_postings_are_a_full_decode_of_the_updated_index(tmp_path, seed, monkeypatch):
+    from search import postings_update
+
+    ran = {"_deleted": 0, "_field": 0}
+    for name in ran:  # both ways are taken: deletions alone, and new segments
+        real = getattr(postings_update, name)
+
+        def counted(*a, _real=real, _name=name):
+            ran[_name] += 1
+            return _real(*a)
+
+        monkeypatch.setattr(postings_update, name, counted)
     rnd = random.Random(seed)
     live = tmp_path / "g0"
     write_index(live / "whoosh", _docs(rnd, 0, 60, "a"))
@@ -75,6 +86,7 @@ def test_updated_postings_are_a_full_decode_of_the_updated_index(tmp_path, seed)
         write_postings(nxt / "whoosh", nxt / "postings")
         _same_files(nxt / "p", nxt / "postings")
         live = nxt
+    assert ran["_deleted"] and ran["_field"]
     assert merged  # the merge policy ran at least once: segments dropped, documents moved
     if seed == 1:
         assert reordered  # and once moved a kept segment ahead of another
