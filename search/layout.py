@@ -320,7 +320,7 @@ def write_generation(
     skipped: int,
     keyword: str | None = None,
     match_set: dict[str, float] | None = None,
-    unchanged_from: Path | None = None,
+    extends: tuple[Path, int] | None = None,
     duplicates_before: DuplicatesBefore | None = None,
     verified: Path | None = None,
 ) -> Path:
@@ -329,18 +329,26 @@ def write_generation(
 
     ``shape`` is what the rows were made with (for ``add``: the live index's own, not today's
     settings); it goes into the manifest, and its duplicate threshold makes duplicates.json.
-    ``unchanged_from``: a generation with these very paragraphs and vectors (a ``delete``):
-    its files are hard-linked instead of written again. ``duplicates_before``: the live
-    generation's groups, updated instead of computed over every pair of articles.
+    ``extends``: (generation, rows) whose paragraphs and vectors are the first ``rows`` of
+    these (an add/delete without compaction): all of them (a delete) are hard-linked, else
+    its paragraphs.jsonl is copied and the new rows appended, instead of writing every row.
+    ``duplicates_before``: the live generation's groups, updated instead of computed over
+    every pair of articles.
     ``verified``: the live generation an update read (checksums verified): files linked from
     it keep their checksums (``store.commit_generation``).
     """
     with open(tmp / ARTICLES, "w", encoding="utf-8") as f:
         for r in articles:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    if unchanged_from is None or not _linked(unchanged_from, tmp, (PARAGRAPHS, VECTORS)):
-        with open(tmp / PARAGRAPHS, "w", encoding="utf-8") as f:
-            for p in paragraphs:
+    src, first = extends if extends is not None else (None, 0)
+    same = src is not None and first == len(paragraphs) == len(vectors)
+    if not same or not _linked(src, tmp, (PARAGRAPHS, VECTORS)):
+        if src is not None and first > 0:  # the same bytes as writing them (one writer)
+            shutil.copyfile(src / PARAGRAPHS, tmp / PARAGRAPHS)
+        else:
+            first = 0
+        with open(tmp / PARAGRAPHS, "a" if first else "w", encoding="utf-8") as f:
+            for p in paragraphs[first:]:
                 f.write(json.dumps(p, ensure_ascii=False) + "\n")
         save_vectors(tmp / VECTORS, vectors)
     if not (tmp / POSTINGS).exists():

@@ -149,6 +149,7 @@ def add_paths(
             skipped=index.manifest["counts"].get("skipped", 0),
             match_set=index.manifest.get("match_set"),  # the thresholds it was built with
             duplicates_before=dups,
+            extends=(index.path, first_para) if compact is None else None,
             verified=index.path,
         )
     for article_id in replaced:  # e.g. a fetched page naming an indexed article as itself
@@ -193,7 +194,7 @@ def delete_ids(ids: list[str], settings: Settings) -> tuple[list[str], list[str]
             inputs=index.manifest.get("inputs"),
             skipped=index.manifest["counts"].get("skipped", 0),
             match_set=index.manifest.get("match_set"),  # the thresholds it was built with
-            unchanged_from=index.path if same else None,
+            extends=(index.path, len(paras)) if same else None,
             duplicates_before=dups if same else None,
             verified=index.path,
         )

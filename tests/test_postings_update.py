@@ -146,5 +146,10 @@ def test_add_and_delete_write_the_postings_a_full_decode_would(
     of = np.array([p["article"] for p in paras])
     vecs = article_vectors(np.load(gen / "vectors.npy"), of, len(arts))
     alive = np.array([not a.get("deleted") for a in arts])
+    written = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in paras)
+    assert (gen / "paragraphs.jsonl").read_text() == written  # appended: as a full write
+    assert paras[-1]["id"].startswith("new-one:") and len(paras) == len(
+        np.load(gen / "vectors.npy")
+    )
     stored = json.loads((gen / "duplicates.json").read_text())
     assert stored["groups"] == duplicate_groups(vecs, stored["threshold"], alive)
