@@ -16,6 +16,7 @@ the new Whoosh index (tests/test_postings_update.py).
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 from pathlib import Path
@@ -93,12 +94,12 @@ def update_postings(live_whoosh: Path, live_postings: Path, whoosh: Path, dest: 
         now = {sid for sid, _, _ in leaves}
         dropped = [r for sid, (r, _) in old.items() if sid not in now]
         kept = [(old[sid][1], off, r.doc_count_all()) for sid, r, off in leaves if sid in old]
-        same = not dropped and not new_segments and all(a == b for a, b, _ in kept)
+        in_place = not dropped and all(a == b for a, b, _ in kept)
         fields = (
             (
                 f,
-                _deleted(live_postings, f, moved)
-                if same
+                _appended(live_postings, f, s, moved, dead, new_segments)
+                if in_place
                 else _field(live_postings, f, s, moved, dead, kept, dropped, new_segments),
             )
             for f in FIELDS
@@ -107,32 +108,74 @@ def update_postings(live_whoosh: Path, live_postings: Path, whoosh: Path, dest: 
     return True
 
 
-def _deleted(live: Path, field: str, moved: np.ndarray) -> FieldArrays:
-    """One field's arrays when the commit only deleted documents (the same segments, at the
-    same offsets): the live ones without the deleted documents' postings. Whoosh's document
-    frequencies, field totals and document count are unchanged, so the idf and averages are."""
+def _appended(live: Path, field: str, s, moved, dead, new_segments) -> FieldArrays:
+    """One field's arrays when the commit kept every segment where it was (no merge): the
+    live postings without the deleted documents', and each term's postings from the new
+    segments (higher document numbers) after its live ones. Document frequencies grow by the
+    new segments' only (Whoosh counts deleted documents)."""
 
     def load(name: str) -> np.ndarray:
         return np.load(live / f"{field}.{name}.npy", mmap_mode="r", allow_pickle=False)
 
     blob = (live / f"{field}.terms").read_bytes()
     offsets = load("offsets").tolist()
+    old_terms = [blob[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
     docs, npos = np.asarray(load("docs")), np.asarray(load("npos"))
     keep = moved[docs] >= 0
-    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept_before[1:])
-    starts = np.asarray(load("starts"))
-    meta = json.loads((live / "meta.json").read_text(encoding="utf-8"))["fields"][field]
+    before = np.zeros(len(keep) + 1, dtype=np.int64)  # kept postings before each posting
+    np.cumsum(keep, out=before[1:])
+    cuts = before[np.asarray(load("starts"))]  # where each live term's kept postings start
+    kept_npos = npos[keep]
+    pos_cuts = np.zeros(len(kept_npos) + 1, dtype=np.int64)
+    np.cumsum(kept_npos, out=pos_cuts[1:])
+    kept = [docs[keep], np.asarray(load("tf"))[keep], kept_npos]
+    kept_positions = np.asarray(load("positions"))[np.repeat(keep, npos)]
+    df, counts = np.array(load("df"), dtype=np.int64), np.diff(cuts)
+    lengths = [np.asarray(load("lengths"))]
+    added = _decode(field, new_segments, dead)
+    index = {t: i for i, t in enumerate(old_terms)}
+    fresh = sorted(t for t in added if t not in index)  # terms the live postings lack
+    at = np.array([bisect.bisect_left(old_terms, t) for t in fresh], dtype=np.int64)
+    fresh_index = {t: k for k, t in enumerate(fresh)}
+    terms = sorted(old_terms + fresh)
+    df, counts = np.insert(df, at, 0), np.insert(counts, at, 0)
+    # Each added term's new index, and where its live postings end in the kept arrays.
+    placed = []
+    for t in added:
+        i = index.get(t)
+        if i is not None:
+            placed.append((i + int(np.searchsorted(at, i, side="right")), int(cuts[i + 1]), t))
+        else:  # after the fresh terms before it, before live term at[k]
+            k = fresh_index[t]
+            placed.append((int(at[k]) + k, int(cuts[at[k]]), t))
+    pieces: list[list[np.ndarray]] = [[], [], [], []]
+    prev = 0
+    for j, cut, t in sorted(placed):
+        term_df, parts = added[t]
+        df[j] += term_df
+        counts[j] += sum(len(p[0]) for p in parts)
+        for out, arr in zip(pieces[:3], kept, strict=True):
+            out.append(arr[prev:cut])
+        pieces[3].append(kept_positions[pos_cuts[prev] : pos_cuts[cut]])
+        for ids, w, n_pos, poses in parts:
+            for out, arr in zip(pieces, (ids, w, n_pos, poses), strict=True):
+                out.append(arr)
+        prev = cut
+    for out, arr in zip(pieces[:3], kept, strict=True):
+        out.append(arr[prev:])
+    pieces[3].append(kept_positions[pos_cuts[prev] :])
+    for r, _ in new_segments:
+        lengths.append(length_bytes(r, field))
     return FieldArrays(
-        terms=[blob[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)],
-        df=np.asarray(load("df")),
-        counts=np.diff(kept_before[starts]),
-        docs=docs[keep],
-        tf=np.asarray(load("tf"))[keep],
-        npos=npos[keep],
-        positions=np.asarray(load("positions"))[np.repeat(keep, npos)],
-        lengths=np.asarray(load("lengths")),
-        avg_field_length=meta["avg_field_length"],
+        terms=terms,
+        df=df,
+        counts=counts,
+        docs=np.concatenate(pieces[0]),
+        tf=np.concatenate(pieces[1]),
+        npos=np.concatenate(pieces[2]),
+        positions=np.concatenate(pieces[3]),
+        lengths=np.concatenate(lengths),
+        avg_field_length=s.avg_field_length(field) or 1,
     )
 
 
