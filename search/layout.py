@@ -203,8 +203,28 @@ def live_paragraph_texts(index_dir: Path, limit: int = 20_000) -> list[str]:
         return []
 
 
-def save_vectors(path: Path, matrix: np.ndarray) -> None:
-    np.save(path, np.ascontiguousarray(matrix, dtype=np.float32), allow_pickle=False)
+def save_vectors(path: Path, matrix: np.ndarray, src: Path | None = None, first: int = 0) -> None:
+    """``matrix`` as .npy; when ``matrix[:first]`` are the rows saved in ``src``, those are
+    copied by the kernel after the new shape's header and the rest appended (the same bytes;
+    an add at 100k paragraphs does not serialize ~150 MB again)."""
+    live = np.load(src, mmap_mode="r", allow_pickle=False) if src is not None else None
+    if live is None or live.dtype != np.float32 or live.shape != (first, matrix.shape[1]):
+        np.save(path, np.ascontiguousarray(matrix, dtype=np.float32), allow_pickle=False)
+        return
+    rows = np.ascontiguousarray(matrix[first:], dtype=np.float32)
+    header = {"descr": "<f4", "fortran_order": False, "shape": (len(matrix), matrix.shape[1])}
+    with open(src, "rb") as fin, open(path, "wb", buffering=0) as fout:
+        np.lib.format.write_array_header_1_0(fout, header)
+        left, at = live.nbytes, live.offset
+        while left > 0:
+            done = os.copy_file_range(fin.fileno(), fout.fileno(), left, at)
+            if done <= 0:
+                break
+            left, at = left - done, at + done
+        if left:  # a filesystem that cannot: copied through memory
+            fin.seek(at)
+            fout.write(fin.read(left))
+        fout.write(rows.tobytes())
 
 
 @dataclass(frozen=True)
@@ -350,7 +370,7 @@ def write_generation(
         with open(tmp / PARAGRAPHS, "a" if first else "w", encoding="utf-8") as f:
             for p in paragraphs[first:]:
                 f.write(json.dumps(p, ensure_ascii=False) + "\n")
-        save_vectors(tmp / VECTORS, vectors)
+        save_vectors(tmp / VECTORS, vectors, src / VECTORS if first else None, first)
     if not (tmp / POSTINGS).exists():
         write_postings(tmp / WHOOSH, tmp / POSTINGS)
     n = len(paragraphs)

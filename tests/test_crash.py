@@ -120,7 +120,7 @@ def _arm(phase, target: str | None, nth: int, emb) -> None:
 
     real_save = layout.save_vectors
 
-    def save_vectors(path: Path, matrix: np.ndarray) -> None:
+    def save_vectors(path: Path, matrix: np.ndarray, *appended) -> None:
         if target == "vectors-write":  # die with the file half written
             phase.value = PHASES.index("vectors-write")
             buf = io.BytesIO()
@@ -131,7 +131,7 @@ def _arm(phase, target: str | None, nth: int, emb) -> None:
                 os.fsync(f.fileno())
             os.kill(os.getpid(), signal.SIGKILL)
         enter("vectors-write")
-        real_save(path, matrix)
+        real_save(path, matrix, *appended)
 
     layout.save_vectors = save_vectors
     real_commit, real_rename, real_replace = store.commit_generation, os.rename, os.replace

@@ -5,6 +5,7 @@ and reorder the ones they keep)."""
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import shutil
@@ -149,8 +150,10 @@ def test_add_and_delete_write_the_postings_a_full_decode_would(
     alive = np.array([not a.get("deleted") for a in arts])
     written = "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in paras)
     assert (gen / "paragraphs.jsonl").read_text() == written  # appended: as a full write
-    assert paras[-1]["id"].startswith("new-one:") and len(paras) == len(
-        np.load(gen / "vectors.npy")
-    )
+    vectors = np.load(gen / "vectors.npy")
+    assert paras[-1]["id"].startswith("new-one:") and len(paras) == len(vectors)
+    saved = io.BytesIO()
+    np.save(saved, vectors, allow_pickle=False)
+    assert (gen / "vectors.npy").read_bytes() == saved.getvalue()  # appended: as np.save
     stored = json.loads((gen / "duplicates.json").read_text())
     assert stored["groups"] == duplicate_groups(vecs, stored["threshold"], alive)
