@@ -46,6 +46,7 @@ from .related import (
     groups_unchanged,
     updated_duplicate_groups,
 )
+from .row_files import link_all, save_vectors, write_jsonl
 from .store import IndexCorrupt
 
 __all__ = [
@@ -203,30 +204,6 @@ def live_paragraph_texts(index_dir: Path, limit: int = 20_000) -> list[str]:
         return []
 
 
-def save_vectors(path: Path, matrix: np.ndarray, src: Path | None = None, first: int = 0) -> None:
-    """``matrix`` as .npy; when ``matrix[:first]`` are the rows saved in ``src``, those are
-    copied by the kernel after the new shape's header and the rest appended (the same bytes;
-    an add at 100k paragraphs does not serialize ~150 MB again)."""
-    live = np.load(src, mmap_mode="r", allow_pickle=False) if src is not None else None
-    if live is None or live.dtype != np.float32 or live.shape != (first, matrix.shape[1]):
-        np.save(path, np.ascontiguousarray(matrix, dtype=np.float32), allow_pickle=False)
-        return
-    rows = np.ascontiguousarray(matrix[first:], dtype=np.float32)
-    header = {"descr": "<f4", "fortran_order": False, "shape": (len(matrix), matrix.shape[1])}
-    with open(src, "rb") as fin, open(path, "wb", buffering=0) as fout:
-        np.lib.format.write_array_header_1_0(fout, header)
-        left, at = live.nbytes, live.offset
-        while left > 0:
-            done = os.copy_file_range(fin.fileno(), fout.fileno(), left, at)
-            if done <= 0:
-                break
-            left, at = left - done, at + done
-        if left:  # a filesystem that cannot: copied through memory
-            fin.seek(at)
-            fout.write(fin.read(left))
-        fout.write(rows.tobytes())
-
-
 @dataclass(frozen=True)
 class DuplicatesBefore:
     """A live generation's near-duplicate groups and which articles were alive for them."""
@@ -315,19 +292,6 @@ class LiveIndex:
             return False
 
 
-def _linked(src: Path, dest: Path, names: tuple[str, ...]) -> bool:
-    """Hard-link ``names`` from generation ``src`` into ``dest``; False (none left) if any fails."""
-    try:
-        for name in names:
-            os.link(src / name, dest / name)
-        return True
-    except OSError as e:
-        log.info("files not linked, written: %s", e)
-        for name in names:
-            (dest / name).unlink(missing_ok=True)
-        return False
-
-
 def write_generation(
     index_dir: Path,
     tmp: Path,
@@ -357,20 +321,12 @@ def write_generation(
     ``verified``: the live generation an update read (checksums verified): files linked from
     it keep their checksums (``store.commit_generation``).
     """
-    with open(tmp / ARTICLES, "w", encoding="utf-8") as f:
-        for r in articles:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    write_jsonl(tmp / ARTICLES, articles)
     src, first = extends if extends is not None else (None, 0)
-    same = src is not None and first == len(paragraphs) == len(vectors)
-    if not same or not _linked(src, tmp, (PARAGRAPHS, VECTORS)):
-        if src is not None and first > 0:  # the same bytes as writing them (one writer)
-            shutil.copyfile(src / PARAGRAPHS, tmp / PARAGRAPHS)
-        else:
-            first = 0
-        with open(tmp / PARAGRAPHS, "a" if first else "w", encoding="utf-8") as f:
-            for p in paragraphs[first:]:
-                f.write(json.dumps(p, ensure_ascii=False) + "\n")
-        save_vectors(tmp / VECTORS, vectors, src / VECTORS if first else None, first)
+    pairs = [(src / name, tmp / name) for name in (PARAGRAPHS, VECTORS)] if src else []
+    if not (src and first == len(paragraphs) == len(vectors) and link_all(pairs)):
+        write_jsonl(tmp / PARAGRAPHS, paragraphs, src and src / PARAGRAPHS, first)
+        save_vectors(tmp / VECTORS, vectors, src and src / VECTORS, first)
     if not (tmp / POSTINGS).exists():
         write_postings(tmp / WHOOSH, tmp / POSTINGS)
     n = len(paragraphs)

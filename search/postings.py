@@ -214,12 +214,14 @@ class ScoredPostings:
 
     def paragraph_scores(self, s, plan: TermPlan, deadline: float) -> np.ndarray:
         """BM25F of every docnum for ``plan``'s positive leaves (0 where none matches)."""
+        if self._dead is None:
+            self.prepare(s)
         acc = np.zeros(s.doc_count_all(), dtype=np.float64)
         for leaf in plan.positive:
             got = self._leaf(s, leaf, deadline)
             if got is not None:
                 acc[got[0]] += got[1]
-        if self._dead is not None and self._any_dead:
+        if self._any_dead:  # deleted documents score 0 (row_scores relies on it)
             acc[self._dead] = 0.0
         return acc
 
@@ -227,11 +229,12 @@ class ScoredPostings:
         """:meth:`paragraph_scores` by paragraph row (0 for rows with no live document)."""
         acc = self.paragraph_scores(s, plan, deadline)
         rows = self.doc_rows(s)
-        if self._rows_are_docnums is None:
+        if self._rows_are_docnums is None:  # deleted ones score 0, their rows are -1
+            live = rows >= 0
             self._rows_are_docnums = len(rows) == n_rows and bool(
-                np.array_equal(rows, np.arange(n_rows))
+                np.array_equal(rows[live], np.flatnonzero(live))
             )
-        if self._rows_are_docnums and len(rows) == n_rows:  # a fresh build: nothing to move
+        if self._rows_are_docnums and len(rows) == n_rows:  # no merge since the build
             return acc
         para = np.zeros(n_rows)
         live = rows >= 0

@@ -157,3 +157,33 @@ def test_add_and_delete_write_the_postings_a_full_decode_would(
     assert (gen / "vectors.npy").read_bytes() == saved.getvalue()  # appended: as np.save
     stored = json.loads((gen / "duplicates.json").read_text())
     assert stored["groups"] == duplicate_groups(vecs, stored["threshold"], alive)
+
+
+def test_paragraph_scores_after_a_delete_skip_the_row_mapping_exactly(tmp_path):
+    """After deletions and appended segments (no merge), live documents keep docnum == row:
+    the per-row keyword scores are read without mapping docnums to rows (the mapping cost
+    every keyword search ~0.4 ms at 100k on an index with a deletion), and equal the mapped."""
+    from search.backends.keyword_articles import article_evidence, article_stats
+    from search.keyword import KeywordIndex
+
+    rnd = random.Random(11)
+    first = _docs(rnd, 0, 60, "a")
+    write_index(tmp_path / "whoosh", first)
+    more = _docs(rnd, len(first), 8, "b")
+    update_index(tmp_path / "whoosh", ["a3", "a17", "a40"], more)
+    write_postings(tmp_path / "whoosh", tmp_path / "postings")
+    n_rows = len(first) + len(more)
+    article_of = np.arange(n_rows) // 3
+    fast = KeywordIndex(tmp_path / "whoosh", postings=tmp_path / "postings")
+    mapped = KeywordIndex(tmp_path / "whoosh", postings=tmp_path / "postings")
+    mapped.scorer()[1]._rows_are_docnums = False  # the general mapping, forced
+    stats = article_stats(fast, article_of, int(article_of.max()) + 1)
+    compared = 0
+    for text in ["oil price", "talks bank rate", "w12 w300", '"bank rate" vote', "idlib -oil"]:
+        got = article_evidence(fast, text, stats, article_of, 2.0, 10.0)
+        want = article_evidence(mapped, text, stats, article_of, 2.0, 10.0)
+        if want.evidence is not None:
+            assert np.array_equal(got.paragraph_scores, want.paragraph_scores), text
+            compared += bool(want.paragraph_scores.any())
+    assert compared >= 3 and fast.scorer()[1]._rows_are_docnums
+    assert fast.scorer()[1]._any_dead  # the deleted documents were there to be zeroed
