@@ -136,17 +136,22 @@ def passage_scores(
     depth: int,
     floor: float,
     top: int = 2,
+    keyword_rows: np.ndarray | None = None,
+    para_ok: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per article: the sum of its ``top`` best paragraphs' RRF (``k``) over two paragraph
     rankings, each ``depth`` deep: by BM25F (``keyword`` > 0) and by cosine (≥ ``floor``, the
     lowest cosine the match set reads). Only paragraphs of ``ok`` articles are ranked; 0 for an
-    article none of whose paragraphs is in either ranking."""
+    article none of whose paragraphs is in either ranking. ``keyword_rows``: the BM25F ranking
+    if already taken (``keyword_top``); ``para_ok``: per paragraph, its article is ``ok``."""
     n = len(ok)
-    para_ok = ok[article_of] & (article_of >= 0)
-    picks = []
-    for scores, eligible in ((keyword, keyword > 0), (cosines, cosines >= floor)):
-        rows, ranks = top_ranks(scores, eligible & para_ok, depth)
-        picks.append((rows, 1.0 / (k + ranks)))
+    if para_ok is None:
+        para_ok = ok[article_of] & (article_of >= 0)
+    if keyword_rows is None:
+        keyword_rows = keyword_top(keyword, article_of, ok, depth, para_ok)
+    rows, ranks = top_ranks(cosines, (cosines >= floor) & para_ok, depth)
+    kw_ranks = np.arange(1, len(keyword_rows) + 1)
+    picks = [(keyword_rows, 1.0 / (k + kw_ranks)), (rows, 1.0 / (k + ranks))]
     rows = np.union1d(picks[0][0], picks[1][0])  # the ranked paragraphs, ascending
     out = np.zeros(n)
     if not len(rows):
@@ -164,16 +169,33 @@ def passage_scores(
     return out
 
 
+def keyword_top(
+    keyword: np.ndarray,
+    article_of: np.ndarray,
+    ok: np.ndarray,
+    depth: int,
+    para_ok: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rows of the ``depth`` best paragraphs by BM25F (``keyword`` > 0) of ``ok`` articles,
+    best first: the keyword side of the passage vote and the keyword paragraph vote."""
+    if para_ok is None:
+        para_ok = ok[article_of] & (article_of >= 0)
+    return top_ranks(keyword, (keyword > 0) & para_ok, depth)[0]
+
+
 def paragraph_keyword_scores(
-    keyword: np.ndarray, article_of: np.ndarray, ok: np.ndarray, depth: int, second: float
+    keyword: np.ndarray,
+    article_of: np.ndarray,
+    ok: np.ndarray,
+    depth: int,
+    second: float,
+    keyword_rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per article: among the ``depth`` best paragraphs by BM25F (``keyword`` > 0) of ``ok``
-    articles, its best one's score plus ``second`` × its second best's; 0 for an article with
-    none of them."""
+    articles (``keyword_rows`` if already taken), its best one's score plus ``second`` × its
+    second best's; 0 for an article with none of them."""
     out = np.zeros(len(ok))
-    para_ok = (keyword > 0) & (article_of >= 0)
-    para_ok[para_ok] = ok[article_of[para_ok]]
-    rows, _ = top_ranks(keyword, para_ok, depth)  # best first
+    rows = keyword_top(keyword, article_of, ok, depth) if keyword_rows is None else keyword_rows
     if not len(rows):
         return out
     arts = article_of[rows].astype(np.int64)
@@ -287,9 +309,8 @@ def decide(
         if not paragraph_vote:
             return (*order(members, kw_scores), kw_set, sem_set)
         # The article BM25F ranking, and at half weight the keyword paragraph ranking.
-        votes = paragraph_keyword_scores(
-            para, article_of, ok, depth, settings.keyword_paragraph_second
-        )
+        second = settings.keyword_paragraph_second
+        votes = paragraph_keyword_scores(para, article_of, ok, depth, second)
         fused = rrf_articles([member_ranks(kw_scores, kw_ok, members)], k)
         extra = member_ranks(votes, ok & (votes > 0), members)
         fused[extra > 0] += KEYWORD_MODE_PARAGRAPH_WEIGHT / (k + extra[extra > 0])
@@ -306,12 +327,19 @@ def decide(
     else:
         # Only the members' fused scores are read (``order``): their ranks among all eligible.
         lists = [member_ranks(kw_scores, kw_ok, members), member_ranks(sem_rank, sem_ok, members)]
+        para_ok = top = None
+        if depth and not (para is None or article_of is None):  # shared by votes 3 and 4
+            para_ok = ok[article_of] & (article_of >= 0)
+            top = keyword_top(para, article_of, ok, depth, para_ok)
         if depth and not (para is None or cosines is None or article_of is None):
-            votes = passage_scores(para, cosines, article_of, ok, k, depth, cal.hybrid_floor)
+            floor = cal.hybrid_floor
+            votes = passage_scores(
+                para, cosines, article_of, ok, k, depth, floor, keyword_rows=top, para_ok=para_ok
+            )
             lists.append(member_ranks(votes, ok & (votes > 0), members))
         if paragraph_vote:
             second = settings.keyword_paragraph_second
-            votes = paragraph_keyword_scores(para, article_of, ok, depth, second)
+            votes = paragraph_keyword_scores(para, article_of, ok, depth, second, top)
             lists.append(member_ranks(votes, ok & (votes > 0), members))
         fused = rrf_articles(lists, settings.rrf_k)
     return (*order(members, fused), kw_set, sem_set)
