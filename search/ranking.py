@@ -118,13 +118,26 @@ def top_ranks(
     """(rows, 1-based ranks) of the ``depth`` best eligible rows by score, ties by row.
 
     Linear in the rows (a partition), then a sort of the few that survive it."""
-    rows = np.flatnonzero(eligible)
+    rows = best_rows(scores, np.flatnonzero(eligible), depth)
+    return rows, np.arange(1, len(rows) + 1)
+
+
+def best_rows(scores: np.ndarray, rows: np.ndarray, depth: int) -> np.ndarray:
+    """The ``depth`` best of ``rows`` (ascending) by score, best first, ties by row."""
     if len(rows) > depth:
         vals = scores[rows]
         kth = np.partition(vals, len(vals) - depth)[len(vals) - depth]
         rows = rows[vals >= kth]
-    rows = rows[np.lexsort((rows, -scores[rows]))][:depth]
-    return rows, np.arange(1, len(rows) + 1)
+    return rows[np.lexsort((rows, -scores[rows]))][:depth]
+
+
+def rows_of_allowed(rows: np.ndarray, article_of: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """The paragraph ``rows`` whose article (``article_of``, −1: none) is ``ok``: read only
+    at those rows, not over every paragraph."""
+    arts = article_of[rows]
+    keep = arts >= 0
+    keep[keep] = ok[arts[keep]]
+    return rows[keep]
 
 
 def passage_scores(
@@ -137,21 +150,19 @@ def passage_scores(
     floor: float,
     top: int = 2,
     keyword_rows: np.ndarray | None = None,
-    para_ok: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per article: the sum of its ``top`` best paragraphs' RRF (``k``) over two paragraph
     rankings, each ``depth`` deep: by BM25F (``keyword`` > 0) and by cosine (≥ ``floor``, the
     lowest cosine the match set reads). Only paragraphs of ``ok`` articles are ranked; 0 for an
     article none of whose paragraphs is in either ranking. ``keyword_rows``: the BM25F ranking
-    if already taken (``keyword_top``); ``para_ok``: per paragraph, its article is ``ok``."""
+    if already taken (``keyword_top``)."""
     n = len(ok)
-    if para_ok is None:
-        para_ok = ok[article_of] & (article_of >= 0)
     if keyword_rows is None:
-        keyword_rows = keyword_top(keyword, article_of, ok, depth, para_ok)
-    rows, ranks = top_ranks(cosines, (cosines >= floor) & para_ok, depth)
-    kw_ranks = np.arange(1, len(keyword_rows) + 1)
-    picks = [(keyword_rows, 1.0 / (k + kw_ranks)), (rows, 1.0 / (k + ranks))]
+        keyword_rows = keyword_top(keyword, article_of, ok, depth)
+    near = rows_of_allowed(np.flatnonzero(cosines >= floor), article_of, ok)
+    picks = []
+    for rows in (keyword_rows, best_rows(cosines, near, depth)):
+        picks.append((rows, 1.0 / (k + np.arange(1, len(rows) + 1))))
     rows = np.union1d(picks[0][0], picks[1][0])  # the ranked paragraphs, ascending
     out = np.zeros(n)
     if not len(rows):
@@ -169,18 +180,11 @@ def passage_scores(
     return out
 
 
-def keyword_top(
-    keyword: np.ndarray,
-    article_of: np.ndarray,
-    ok: np.ndarray,
-    depth: int,
-    para_ok: np.ndarray | None = None,
-) -> np.ndarray:
+def keyword_top(keyword: np.ndarray, article_of: np.ndarray, ok: np.ndarray, depth: int):
     """Rows of the ``depth`` best paragraphs by BM25F (``keyword`` > 0) of ``ok`` articles,
     best first: the keyword side of the passage vote and the keyword paragraph vote."""
-    if para_ok is None:
-        para_ok = ok[article_of] & (article_of >= 0)
-    return top_ranks(keyword, (keyword > 0) & para_ok, depth)[0]
+    rows = rows_of_allowed(np.flatnonzero(keyword > 0), article_of, ok)
+    return best_rows(keyword, rows, depth)
 
 
 def paragraph_keyword_scores(
@@ -327,15 +331,12 @@ def decide(
     else:
         # Only the members' fused scores are read (``order``): their ranks among all eligible.
         lists = [member_ranks(kw_scores, kw_ok, members), member_ranks(sem_rank, sem_ok, members)]
-        para_ok = top = None
-        if depth and not (para is None or article_of is None):  # shared by votes 3 and 4
-            para_ok = ok[article_of] & (article_of >= 0)
-            top = keyword_top(para, article_of, ok, depth, para_ok)
+        top = None  # the BM25F paragraph ranking, shared by votes 3 and 4
+        if depth and not (para is None or article_of is None):
+            top = keyword_top(para, article_of, ok, depth)
         if depth and not (para is None or cosines is None or article_of is None):
             floor = cal.hybrid_floor
-            votes = passage_scores(
-                para, cosines, article_of, ok, k, depth, floor, keyword_rows=top, para_ok=para_ok
-            )
+            votes = passage_scores(para, cosines, article_of, ok, k, depth, floor, keyword_rows=top)
             lists.append(member_ranks(votes, ok & (votes > 0), members))
         if paragraph_vote:
             second = settings.keyword_paragraph_second
