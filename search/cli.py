@@ -119,9 +119,14 @@ def search_cmd(
     from .engine import Engine
     from .query import QueryError, parse_query
     from .store import IndexError_
+    from .text import replace_surrogates
 
     notices(False)
     settings = load_settings(index_dir)
+    # An argument with bytes that are not UTF-8 arrives with lone surrogates, which the engine
+    # reads as U+FFFD but which cannot be printed: the answer echoes the query as it was read.
+    text = replace_surrogates(text)
+    sources = tuple(replace_surrogates(s) for s in sources)
     args = {
         "q": text,
         "mode": mode,

@@ -22,8 +22,14 @@ def clean_text(text: str) -> str:
     text = _LINE_BREAKS.sub("\n", text)
     text = _C1.sub(_c1_to_cp1252, text)
     text = _CONTROL.sub("", text)
-    text = _SURROGATE.sub("\ufffd", text)  # a lone surrogate breaks tokenizers and UTF-8
+    text = replace_surrogates(text)
     return unicodedata.normalize("NFC", text)
+
+
+def replace_surrogates(text: str) -> str:
+    """U+FFFD for each lone surrogate: it breaks tokenizers and cannot be written as UTF-8
+    (a JSON escape like "\\ud800", or an undecodable byte of a command-line argument)."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def one_line(text: str) -> str:

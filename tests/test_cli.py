@@ -66,6 +66,23 @@ def test_search_text_output_and_errors(settings, built_index, run):
     assert {r["source"] for r in json.loads(filt.output)["results"]} == {"Tech Daily"}
 
 
+def test_search_argument_that_is_not_utf8_is_answered(settings, built_index, run):
+    """Bytes that are not UTF-8 reach Python as lone surrogates, which cannot be printed: the
+    answer (text and --json) echoes them as U+FFFD instead of failing to write."""
+    for extra in ([], ["--json"]):
+        out = run(
+            "search",
+            "harbour \udcff\ud800",
+            "--source",
+            "\ud800",
+            *extra,
+            "--index-dir",
+            settings.index_dir,
+        )
+        assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["query"] == "harbour \ufffd\ufffd"
+
+
 def test_search_without_index_is_a_clear_error(tmp_path, run):
     out = CliRunner().invoke(main, ["search", "x", "--index-dir", str(tmp_path / "empty")])
     assert out.exit_code == 1 and "no index" in out.output
