@@ -249,12 +249,15 @@ class LiveIndex:
         its groups were made by the rule before EXACT_BAND: they are computed again)."""
         try:
             raw = json.loads((self.path / DUPLICATES).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if raw.get("exact_band") != EXACT_BAND:
+            if raw.get("exact_band") != EXACT_BAND:
+                return None
+            threshold, groups = float(raw["threshold"]), [list(map(int, g)) for g in raw["groups"]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         alive = np.array([not r.get("deleted") for r in self.articles], dtype=bool)
-        return DuplicatesBefore(float(raw["threshold"]), raw["groups"], alive)
+        if any(not 0 <= i < len(alive) for g in groups for i in g):
+            return None  # not this generation's rows: computed again
+        return DuplicatesBefore(threshold, groups, alive)
 
     def copy_keyword_index(self, dest: Path) -> None:
         """Copy whoosh/ into a new generation directory, to be updated there: its segments

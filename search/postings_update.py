@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,17 @@ def update_postings(live_whoosh: Path, live_postings: Path, whoosh: Path, dest: 
     ):
         log.info("%s: postings written by an older version: decoding all of them", live_postings)
         return False
+    try:
+        _update(old_ix, ix, live_postings, dest)
+    except (KeyError, IndexError, ValueError) as e:  # live postings not what they claim
+        log.warning("%s: postings not updatable (%s): decoding all of them", live_postings, e)
+        shutil.rmtree(dest, ignore_errors=True)
+        return False
+    return True
+
+
+def _update(old_ix, ix, live_postings: Path, dest: Path) -> None:
+    """update_postings' work, once the live postings were found to be version 2."""
     with old_ix.searcher() as old_s, ix.searcher() as s:
         old = {sid: (r, off) for sid, r, off in _leaves(old_s)}
         leaves = _leaves(s)
@@ -105,7 +117,6 @@ def update_postings(live_whoosh: Path, live_postings: Path, whoosh: Path, dest: 
             for f in FIELDS
         )
         save_postings(dest, n, segment_ids(ix), rows, fields)
-    return True
 
 
 def _appended(live: Path, field: str, s, moved, dead, new_segments) -> FieldArrays:

@@ -187,3 +187,17 @@ def test_paragraph_scores_after_a_delete_skip_the_row_mapping_exactly(tmp_path):
             compared += bool(want.paragraph_scores.any())
     assert compared >= 3 and fast.scorer()[1]._rows_are_docnums
     assert fast.scorer()[1]._any_dead  # the deleted documents were there to be zeroed
+
+
+def test_live_postings_that_do_not_add_up_are_decoded_again(tmp_path, caplog):
+    """Derived data, so never a failed update: inconsistent live postings (here a document
+    frequency table of the wrong length) mean a full decode, with one line saying so."""
+    rnd = random.Random(6)
+    write_index(tmp_path / "whoosh", _docs(rnd, 0, 20, "a"))
+    write_postings(tmp_path / "whoosh", tmp_path / "postings")
+    np.save(tmp_path / "postings" / "text.df.npy", np.ones(2, dtype=np.int64))
+    shutil.copytree(tmp_path / "whoosh", tmp_path / "new")
+    update_index(tmp_path / "new", ["a3"], _docs(rnd, 500, 3, "b"))
+    dest = tmp_path / "p"
+    assert not update_postings(tmp_path / "whoosh", tmp_path / "postings", tmp_path / "new", dest)
+    assert not dest.exists() and "decoding all of them" in caplog.text
