@@ -6,7 +6,9 @@ bootstrap 95% interval of the difference to the shipped ranking and the ratio to
 better single leg (issue #13's measure). Match sets do not depend on these settings, so only
 the order inside the same set changes. Variants:
 
-* ``passage_depth`` 0 (no passage vote: the two article votes only), 100, 1000;
+* ``passage_depth`` 0 (no passage and keyword paragraph votes: the two article votes only),
+  100, 1000;
+* ``keyword_paragraph_vote`` off (three votes), ``keyword_paragraph_second`` 0, 0.25, 1.0;
 * ``semantic_second`` 0, 0.2, 0.5, 0.7 (weight of the second-best paragraph's cosine);
 * ``rrf_k`` 5, 20, 60.
 
@@ -38,6 +40,10 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("no passage vote (passage_depth=0)", {"passage_depth": 0}),
     ("passage_depth=100", {"passage_depth": 100}),
     ("passage_depth=1000", {"passage_depth": 1000}),
+    ("no keyword paragraph vote", {"keyword_paragraph_vote": False}),
+    ("keyword_paragraph_second=0", {"keyword_paragraph_second": 0.0}),
+    ("keyword_paragraph_second=0.25", {"keyword_paragraph_second": 0.25}),
+    ("keyword_paragraph_second=1", {"keyword_paragraph_second": 1.0}),
     ("semantic_second=0", {"semantic_second": 0.0}),
     ("semantic_second=0.2", {"semantic_second": 0.2}),
     ("semantic_second=0.5", {"semantic_second": 0.5}),
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     s = defaults
     print(
         f"Shipped: rrf_k={s.rrf_k} semantic_second={s.semantic_second} "
-        f"passage_depth={s.passage_depth}"
+        f"passage_depth={s.passage_depth} keyword_paragraph_second={s.keyword_paragraph_second}"
     )
     for corpus in corpora:
         engine = open_index(corpus, index_settings(corpus, defaults, args.cache))
