@@ -42,7 +42,9 @@ from .postings_write import write_postings
 from .related import (
     EXACT_BAND,
     article_vectors,
+    article_vectors_of,
     duplicate_groups,
+    groups_after_delete,
     groups_unchanged,
     updated_duplicate_groups,
 )
@@ -339,8 +341,20 @@ def write_generation(
     before = duplicates_before
     if before is not None and before.threshold != threshold:
         before = None
+    deleted_only = (
+        before is not None
+        and len(alive) == len(before.alive)
+        and not bool(np.any(alive & ~before.alive))
+    )
     if before is not None and groups_unchanged(before.groups, alive, before.alive):
         groups = before.groups  # e.g. deleting an article without near-duplicates
+    elif before is not None and deleted_only:  # only the groups that lost a member
+        groups = groups_after_delete(
+            before.groups,
+            alive,
+            threshold,
+            lambda rows: article_vectors_of(vectors, article_of, rows),
+        )
     else:
         art_vecs = article_vectors(vectors, article_of, len(articles))
         if before is not None:

@@ -26,6 +26,17 @@ def article_vectors(vectors: np.ndarray, article_of: np.ndarray, n_articles: int
     return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
 
 
+def article_vectors_of(vectors: np.ndarray, article_of: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``article_vectors(vectors, article_of, n)[rows]`` from those articles' paragraphs only:
+    each article's rows are added in the same order and normalized alike, so the same bits."""
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.unique(rows)
+    take = np.flatnonzero(np.isin(article_of, order))
+    local = np.searchsorted(order, article_of[take])
+    some = article_vectors(np.asarray(vectors)[take], local, len(order))
+    return some[np.searchsorted(order, rows)]
+
+
 def nearest_articles(
     art_vecs: np.ndarray, row: int, k: int, alive: np.ndarray | None = None
 ) -> list[tuple[int, float]]:
@@ -125,6 +136,30 @@ def groups_unchanged(before: list[list[int]], alive: np.ndarray, alive_before: n
     )
 
 
+def _relinked(vecs: np.ndarray, members: np.ndarray, threshold: float):
+    """The linked pairs (rows) among ``members``, whose vectors are ``vecs``."""
+    sims = vecs @ vecs.T
+    i, j = np.nonzero(np.triu(sims >= threshold - EXACT_BAND, 1))
+    ok = _linked(vecs, threshold, i, sims[i, j], j)
+    return members[i][ok], members[j][ok]
+
+
+def groups_after_delete(
+    before: list[list[int]], alive: np.ndarray, threshold: float, vectors_of
+) -> list[list[int]]:
+    """:func:`duplicate_groups` after deletions only (no article new or alive again): a group
+    keeps its links but its deleted members'; one that lost a member is linked again from its
+    members' vectors (``vectors_of(rows)``: no other article's vector is needed)."""
+    pairs = []
+    for g in before:
+        members = np.asarray([i for i in g if alive[i]], dtype=np.int64)
+        if len(members) == len(g):  # intact: still linked (one chain is enough)
+            pairs.append((members[:1].repeat(len(members) - 1), members[1:]))
+        elif len(members) > 1:
+            pairs.append(_relinked(vectors_of(members), members, threshold))
+    return _groups(len(alive), alive.astype(bool), pairs)
+
+
 def updated_duplicate_groups(
     art_vecs: np.ndarray,
     threshold: float,
@@ -146,10 +181,7 @@ def updated_duplicate_groups(
         if len(members) == len(g):  # intact: still linked (one chain is enough)
             pairs.append((members[:1].repeat(len(members) - 1), members[1:]))
         elif len(members) > 1:  # lost a member: its links are computed again
-            sims = art_vecs[members] @ art_vecs[members].T
-            i, j = np.nonzero(np.triu(sims >= threshold - EXACT_BAND, 1))
-            ok = _linked(art_vecs, threshold, members[i], sims[i, j], members[j])
-            pairs.append((members[i][ok], members[j][ok]))
+            pairs.append(_relinked(art_vecs[members], members, threshold))
     new = np.flatnonzero(valid[m:]) + m
     for start in range(0, len(new), BLOCK):
         r, c, sims = _candidates(art_vecs, new[start : start + BLOCK], threshold)

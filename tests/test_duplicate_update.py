@@ -9,7 +9,10 @@ import pytest
 
 from search.related import (
     EXACT_BAND,
+    article_vectors,
+    article_vectors_of,
     duplicate_groups,
+    groups_after_delete,
     groups_unchanged,
     updated_duplicate_groups,
 )
@@ -104,3 +107,40 @@ def test_an_article_alive_again_is_computed_over_every_pair():
     now = np.ones(80, bool)
     got = updated_duplicate_groups(vecs, THRESHOLD, now, groups, was)
     assert got == duplicate_groups(vecs, THRESHOLD, now)
+
+
+def test_some_articles_vectors_are_the_bits_of_all_articles_vectors():
+    rnd = np.random.default_rng(4)
+    sizes = rnd.integers(0, 9, size=300)  # paragraphs per article, some none
+    article_of = np.repeat(np.arange(300), sizes)
+    vectors = _unit(rnd.normal(size=(len(article_of), 48)))
+    every = article_vectors(vectors, article_of, 300)
+    for _ in range(20):
+        rows = rnd.choice(300, size=int(rnd.integers(1, 40)), replace=False)
+        assert np.array_equal(article_vectors_of(vectors, article_of, rows), every[rows])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_groups_after_deletions_only_are_the_groups_of_every_pair(seed):
+    """Deleting grouped articles (chains split) recomputes only the groups that lost one, from
+    those articles' paragraphs: the groups of every pair."""
+    rnd = np.random.default_rng(seed)
+    sizes = rnd.integers(1, 4, size=240)
+    article_of = np.repeat(np.arange(240), sizes)
+    arts = _articles(rnd, 240)
+    vectors = np.repeat(arts, sizes, axis=0)  # paragraphs = their article's vector
+    art_vecs = article_vectors(vectors, article_of, 240)
+    alive = np.ones(240, bool)
+    groups = duplicate_groups(art_vecs, THRESHOLD, alive)
+    lost = 0
+    for _ in range(15):
+        grouped = sorted({i for g in groups for i in g if alive[i]})
+        alive[rnd.choice(grouped, size=min(len(grouped), 3), replace=False)] = False
+        got = groups_after_delete(
+            groups, alive, THRESHOLD, lambda rows: article_vectors_of(vectors, article_of, rows)
+        )
+        full = duplicate_groups(art_vecs, THRESHOLD, alive)
+        assert got == full
+        lost += sum(len(g) for g in full) < sum(len(g) for g in groups) - 3  # a split too
+        groups = full
+    assert lost
