@@ -80,6 +80,53 @@ def test_int8_vectors_agree_with_torch_fp32(settings, built_index):
     assert (int8 * fp32).sum(axis=1).min() > 0.97
 
 
+def _text_of(embedder, tokens: int) -> str:  # noqa: ANN001
+    words = (
+        "India, which attends the meeting of seven leading industrialised nations on Friday, "
+        "is unlikely to be cowed by any demands to cut its carbon emissions, the minister said "
+        "as wheat prices climbed after the drought cut this year's harvest in the north"
+    ).split()
+    fits = [
+        n for n in range(1, len(words) + 1) if embedder.count_tokens(" ".join(words[:n])) <= tokens
+    ]
+    text = " ".join(words[: max(fits)])
+    while embedder.count_tokens(text) < tokens:
+        text += " the"  # one word piece each
+    assert embedder.count_tokens(text) == tokens
+    return text
+
+
+def test_int8_bulk_batches_of_32_tokens_agree_with_torch_fp32(settings, built_index):
+    """OpenVINO 2026.4 computes the int8 model wrongly at an input width of exactly 32 tokens
+    (cosine 0.63-0.96 to fp32; openvino_backend.SKIP_WIDTH): a bulk batch padded to its longest
+    text must not run at that width. Texts of 30-34 tokens, in batches of one length each."""
+    from search.embed import load_embedder
+
+    int8 = load_embedder(settings.model_name, backend="openvino-int8")
+    fp32 = load_embedder(settings.model_name, backend="torch")
+    for tokens in (30, 31, 32, 33, 34):
+        text = _text_of(int8, tokens)
+        vecs = int8.encode([text] * (int8.batch_size + 1))  # the bulk path
+        want = fp32.encode([text])[0]
+        assert (vecs @ want).min() > 0.98, tokens
+
+
+def test_no_batch_is_32_tokens_wide():
+    from search.embed.base import max_seq_length, model_path
+    from search.embed.openvino_backend import batches, truncating_tokenizer
+
+    mdir = model_path("sentence-transformers/all-MiniLM-L6-v2")
+    tok = truncating_tokenizer(mdir, max_seq_length(mdir))
+    texts = [" ".join(["wheat"] * n) for n in range(1, 60)]
+    lengths = [len(tok.encode(t).ids) for t in texts]
+    assert 32 in lengths
+    got = {rows[0]: feed for rows, feed in batches(tok, texts, 1)}
+    widths = {lengths[i]: feed["input_ids"].shape[1] for i, feed in got.items()}
+    assert widths[32] == 33 and all(w == n for n, w in widths.items() if n != 32)
+    feed = got[lengths.index(32)]
+    assert feed["attention_mask"].sum() == 32 and feed["input_ids"][0, 32] == 0
+
+
 def test_racing_exports_export_once_and_nobody_sees_half_a_model(tmp_path, monkeypatch):
     calls: list[int] = []
 

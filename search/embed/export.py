@@ -34,12 +34,18 @@ from .runtime import import_nncf, import_openvino
 
 log = logging.getLogger(__name__)
 
-EXPORT_VERSION = 2  # bump when the exported graph or the quantization recipe changes
+EXPORT_VERSION = 3  # bump when the exported graph or the quantization recipe changes
 OPENVINO_BACKENDS = ("openvino", "openvino-int8")
 # An export must agree with torch fp32 this well on held-out paragraphs (mean cosine);
 # int8 measured 0.99+ on BBC/Reuters/Wikinews, a broken export or calibration lands far below.
 MIN_COSINE = {"openvino": 0.9999, "openvino-int8": 0.985}
-CALIBRATION_SIZE = 600  # paragraphs fed to NNCF (in batches of CALIBRATION_BATCH)
+# ... and no single checked paragraph below this (int8: 0.99+ each; the width-32 fault of
+# openvino_backend.batches put whole batches at 0.63-0.96 while the mean could still pass).
+MIN_ROW_COSINE = {"openvino": 0.999, "openvino-int8": 0.97}
+# The sample drawn from the calibration text: 3/4 of CALIBRATION_SIZE + CHECK_SIZE feed NNCF
+# (in batches of CALIBRATION_BATCH), the rest is the check set. 150 (262 paragraphs) agrees with
+# torch fp32 as well as 600 did (BBC sample: mean cosine 0.9975 both) and halves NNCF's time.
+CALIBRATION_SIZE = 150
 CALIBRATION_BATCH = 8
 CHECK_SIZE = 200  # paragraphs set aside from calibration; every second one is checked against fp32
 MIN_CALIBRATION = 40
@@ -60,13 +66,15 @@ def default_cache() -> Path:
 
 def export_dir(cache_dir: Path, model_name: str, backend: str, calibration: Sequence[str]) -> Path:
     """Where ``backend``'s converted copy of ``model_name`` lives inside ``cache_dir``: keyed by
-    model (name and weights), backend, export version and the calibration text."""
+    model (name and weights), backend, export version and, for int8, every input of the
+    recipe (the calibration text and how much of it is used, in what batches)."""
     weights = sorted(model_path(model_name).glob("*.safetensors"))
     h = hashlib.sha1(model_name.encode())
     for w in weights:
         h.update(f"{w.name}:{w.stat().st_size}".encode())
     if backend == "openvino-int8":
         h.update("\n".join(calibration).encode())
+        h.update(f"\0{CALIBRATION_SIZE}/{CHECK_SIZE}/{CALIBRATION_BATCH}".encode())
     slug = re.sub(r"[^A-Za-z0-9.]+", "-", Path(model_name).name).strip("-")
     return Path(cache_dir) / f"{slug}-{backend}-v{EXPORT_VERSION}-{h.hexdigest()[:12]}"
 
@@ -218,10 +226,11 @@ def export_openvino(
             "check_paragraphs": len(check),
             "cosine_to_torch_fp32": {"mean": float(cos.mean()), "min": float(cos.min())},
         }
-        if cos.mean() < MIN_COSINE[backend]:
+        if cos.mean() < MIN_COSINE[backend] or cos.min() < MIN_ROW_COSINE[backend]:
             raise ValueError(
                 f"{backend} export disagrees with torch fp32: mean cosine {cos.mean():.4f} "
-                f"< {MIN_COSINE[backend]}"
+                f"(at least {MIN_COSINE[backend]}), lowest {cos.min():.4f} "
+                f"(at least {MIN_ROW_COSINE[backend]})"
             )
         (tmp / "export.json").write_text(json.dumps(info, indent=2))
         try:
