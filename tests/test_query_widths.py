@@ -57,8 +57,9 @@ def test_a_padded_query_vector_is_the_unpadded_one(embedder, tokens):
     ((rows, feed),) = batches(embedder._tok, [text], 1)  # no widths: its own length
     assert feed["input_ids"].shape[1] == min(tokens, 256)
     want = embedder._request.infer(feed)[0][0]
-    # Float rounding only (0 for most lengths, ~1e-5 padded 130 -> 256; width 32 was ~0.07).
-    assert np.abs(got - want).max() < 1e-4
+    # Float rounding only (bf16 inside: 0 for most lengths, up to ~4e-4 padded 70 -> 128 with the
+    # v3 export, cosine 0.999997); width 32 was ~0.07 off, cosine ~0.9.
+    assert np.abs(got - want).max() < 2e-3
     assert float(got @ want) > 0.99999
     assert abs(float(np.linalg.norm(got)) - 1) < 1e-3
 
