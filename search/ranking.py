@@ -72,12 +72,15 @@ def member_ranks(scores: np.ndarray, eligible: np.ndarray, members: np.ndarray) 
     return out
 
 
-def rrf_articles(rank_lists: list[np.ndarray], k: int) -> np.ndarray:
-    """Sum of 1 / (k + rank) over the lists where an article is ranked (rank > 0)."""
+def rrf_articles(
+    rank_lists: list[np.ndarray], k: int, weights: list[float] | None = None
+) -> np.ndarray:
+    """Sum of weight / (k + rank) over the lists where an article is ranked (rank > 0); every
+    weight 1 unless ``weights`` are given (one per list)."""
     out = np.zeros(len(rank_lists[0]))
-    for ranks in rank_lists:
+    for ranks, w in zip(rank_lists, weights or [1.0] * len(rank_lists), strict=True):
         ok = ranks > 0
-        out[ok] += 1.0 / (k + ranks[ok])
+        out[ok] += w / (k + ranks[ok])
     return out
 
 
@@ -315,9 +318,9 @@ def decide(
         # The article BM25F ranking, and at half weight the keyword paragraph ranking.
         second = settings.keyword_paragraph_second
         votes = paragraph_keyword_scores(para, article_of, ok, depth, second)
-        fused = rrf_articles([member_ranks(kw_scores, kw_ok, members)], k)
         extra = member_ranks(votes, ok & (votes > 0), members)
-        fused[extra > 0] += KEYWORD_MODE_PARAGRAPH_WEIGHT / (k + extra[extra > 0])
+        lists = [member_ranks(kw_scores, kw_ok, members), extra]
+        fused = rrf_articles(lists, k, [1.0, KEYWORD_MODE_PARAGRAPH_WEIGHT])
         return (*order(members, fused), kw_set, sem_set)
     if mode == "semantic" or kw_set is None:
         return (*order(members, sem_rank if best is not None else np.zeros(n)), kw_set, sem_set)

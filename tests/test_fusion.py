@@ -78,6 +78,17 @@ def test_rrf_articles_gives_each_article_one_vote_per_leg():
     assert fused[2] == pytest.approx(1 / 63)  # unranked by keyword: no keyword vote
 
 
+def test_rrf_articles_weights_scale_each_lists_vote():
+    kw = np.array([1, 2, 0])
+    para = np.array([0, 1, 2])
+    fused = rrf_articles([kw, para], k=10, weights=[1.0, 0.5])
+    assert fused[0] == pytest.approx(1 / 11)  # unranked by the second list
+    assert fused[1] == pytest.approx(1 / 12 + 0.5 / 11)
+    assert fused[2] == pytest.approx(0.5 / 12)
+    with pytest.raises(ValueError):
+        rrf_articles([kw, para], k=10, weights=[1.0])
+
+
 def test_convex_scales_each_leg_over_the_match_set():
     kw = np.array([10.0, 5.0, 0.0])
     best = np.array([0.2, 0.6, 0.4])
