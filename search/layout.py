@@ -179,7 +179,8 @@ def check_compatible(
         )
     if embedding and not embedding_matches(manifest):
         raise IndexCorrupt(
-            f"{where}: embedded with {manifest.get('embedding')}, this engine embeds queries "
+            f"{where}: embedded with {manifest.get('embedding') or 'an unrecorded export'}, "
+            "this engine embeds queries "
             f"with {_current_embedding(manifest)}; rebuild it with `newsearch index`"
         )
 
@@ -190,10 +191,15 @@ def _current_embedding(manifest: dict[str, Any]) -> str:
 
 def embedding_matches(manifest: dict[str, Any]) -> bool:
     """Were these vectors made by the export this code embeds queries with? Older manifests
-    do not say: their vectors came from the export of their time, assumed to be today's (the
-    recipe was unchanged until this was recorded)."""
+    do not say: torch ones are taken as today's, OpenVINO ones are not."""
     recorded = manifest.get("embedding")
-    return recorded is None or recorded == _current_embedding(manifest)
+    if recorded is None:
+        # Torch vectors depend on no export. An OpenVINO index from before the record (built
+        # 2026-11-25 to 12-01) came from export v1 or v2, whose batches padded to 32 tokens were
+        # computed wrongly (~2% of paragraph vectors, cosine 0.63-0.96 to the right one; README
+        # "Performance"): re-embed it rather than serve those.
+        return index_shape(manifest).embed_backend == "torch"
+    return recorded == _current_embedding(manifest)
 
 
 def live_paragraph_texts(index_dir: Path, limit: int = 20_000) -> list[str]:

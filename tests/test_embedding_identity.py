@@ -15,6 +15,7 @@ from search import build, store, update
 from search.embed import embedder_for, embedding_identity
 from search.embed.export import EXPORT_VERSION
 from search.engine import Engine
+from search.layout import embedding_matches
 from search.store import IndexCorrupt
 
 
@@ -87,9 +88,30 @@ def test_a_rebuild_of_a_refused_index_keeps_adds_and_deletes(
     assert float(vec @ fresh) > 0.9999
 
 
-def test_an_index_from_before_the_record_still_opens(ix) -> None:
+def _drop_record(ix, backend: str | None = None) -> None:
     path = store.current_generation(ix.index_dir) / "manifest.json"
     manifest = json.loads(path.read_text("utf-8"))
     del manifest["embedding"]
+    if backend is not None:
+        manifest["settings"]["embed_backend"] = backend
     path.write_text(json.dumps(manifest), "utf-8")
+
+
+def test_an_openvino_index_from_before_the_record_is_re_embedded(ix, corpus_dir) -> None:
+    # Such an index came from export v1/v2, whose 32-token batches were computed wrongly.
+    assert ix.embed_backend != "torch"
+    _drop_record(ix)
+    with pytest.raises(IndexCorrupt, match="embedded with an unrecorded export.*rebuild it"):
+        Engine.open(ix)
+    assert build.is_stale([corpus_dir], ix)  # `make run` rebuilds it
+    report = build.build_index([corpus_dir], ix)
+    assert report.reused == 0 and report.embedded == report.paragraphs
     Engine.open(ix)
+
+
+def test_a_torch_index_from_before_the_record_still_opens(ix) -> None:
+    torch_ix = replace(ix, embed_backend="torch")
+    _drop_record(torch_ix, backend="torch")  # torch vectors depend on no export
+    manifest = store.read_manifest(store.current_generation(ix.index_dir))
+    assert embedding_matches(manifest)
+    Engine.open(torch_ix)
