@@ -24,7 +24,7 @@ from .ingest import iter_files, read_corpus
 from .keyword import KeywordDoc, write_index
 from .keyword_job import KeywordJob
 from .layout import POSTINGS, WHOOSH, check_compatible, write_generation
-from .matchset import calibration_for
+from .matchset import calibration_current, calibration_for
 from .models import Article, BuildReport, Problem
 from .progress import bar as progress_bar
 from .stages import (  # noqa: F401 - split_all, embed_records, embed_all: part of the build API
@@ -71,6 +71,10 @@ def is_stale(paths: list[Path], settings: Settings) -> bool:
     except store.IndexError_:
         return True
     if not (gen / POSTINGS / "meta.json").is_file():  # built before postings/: give it them
+        return True
+    if not calibration_current(
+        manifest.get("match_set"), settings.model_name, settings.embed_backend
+    ):
         return True
     return manifest.get("inputs") != inputs_fingerprint(paths, settings)
 

@@ -134,9 +134,14 @@ def hybrid_set(
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 CALIBRATIONS: dict[tuple[str, str], Calibration] = {
     (MINILM, "torch"): Calibration(0.43, 0.30, 0.30, "bench/matchset.py", PARTIAL_FLOOR),
+    # The int8 export v3 gives nonsense pairs slightly higher cosines: at 0.43 only 94 of the
+    # 100 calibration queries found nothing on the Reuters sample (the rule asks 95 on every
+    # corpus); at 0.44 95 / 97 / 100 on Reuters, Wikinews, TIME (held-out list 98 / 99 / 100).
+    (MINILM, "openvino-int8"): Calibration(
+        0.44, 0.30, 0.30, "bench/matchset.py, export v3", PARTIAL_FLOOR
+    ),
 }
 CALIBRATIONS[(MINILM, "openvino")] = CALIBRATIONS[(MINILM, "torch")]
-CALIBRATIONS[(MINILM, "openvino-int8")] = CALIBRATIONS[(MINILM, "torch")]
 # Another model has other cosines: until it is calibrated, only near-certain matches count.
 UNCALIBRATED = Calibration(0.5, 0.2, 0.3, "uncalibrated", 0.4)
 
@@ -144,3 +149,9 @@ UNCALIBRATED = Calibration(0.5, 0.2, 0.3, "uncalibrated", 0.4)
 def calibration_for(model: str, backend: str) -> Calibration:
     """The thresholds to record with an index of ``model`` embedded by ``backend``."""
     return CALIBRATIONS.get((model, backend), UNCALIBRATED)
+
+
+def calibration_current(recorded: dict[str, Any] | None, model: str, backend: str) -> bool:
+    """Did an index record the thresholds this code would record? If not it is stale: a
+    rebuild (which reuses its vectors) records today's calibration."""
+    return recorded == calibration_for(model, backend).to_dict()

@@ -326,3 +326,27 @@ def test_not_and_minus_exclude_alike_in_every_leg(small, mode, monkeypatch):
     assert ids(minus) == ids(spelled)
     assert "brexit-long" not in ids(spelled)
     assert embedded == ["Brexit parliament", "Brexit parliament"]  # the excluded word is not sought
+
+
+def test_an_index_recording_other_thresholds_is_stale_and_rebuilt_without_embedding(
+    tmp_path, settings, built_index, corpus_dir
+):
+    import shutil
+    from dataclasses import replace
+
+    from search import build, store
+
+    ix = replace(settings, index_dir=tmp_path / "index")
+    shutil.copytree(settings.index_dir, ix.index_dir, ignore=shutil.ignore_patterns(".lock"))
+    assert not build.is_stale([corpus_dir], ix)
+    path = store.current_generation(ix.index_dir) / "manifest.json"
+    manifest = json.loads(path.read_text("utf-8"))
+    today = calibration_for(ix.model_name, ix.embed_backend).to_dict()
+    assert manifest["match_set"] == today
+    manifest["match_set"] = {**today, "floor": today["floor"] - 0.01}  # an older calibration
+    path.write_text(json.dumps(manifest), "utf-8")
+    assert build.is_stale([corpus_dir], ix)  # `make run` rebuilds it
+    report = build.build_index([corpus_dir], ix)
+    assert report.embedded == 0  # the vectors are reused: only the thresholds were old
+    rebuilt = store.read_manifest(store.current_generation(ix.index_dir))
+    assert rebuilt["match_set"] == today and not build.is_stale([corpus_dir], ix)

@@ -24,7 +24,7 @@ from ..embed import Embedder, embedder_for, embedding_identity
 from ..facets import date_number
 from ..keyword import analyze
 from ..layout import LiveIndex, embedding_matches
-from ..matchset import calibration_for
+from ..matchset import calibration_current, calibration_for
 from ..models import Problem
 from ..related import article_vectors, duplicate_groups
 from ..store import IndexNotReady
@@ -167,6 +167,9 @@ def is_stale(paths: list[Path], settings: Settings) -> bool:
     try:
         lv = ms.live(client, settings.milvus_collection)
     except IndexNotReady:
+        return True
+    recorded = lv.manifest.get("match_set")
+    if not calibration_current(recorded, settings.model_name, settings.embed_backend):
         return True
     return lv.manifest.get("inputs") != build.inputs_fingerprint(paths, settings)
 
