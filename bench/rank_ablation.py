@@ -9,7 +9,8 @@ the order inside the same set changes. Variants:
 * ``passage_depth`` 0 (no passage and keyword paragraph votes: the two article votes only),
   100, 1000;
 * ``keyword_paragraph_vote`` off (three votes), ``keyword_paragraph_second`` 0, 0.25, 1.0;
-* ``semantic_second`` 0, 0.2, 0.5, 0.7 (weight of the second-best paragraph's cosine);
+* ``semantic_second`` 0, 0.2, 0.5, 0.7 (weight of the second-best paragraph's cosine), and
+  ``semantic_second_short`` (the same for one- or two-word queries) 0.35, 0.7;
 * ``rrf_k`` 5, 20, 60.
 
     .venv/bin/python bench/rank_ablation.py [--only time|reuters] [--seed 1]
@@ -48,6 +49,8 @@ VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("semantic_second=0.2", {"semantic_second": 0.2}),
     ("semantic_second=0.5", {"semantic_second": 0.5}),
     ("semantic_second=0.7", {"semantic_second": 0.7}),
+    ("semantic_second_short=0.35", {"semantic_second_short": 0.35}),
+    ("semantic_second_short=0.7", {"semantic_second_short": 0.7}),
     ("rrf_k=5", {"rrf_k": 5}),
     ("rrf_k=20", {"rrf_k": 20}),
     ("rrf_k=60", {"rrf_k": 60}),

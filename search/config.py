@@ -101,6 +101,9 @@ class SearchSettings:
     # The semantic leg ranks an article by its best paragraph's cosine plus this times its
     # second best (bench/relevance.py: 0 is best on TIME, 0.5 on the Reuters topics).
     semantic_second: Annotated[float, Field(ge=0, le=1)] = 0.35
+    # The same for a query of one or two words (a topic, search/matchset.py SHORT_QUERY): a
+    # second paragraph close to "gold" says the article is about gold (README "Relevance").
+    semantic_second_short: Annotated[float, Field(ge=0, le=1)] = 1.0
     # Related stories are listed on the article page only when their article cosine is ≥
     # this (README "The page"; measured with bench/related.py on Wikinews, BBC and Reuters).
     related_threshold: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.65

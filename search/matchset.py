@@ -35,6 +35,9 @@ import numpy as np
 # fewer than FEW articles (a page) hold all its words, from this cosine up.
 PARTIAL_FLOOR = 0.35
 FEW = 10
+# A query of at most this many clauses is a topic ("gold", "Crude Oil", "iron and steel"),
+# not a sentence: the partial matches and ``Settings.semantic_second_short`` are for these.
+SHORT_QUERY = 2
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def wants_partial(clauses: int, any_clause: bool, keyword: np.ndarray) -> bool:
     """Whether a query's hybrid set takes partial matches: one or two clauses, all required
     (no ``OR``), and fewer than ``FEW`` articles of the keyword set (which then holds every
     clause)."""
-    return 0 < clauses <= 2 and not any_clause and int(np.count_nonzero(keyword)) < FEW
+    return 0 < clauses <= SHORT_QUERY and not any_clause and int(np.count_nonzero(keyword)) < FEW
 
 
 def semantic_set(best: np.ndarray, cal: Calibration) -> np.ndarray:

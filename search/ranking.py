@@ -21,7 +21,14 @@ import numpy as np
 
 from .backends import ArticleKeyword
 from .config import Settings
-from .matchset import Calibration, hybrid_set, keyword_set, semantic_set, wants_partial
+from .matchset import (
+    SHORT_QUERY,
+    Calibration,
+    hybrid_set,
+    keyword_set,
+    semantic_set,
+    wants_partial,
+)
 
 # Keyword mode ranks by RRF of the article BM25F ranking and, at this weight, the keyword
 # paragraph ranking (bench/relevance.py: 0.5 gains on TIME dev and both Reuters samples, 1.0
@@ -242,9 +249,12 @@ def _evidence(settings: Settings, allowed: np.ndarray, kw: ArticleKeyword | None
         best = np.where(ok, best, -np.inf)
         sem_ok = np.isfinite(best)
         sem_rank = best
-        if second is not None and settings.semantic_second:
+        weight = settings.semantic_second
+        if kw is not None and 0 < kw.clauses <= SHORT_QUERY:
+            weight = settings.semantic_second_short  # a topic: its second paragraph counts more
+        if second is not None and weight:
             extra = np.where(np.isfinite(second), np.maximum(second, 0.0), 0.0)
-            sem_rank = np.where(sem_ok, best + settings.semantic_second * extra, -np.inf)
+            sem_rank = np.where(sem_ok, best + weight * extra, -np.inf)
     return ok, kw_set, kw_scores, kw_ok, best, sem_ok, sem_rank
 
 

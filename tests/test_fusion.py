@@ -178,3 +178,24 @@ def test_keyword_mode_adds_the_keyword_paragraph_ranking_at_half_weight():
     assert ranking.decide("keyword", off, cal, allowed, kw, None, None, None, article_of)[
         0
     ].tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("clauses", [2, 5])
+def test_a_topic_query_counts_the_second_paragraph_more(clauses):
+    """Semantic mode: article 0 has one close paragraph, article 1 two slightly less close ones.
+    A one- or two-clause query (a topic) weighs the second by ``semantic_second_short`` (1.0):
+    1 first; a longer one by ``semantic_second`` (0.35): 0 first."""
+    from search.backends.base import ArticleKeyword, ClauseEvidence
+    from search.config import Settings
+    from search.matchset import Calibration
+    from search.ranking import decide
+
+    s = Settings()
+    assert (s.semantic_second, s.semantic_second_short) == (0.35, 1.0)
+    cal = Calibration(floor=0.3, delta=0.5, hybrid_floor=0.2)
+    best = np.array([0.70, 0.55, 0.40])
+    second = np.array([0.10, 0.50, 0.05])
+    matched = np.array([1, 1, 1], np.int16)
+    kw = ArticleKeyword(frozenset({"gold"}), ClauseEvidence(matched * 1.0, matched, []), clauses)
+    rows = decide("semantic", s, cal, np.ones(3, bool), kw, best, second)[0].tolist()
+    assert rows == ([1, 0, 2] if clauses == 2 else [0, 1, 2])
