@@ -260,7 +260,7 @@ class Engine:
         window = max(cal.delta, cal.floor - cal.hybrid_floor, 0.0)
         vector = self.embedder.encode_query(meaning_text(text))
         if hasattr(b, "semantic_articles"):
-            return b.semantic_articles(vector, window)
+            return b.semantic_articles(vector, window, (cal.hybrid_floor, cal.partial_floor))
         return articles_from_semantic_leg(b, vector)  # a backend with paragraph legs only
 
     def _match(self, b: RetrievalBackend, text: str, query: Query) -> Matched:

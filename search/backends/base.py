@@ -239,8 +239,9 @@ class RetrievalBackend(Protocol):
     # Optional, for the match sets and article-level ranking (issues #12, #13); without them
     # the engine derives both from the full paragraph legs (``articles_from_*_leg`` below):
     #   keyword_articles(text) -> ArticleKeyword   every article's keyword evidence, no filters
-    #   semantic_articles(vector, exact_within: float) -> SemanticEvidence
-    #       the cosine to every paragraph, exact within ``exact_within`` of the best
+    #   semantic_articles(vector, exact_within: float, exact_at=()) -> SemanticEvidence
+    #       the cosine to every paragraph, exact within ``exact_within`` of the best and
+    #       wherever it is near one of the cosines ``exact_at`` (the match set's fixed floors)
 
     def query_terms(self, text: str) -> frozenset[str]: ...
 

@@ -185,13 +185,22 @@ class EmbeddedBackend:
             self.settings.search_time_budget,
         )
 
-    def semantic_articles(self, vector: np.ndarray, exact_within: float) -> SemanticEvidence:
+    def semantic_articles(
+        self, vector: np.ndarray, exact_within: float, exact_at: Sequence[float] = ()
+    ) -> SemanticEvidence:
+        """Cosines exact within ``exact_within`` of the best, and wherever an int8 score is
+        within its error of one of ``exact_at`` (the fixed thresholds the match set compares
+        with, e.g. the hybrid floor 0.30, far below the top of a query close to some article:
+        an int8 score must not decide which side of one an article falls)."""
         gen = self.generation
         cos, err = gen.vectors.all_scores(vector)  # a fresh array: marked in place
         cos[self._dead_rows] = -np.inf
         best = float(cos.max()) if err and len(cos) else -np.inf  # −inf: no live row
-        if best > -np.inf:  # int8 scores: the top made exact
-            top = np.flatnonzero(cos >= best - exact_within - err)
+        if best > -np.inf:  # int8 scores: the top made exact (the top itself is off by err)
+            near = cos >= best - exact_within - 2 * err
+            for cut in exact_at:
+                near |= np.abs(cos - cut) <= err
+            top = np.flatnonzero(near)
             cos[top] = gen.vectors.exact(top, vector)
         layout = self._layout
         if layout is not None:

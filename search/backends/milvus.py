@@ -216,13 +216,16 @@ class MilvusBackend:
         return ma.keyword_evidence(p, body, title, self._row_stats, self.settings.title_boost,
                                    built, q.terms)  # fmt: skip
 
-    def semantic_articles(self, vector: np.ndarray, exact_within: float) -> SemanticEvidence:
+    def semantic_articles(
+        self, vector: np.ndarray, exact_within: float, exact_at: Sequence[float] = ()
+    ) -> SemanticEvidence:
         """The cosine of every paragraph down to the index's lowest calibrated floor, and of
         every paragraph of an article that has one there (so best and second best are exact
         for every article the match set or the ranking can use); every paragraph's when the
-        index recorded no floor. The cosines are fp32-exact, so ``exact_within`` needs nothing
-        more. An article with no paragraph above the floor has no cosine (−inf): it is in no
-        semantic set and unranked by the semantic leg (README "Scaling out")."""
+        index recorded no floor. The cosines are fp32-exact, so ``exact_within`` and
+        ``exact_at`` need nothing more. An article with no paragraph above the floor has no
+        cosine (−inf): it is in no semantic set and unranked by the semantic leg (README
+        "Scaling out")."""
         n = max(int(self._live.manifest.get("next_row", 0)), 1)
         q = np.asarray(vector, dtype=np.float32)
         radius = self.semantic_radius
