@@ -323,12 +323,13 @@ _TOKEN_RE = re.compile(r"\w+(?:\.\w+)*")  # ANALYZER's tokenizer
 
 @functools.lru_cache(maxsize=100_000)
 def _analyzed_word(word: str) -> str:
-    """The analyzed form of one token of ``ANALYZER`` (stop words kept, unstemmed).
+    """The analyzed form of one token of ``ANALYZER``: "" for a stop word, which the index
+    never holds (kept, "US" would be marked for "using", both "us").
 
     Every filter of the chain works on one token at a time, so a word analyses the same alone
     as inside a paragraph; caching it spares re-stemming the same words in every result.
     """
-    return "".join(t.text for t in ANALYZER(word, removestops=False))
+    return "".join(t.text for t in ANALYZER(word))
 
 
 def term_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:

@@ -1,6 +1,7 @@
 """Claims of README "How the match set is decided" and "The page" that ``bench/audit.py`` found
 broken on a real corpus (Reuters sample + TIME + the seeds), each checked here on the session
-index: an int8 score never decides which side of a fixed floor an article falls.
+index: an int8 score never decides which side of a fixed floor an article falls; only words
+the index analyses to a query term are marked (so "Matched your words" names only those).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import time
 import numpy as np
 import pytest
 
+from search import keyword
 from search.engine import Engine
+from search.highlight import highlight
 from search.vectors import VectorStore
 
 
@@ -64,3 +67,23 @@ def test_an_int8_score_never_decides_a_fixed_floor(int8_engine):
             assert np.allclose(ev.best[rows], best[rows], atol=1e-5), (text, cut)
     assert near, "no article near a floor below the exact window: the test proves nothing"
     assert checked >= near
+
+
+def test_stop_words_are_never_marked(settings, built_index):
+    """ "using" is stemmed to "us", which the index never holds ("US" is a stop word, dropped):
+    marking "US" would say an article matched a word it holds only as a stop word, and the
+    page would list it under "Matched your words"."""
+    eng = Engine.open(settings)
+    try:
+        terms = eng.backend.query_terms("using")
+        assert terms == frozenset({"us"})
+        text = "The US said it was using new rules; the uses of US aid."
+        marked = highlight(text, terms)
+        assert "<mark>US</mark>" not in marked
+        assert marked.count("<mark>") == 2  # "using", "uses"
+        assert keyword.term_spans("Will the willing be being", frozenset({"will", "be"})) == [
+            (9, 16),
+            (20, 25),
+        ]
+    finally:
+        eng.close()

@@ -134,7 +134,7 @@ def old_spans(text: str, terms: frozenset[str]) -> list[tuple[int, int]]:
     prefixes = tuple(t[:-1] for t in terms if t.endswith("*"))
     return [
         (t.startchar, t.endchar)
-        for t in ANALYZER(text, chars=True, removestops=False)
+        for t in ANALYZER(text, chars=True)  # stop words dropped, as the index drops them
         if t.text in terms or (prefixes and t.text.startswith(prefixes))
     ]
 
