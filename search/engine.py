@@ -39,7 +39,7 @@ from .models import (
     Results,
 )
 from .query import meaning_text
-from .related import nearest_articles, related_stories
+from .related import fold_duplicates, nearest_articles, related_stories
 from .store import IndexCorrupt, IndexNotReady
 
 __all__ = ["Engine", "IndexNotReady", "IndexCorrupt"]
@@ -356,16 +356,10 @@ def _canonical(query: Query, source_of: list[str | None]) -> Query:
 def _collapse_duplicates(
     groups: list, duplicate_of: dict[int, list[int]]
 ) -> tuple[list, dict[int, list[int]]]:
-    """Keep the best-ranked article of each near-duplicate group; remember the others."""
+    """Keep the best-ranked article of each near-duplicate group; remember its copies that
+    are in ``groups`` too (``related.fold_duplicates``)."""
     if not duplicate_of:
         return groups, {}
-    kept, collapsed, seen = [], {}, set()
-    for g in groups:
-        if g[0] in seen:
-            continue
-        others = duplicate_of.get(g[0], [])
-        seen.update(others)
-        if others:
-            collapsed[g[0]] = others
-        kept.append(g)
-    return kept, collapsed
+    kept, collapsed = fold_duplicates([g[0] for g in groups], duplicate_of)
+    keep = set(kept)
+    return [g for g in groups if g[0] in keep], collapsed

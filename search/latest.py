@@ -15,6 +15,7 @@ import numpy as np
 
 from .facets import facet_counts, row_mask
 from .models import Facets
+from .related import fold_duplicates
 
 __all__ = ["LatestPage", "latest_rows"]
 
@@ -46,16 +47,7 @@ def latest_rows(
     def newest(date_from, date_to, sources) -> tuple[list[int], dict[int, list[int]]]:
         rows = np.flatnonzero(row_mask(alive, dates, source_of, date_from, date_to, sources))
         order = np.lexsort((-rows, -dates[rows]))
-        kept, collapsed, seen = [], {}, set()
-        for r in (int(r) for r in rows[order]):
-            if r in seen:
-                continue
-            others = duplicate_of.get(r, [])
-            seen.update(others)
-            if others:
-                collapsed[r] = others
-            kept.append(r)
-        return kept, collapsed
+        return fold_duplicates([int(r) for r in rows[order]], duplicate_of)
 
     kept, collapsed = newest(date_from, date_to, sources)
     by_source = newest(date_from, date_to, ())[0] if sources else kept

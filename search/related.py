@@ -8,6 +8,7 @@ grouped transitively (union-find) so a search shows one result per story.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -190,6 +191,27 @@ def updated_duplicate_groups(
         ok = _linked(art_vecs, threshold, r, sims, c)
         pairs.append((r[ok], c[ok]))
     return _groups(n, valid, pairs)
+
+
+def fold_duplicates(
+    rows: Sequence[int], duplicate_of: dict[int, list[int]]
+) -> tuple[list[int], dict[int, list[int]]]:
+    """``rows`` (best first) with each near-duplicate group kept once, by its first row, and
+    for each kept row its copies *among* ``rows``: a copy the query does not match, or that
+    the filters leave out, is folded into no result (it would be listed as a similar story of
+    a search that excludes it)."""
+    listed = set(rows)
+    kept, folded, seen = [], {}, set()
+    for r in rows:
+        if r in seen:
+            continue
+        others = duplicate_of.get(r, [])
+        seen.update(others)
+        mine = [o for o in others if o in listed]
+        if mine:
+            folded[r] = mine
+        kept.append(r)
+    return kept, folded
 
 
 def related_stories(

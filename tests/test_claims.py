@@ -1,19 +1,24 @@
 """Claims of README "How the match set is decided" and "The page" that ``bench/audit.py`` found
 broken on a real corpus (Reuters sample + TIME + the seeds), each checked here on the session
 index: an int8 score never decides which side of a fixed floor an article falls; only words
-the index analyses to a query term are marked (so "Matched your words" names only those).
+the index analyses to a query term are marked (so "Matched your words" names only those); a
+result lists as its near-copies only copies that match too.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 import pytest
 
 from search import keyword
+from search.build import build_index
+from search.config import Settings
 from search.engine import Engine
 from search.highlight import highlight
+from search.models import MODES, Query
 from search.vectors import VectorStore
 
 
@@ -87,3 +92,70 @@ def test_stop_words_are_never_marked(settings, built_index):
         ]
     finally:
         eng.close()
+
+
+STORY = [
+    "Dock workers at the northern harbour stopped work on Monday over a pay dispute with the "
+    "port authority, leaving container ships waiting offshore.",
+    "The union said the {word} would continue until the authority reopened talks on wages, "
+    "which were frozen two years ago.",
+    "Shipping companies warned that deliveries of fuel and grain to the region could be "
+    "delayed by a week or more.",
+]
+OTHERS = [
+    ("bakery", "Village bakery wins national prize", "The bakery's sourdough loaf won first "
+     "prize at the national bread awards after a blind tasting by twelve judges."),
+    ("comet", "Comet visible to the naked eye", "Astronomers say a comet will be visible "
+     "without a telescope for the next two weeks, low in the western sky after sunset."),
+    ("chess", "Teenager wins chess title", "A sixteen-year-old won the national chess "
+     "championship on Sunday after a tense final game that lasted six hours."),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory):
+    """Two wire copies of one story (one word apart, a day apart) among unrelated articles."""
+    d = tmp_path_factory.mktemp("copies")
+    docs = [
+        {"id": "strike", "title": "Harbour dock workers stop work", "date": "2020-05-04",
+         "source": "Wire", "text": "\n\n".join(STORY).format(word="strike")},
+        {"id": "walkout", "title": "Harbour dock workers stop work", "date": "2020-05-05",
+         "source": "Wire", "text": "\n\n".join(STORY).format(word="walkout")},
+    ] + [
+        {"id": i, "title": t, "date": "2020-05-01", "source": "Wire", "text": x}
+        for i, t, x in OTHERS
+    ]  # fmt: skip
+    path = d / "docs.jsonl"
+    path.write_text("".join(json.dumps(a) + "\n" for a in docs), encoding="utf-8")
+    settings = Settings.from_env(index_dir=d / "index")
+    build_index([path], settings, progress=False)
+    eng = Engine.open(settings)
+    yield eng
+    eng.close()
+
+
+def _folded(res) -> dict[str, list[str]]:
+    return {a.article_id: a.duplicates for a in res.results}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_result_lists_only_copies_that_match_too(copies, mode):
+    """README "Near-duplicate stories": copies are folded into one result. A copy the query
+    does not match (a word it lacks, an excluded word, a filter) is no result, so it is not
+    listed under one as a similar story either."""
+    both = copies.search(Query("harbour dock workers", mode=mode))
+    assert both.total == 1 and list(_folded(both).values()) == [
+        ["walkout" if both.results[0].article_id == "strike" else "strike"]
+    ]  # the pair is one story
+    excluded = Query("harbour dock workers pay dispute -walkout", mode=mode)
+    assert _folded(copies.search(excluded)) == {"strike": []}
+    day = Query("harbour dock workers", mode=mode, date_from="2020-05-05", date_to="2020-05-05")
+    assert _folded(copies.search(day)) == {"walkout": []}
+    if mode != "semantic":
+        assert _folded(copies.search(Query("walkout", mode=mode))) == {"walkout": []}
+
+
+def test_the_front_page_lists_only_copies_the_filters_keep(copies):
+    latest = copies.latest(Query("", sort="date", date_from="2020-05-04", date_to="2020-05-04"))
+    assert _folded(latest) == {"strike": []}
+    assert _folded(copies.latest(Query("", sort="date", limit=1))) == {"walkout": ["strike"]}
