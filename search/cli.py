@@ -244,7 +244,7 @@ def delete_cmd(ids: tuple[str, ...], index_dir: str | None, quiet: bool) -> None
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=5000, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True)
 @click.option("--index-dir", type=click.Path(), default=None)
 @click.option(
     "--threads",
@@ -255,7 +255,7 @@ def delete_cmd(ids: tuple[str, ...], index_dir: str | None, quiet: bool) -> None
 @backend_options
 def serve_cmd(host: str, port: int, index_dir: str | None, threads: int | None) -> None:
     """Serve the web page and JSON API with waitress (a production WSGI server)."""
-    from web.serve import serve  # web imports search, never the other way round at import time
+    from web.serve import CannotListen, serve  # web imports search, never the other way round
 
     settings = load_settings(index_dir)
     if settings.backend == "milvus":  # unreachable or busy: one line now, not 503s later
@@ -265,7 +265,10 @@ def serve_cmd(host: str, port: int, index_dir: str | None, threads: int | None) 
             connect(settings.milvus_uri)
         except MilvusUnavailable as e:
             raise click.ClickException(str(e)) from e
-    serve(settings, host=host, port=port, threads=threads)
+    try:
+        serve(settings, host=host, port=port, threads=threads)
+    except CannotListen as e:  # a port in use: one line and exit status 1, nothing loaded
+        raise click.ClickException(str(e)) from None
 
 
 main.add_command(eval_cmd)

@@ -144,3 +144,29 @@ def test_progress_is_plain_lines_off_a_terminal(monkeypatch):
         "1 article",
         "1,204 paragraphs",
     )
+
+
+def test_serve_on_a_port_in_use_is_one_line_before_the_index_is_opened(tmp_path, monkeypatch, run):
+    """A busy port or an address not on this machine: one line and exit status 1, without a
+    traceback and without first loading the index and the model."""
+    import socket
+
+    import web
+
+    def no_app(*args, **kwargs):
+        raise AssertionError("the app (index, model) was opened before the socket was bound")
+
+    monkeypatch.setattr(web, "create_app", no_app)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = run("serve", "--port", port, "--index-dir", tmp_path / "ix")
+    assert out.exit_code == 1
+    assert out.output.strip().splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+    elsewhere = run("serve", "--host", "no-such-host.invalid", "--index-dir", tmp_path / "ix")
+    assert elsewhere.exit_code == 1
+    assert elsewhere.output.startswith("Error: cannot listen on no-such-host.invalid:5000: ")
+    assert run("serve", "--port", 70000).exit_code == 2  # not a port: a usage error

@@ -22,7 +22,7 @@ from typing import Any
 
 from search.config import Settings
 
-__all__ = ["create_server", "serve"]
+__all__ = ["CannotListen", "create_server", "serve"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 log = logging.getLogger(__name__)
@@ -87,15 +87,36 @@ def create_server(app: Any, settings: Settings, host: str, port: int, threads: i
     return server
 
 
+class CannotListen(OSError):
+    """``host:port`` cannot be listened on (in use, not this machine's address); one line."""
+
+
+class _Deferred:
+    """The WSGI app, handed to the server once the socket is bound and the index opened."""
+
+    app: Any = None
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
 def serve(
     settings: Settings, host: str = "127.0.0.1", port: int = 5000, threads: int | None = None
 ) -> None:
-    """Serve the app on ``host:port`` until interrupted; the engine is opened once, here."""
+    """Serve the app on ``host:port`` until interrupted; the engine is opened once, here.
+
+    The socket is bound first, so a port in use or a foreign address is one line
+    (:class:`CannotListen`) before the index and the model are loaded."""
     from web import create_app
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-    app = create_app({"SETTINGS": settings})
-    server = create_server(app, settings, host, port, threads or settings.serve_threads)
+    deferred = _Deferred()
+    try:
+        server = create_server(deferred, settings, host, port, threads or settings.serve_threads)
+    except (OSError, ValueError) as e:  # waitress: ValueError for a host it cannot resolve
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).rstrip(".")
+        raise CannotListen(f"cannot listen on {host}:{port}: {why}") from None
+    deferred.app = create_app({"SETTINGS": settings})
     log.info("newsearch on http://%s:%d/", host, port)
     try:
         server.run()
