@@ -131,6 +131,7 @@ def eval_cmd(
     help="Also fetch from loopback, private and link-local addresses (feeds on your network).",
 )
 @click.option("--quiet", is_flag=True, help="Print only errors.")
+@backend_options
 def fetch_cmd(
     feeds: tuple[str, ...],
     index_dir: str | None,
@@ -143,7 +144,7 @@ def fetch_cmd(
     """Fetch RSS/Atom feeds and their linked pages, save them as .jsonl, then index them."""
     from .fetch import fetch, save_articles
     from .store import IndexError_
-    from .update import add_paths
+    from .writers import add  # the index the settings name: embedded or Milvus
 
     notices(quiet)
     settings = load_settings(index_dir)
@@ -159,7 +160,7 @@ def fetch_cmd(
     if not quiet:
         click.echo(f"saved {plural(len(fetched.articles), 'article')} to {saved}")
     try:
-        rep = add_paths([saved], settings, progress=not quiet, on_problem=report_problem)
+        rep = add([saved], settings, progress=not quiet, on_problem=report_problem)
     except IndexError_ as e:
         raise click.ClickException(str(e)) from e
     except OSError as e:

@@ -332,6 +332,35 @@ def test_cli_fetch_adds_to_the_index_and_searches(
     assert Engine.open(settings).search(Query("gantry cranes", mode="keyword")).total == 1
 
 
+def test_cli_fetch_adds_to_the_backend_the_settings_name(
+    base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fetch` with NEWSEARCH_BACKEND=milvus (as `serve` reads it) or --milvus-uri adds to
+    Milvus, like `add`, instead of writing an embedded index nobody serves."""
+    from search.backends import milvus_write
+    from search.models import BuildReport
+
+    added: list[tuple[list[Path], str]] = []
+
+    def add_milvus(paths, settings, *args, **kwargs):  # noqa: ANN001, ANN202
+        added.append((paths, settings.milvus_uri))
+        return BuildReport(articles=4, generation="newsearch_1_p")
+
+    monkeypatch.setattr(milvus_write, "add_milvus", add_milvus)
+    index_dir = tmp_path / "index"
+    args = ["fetch", f"{base}/rss.xml", "--allow-local", "--save", str(tmp_path / "feeds")]
+    env = {"NEWSEARCH_BACKEND": "milvus", "NEWSEARCH_MILVUS_URI": str(tmp_path / "m.db")}
+    result = CliRunner().invoke(main, [*args, "--index-dir", str(index_dir)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "indexed 4 articles" in result.stdout
+    [(paths, uri)] = added
+    assert uri == str(tmp_path / "m.db") and paths[0].suffix == ".jsonl"
+    assert not index_dir.exists()  # nothing written beside Milvus
+    flag = CliRunner().invoke(main, [*args, "--milvus-uri", str(tmp_path / "n.db")])
+    assert flag.exit_code == 0, flag.output
+    assert added[1][1] == str(tmp_path / "n.db")
+
+
 def test_cli_fetch_nothing_fetched(base: str, tmp_path: Path) -> None:
     dirs = ["--index-dir", str(tmp_path / "i"), "--save", str(tmp_path / "f")]
     result = CliRunner().invoke(main, ["fetch", f"{base}/missing.xml", "--allow-local", *dirs])
