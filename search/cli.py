@@ -51,7 +51,7 @@ def index_cmd(
     quiet: bool,
     ray_address: str | None,
 ) -> None:
-    """Index articles from files and folders (.txt, .jsonl, .json, .csv); default: seeds/."""
+    """Index articles from files and folders (.txt, .jsonl, .json, .csv, .html); default: seeds/."""
     from .rayembed import RayUnavailable
     from .store import IndexError_
     from .writers import build, is_stale

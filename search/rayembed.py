@@ -53,7 +53,7 @@ class RaySpec:
 
 
 def parse_address(value: str | None) -> RaySpec | None:
-    """``--ray`` / ``NEWSEARCH_RAY`` value → spec; "" or None: no Ray, "local": a local one."""
+    """The ``--ray`` value → spec; "" or None: no Ray, "local": a local one."""
     if value is None or value == "":
         return None
     return RaySpec(None if value == LOCAL else value)
