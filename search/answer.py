@@ -14,6 +14,7 @@ from .backends import ArticleKeyword
 from .config import Settings
 from .matchset import Calibration
 from .models import MODES, Facets, Hint, Query
+from .related import fold_duplicates
 
 WITHIN_ARTICLE_RRF_K = 10  # orders an article's paragraphs by both legs
 
@@ -121,8 +122,10 @@ def answer_empty(
     settings: Settings,
     cal: Calibration,
     semantic_best: Callable[[], np.ndarray],
+    duplicate_of: dict[int, list[int]] | None = None,
 ) -> tuple[str, list[Hint]]:
-    """The notice and hints for an empty answer; each hint says what it would find.
+    """The notice and hints for an empty answer; each hint says what it would find: the
+    ``total`` that search would show (near-copies in ``duplicate_of`` folded, like it).
 
     ``semantic_best`` gives the best cosine per article when the search did not compute it
     (keyword mode), to tell whether another mode would find something.
@@ -141,7 +144,7 @@ def answer_empty(
 
     def count(m: str, allowed: np.ndarray, leg: ArticleKeyword, b) -> int:
         rows, *_ = ranking.decide(m, settings, cal, allowed, leg, b)
-        return len(rows)
+        return len(fold_duplicates(rows.tolist(), duplicate_of or {})[0])
 
     if query.date_from or query.date_to or query.sources:
         n = count(mode, alive, kw, best)

@@ -215,6 +215,7 @@ class Engine:
                 self.settings,
                 self.calibration(b),
                 lambda: self.semantic_evidence(b, text).best,
+                b.catalog.duplicate_of,
             )
         took = (time.perf_counter() - t0) * 1000
         return Results(

@@ -159,3 +159,18 @@ def test_the_front_page_lists_only_copies_the_filters_keep(copies):
     latest = copies.latest(Query("", sort="date", date_from="2020-05-04", date_to="2020-05-04"))
     assert _folded(latest) == {"strike": []}
     assert _folded(copies.latest(Query("", sort="date", limit=1))) == {"walkout": ["strike"]}
+
+
+def test_hints_count_what_the_search_they_suggest_shows(copies):
+    """ "Remove the date and source filters: N articles match without them": N is the total
+    that search shows, the two copies of one story one result (they were counted twice)."""
+    empty = copies.search(Query("harbour dock workers", date_from="2021-01-01"))
+    assert empty.total == 0
+    (drop,) = [h for h in empty.hints if h.kind == "filters"]
+    assert drop.total == copies.search(Query("harbour dock workers")).total == 1
+    meaning = copies.search(Query("wharf labourers halt", mode="keyword"))
+    assert meaning.total == 0
+    modes = {h.mode: h.total for h in meaning.hints if h.kind == "mode"}
+    assert modes and all(
+        n == copies.search(Query("wharf labourers halt", mode=m)).total for m, n in modes.items()
+    )
