@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .config import Settings, SettingsError
+from .config import Settings, SettingsError, unknown_variables
 
 __all__ = [
     "BACKEND_META",
@@ -22,6 +22,7 @@ __all__ = [
     "ray_option",
     "ray_spec",
     "report_problem",
+    "warn_unknown_variables",
 ]
 
 DEFAULT_INPUT = Path("seeds")
@@ -92,9 +93,17 @@ def backend_overrides() -> dict:
 def load_settings(index_dir: str | None, **overrides) -> Settings:
     overrides = {**backend_overrides(), **overrides}
     try:
-        return Settings.from_env(index_dir=index_dir, **overrides)
+        settings = Settings.from_env(index_dir=index_dir, **overrides)
     except SettingsError as e:  # one line, exit status 1, before anything is opened
         raise click.ClickException(str(e)) from None
+    warn_unknown_variables()
+    return settings
+
+
+def warn_unknown_variables() -> None:
+    """A ``NEWSEARCH_*`` variable that is no setting (a typo) gets a warning line on stderr."""
+    for line in unknown_variables():
+        click.echo(f"warning: {line}", err=True)
 
 
 def notices(quiet: bool) -> None:

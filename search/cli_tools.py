@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from .cli_options import backend_options, backend_overrides, load_settings, notices, report_problem
+from .cli_options import (
+    backend_options,
+    backend_overrides,
+    load_settings,
+    notices,
+    report_problem,
+    warn_unknown_variables,
+)
 from .config import SettingsError
 from .models import MODES
 from .progress import plural
@@ -62,6 +69,7 @@ def eval_cmd(
         settings = ev.eval_settings(paths, index_dir, **backend_overrides())
     except SettingsError as e:
         raise click.ClickException(str(e)) from None
+    warn_unknown_variables()
     try:
         qs, judgments = ev.load_queries(queries), ev.load_qrels(qrels)
     except ValueError as e:

@@ -16,6 +16,7 @@ Settings are passed in (to the engine, builder, web app), never read from a glob
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "ServeSettings",
     "Settings",
     "SettingsError",
+    "unknown_variables",
 ]
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -201,6 +203,26 @@ class Settings(ServeSettings, SearchSettings, IndexSettings):
             raise SettingsError(describe(e, source or {}, values)) from None
         except TypeError as e:  # an unknown field
             raise SettingsError(str(e)) from None
+
+
+# NEWSEARCH_ variables that are no setting on purpose (read by the tests, not by newsearch).
+NOT_SETTINGS = frozenset({"NEWSEARCH_SCREENSHOTS"})
+
+
+def unknown_variables(env: dict[str, str] | None = None) -> list[str]:
+    """One line per ``NEWSEARCH_*`` variable that names no setting, which ``from_env`` would
+    otherwise ignore without a word (``NEWSEARCH_FUSON=weighted`` changes nothing), with the
+    setting it is closest to."""
+    env = dict(os.environ if env is None else env)
+    known = [f"NEWSEARCH_{f.name.upper()}" for f in fields(Settings)]
+    lines = []
+    for name in sorted(env):
+        if not name.startswith("NEWSEARCH_") or name in known or name in NOT_SETTINGS:
+            continue
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        hint = f"; did you mean {near[0]}?" if near else ""
+        lines.append(f"{name} is not a newsearch setting, ignored{hint}")
+    return lines
 
 
 def describe(e: ValidationError, source: dict[str, str], values: dict[str, Any]) -> str:

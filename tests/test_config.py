@@ -81,3 +81,27 @@ def test_serve_with_a_bad_setting_exits_at_start_with_one_line(tmp_path):
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "NEWSEARCH_FUSION='bogus'" in lines[0], proc.stderr
+
+
+def test_a_misspelled_variable_is_named_not_silently_ignored(tmp_path):
+    """NEWSEARCH_FUSON=weighted changes nothing; the commands say so, with the likely name."""
+    from click.testing import CliRunner
+
+    from search.cli import main
+    from search.config import unknown_variables
+
+    env = {"NEWSEARCH_FUSON": "weighted", "NEWSEARCH_FUSION": "rrf", "NEWSEARCH_SCREENSHOTS": "x"}
+    assert unknown_variables(env) == [
+        "NEWSEARCH_FUSON is not a newsearch setting, ignored; did you mean NEWSEARCH_FUSION?"
+    ]
+    assert unknown_variables({"NEWSEARCH_ZZZ": "1", "OTHER_FUSON": "1"}) == [
+        "NEWSEARCH_ZZZ is not a newsearch setting, ignored"
+    ]
+    out = CliRunner().invoke(
+        main, ["search", "x", "--index-dir", str(tmp_path)], env={"NEWSEARCH_FUSON": "weighted"}
+    )
+    assert out.exit_code == 1  # no index there; the warning comes first
+    assert out.stderr.splitlines()[0] == (
+        "warning: NEWSEARCH_FUSON is not a newsearch setting, ignored; "
+        "did you mean NEWSEARCH_FUSION?"
+    )
