@@ -1,7 +1,8 @@
 """The JSON API: ``/api/search``, ``/api/articles/<id>``, ``/api/articles/<id>/related`` and
 ``/api/health``.
 
-Every answer is JSON, errors included (``{"error": {"code", "message"}}``); bad input gives
+Every answer is JSON, errors included (``{"error": {"code", "message"}}``; only waitress's
+refusal of an over-size request, 413/431, is plain text, web/serve.py); bad input gives
 400, an unknown article 404, a missing index 503, and only a bug on our side 500 (logged,
 never a traceback). Article ids come from the corpus and may contain ``/``; the one id shape
 that cannot be fetched is one ending in ``/related``, which the related route answers instead.

@@ -122,9 +122,10 @@ def build_spec(settings: Settings) -> dict[str, Any]:
             "version": "1",
             "description": (
                 "Hybrid (BM25F keyword + sentence-embedding) search over news articles. Every "
-                'answer is JSON, errors included: `{"error": {"code", "message"}}`. Article '
-                "fields are the source's data, not validated: check a url's scheme before "
-                "linking it."
+                'answer is JSON, errors included: `{"error": {"code", "message"}}`, except the '
+                "server's plain-text refusal of an over-size request (413 body, 431 headers). "
+                "Article fields are the source's data, not validated: check a url's scheme "
+                "before linking it."
             ),
         },
         "paths": {
