@@ -140,8 +140,9 @@ def search_cmd(
     }
     try:  # the same contract as the web page and the API
         query = parse_query({k: v for k, v in args.items() if v is not None}, settings)
-    except QueryError as e:
-        raise click.UsageError(f"--{e.param or 'query'}: {e.message}") from None
+    except QueryError as e:  # the text is the TEXT argument here, not a `q` parameter
+        where = "TEXT" if e.param in (None, "q") else f"--{e.param}"
+        raise click.UsageError(f"{where}: {e.message.removeprefix('q ')}") from None
     try:
         engine = Engine.open(settings)
     except IndexError_ as e:

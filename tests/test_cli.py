@@ -60,6 +60,8 @@ def test_search_text_output_and_errors(settings, built_index, run):
     assert "keyword #1" in out.output and "semantic #1" in out.output
     bad = CliRunner().invoke(main, ["search", "x", "--limit", "0"])
     assert bad.exit_code == 2 and "limit" in bad.output.lower()
+    blank = CliRunner().invoke(main, ["search", "  "])  # the argument, not an option `--q`
+    assert blank.exit_code == 2 and "Error: TEXT: is required and must not be blank" in blank.output
     filt = run(
         "search", "prices", "--source", "Tech Daily", "--json", "--index-dir", settings.index_dir
     )
