@@ -40,7 +40,9 @@ def main() -> None:
     help="Index exactly PATHS: drop articles added with add/fetch, restore deleted ones "
     "(by default they stay as they are; either way each is reported by id).",
 )
-@click.option("--quiet", is_flag=True, help="Print only errors.")
+@click.option(
+    "--quiet", is_flag=True, help="Print only errors and the file:line problems (no summary)."
+)
 @ray_option
 @backend_options
 def index_cmd(
@@ -186,7 +188,9 @@ def _print_results(res, offset: int) -> None:
 @main.command("add")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--index-dir", type=click.Path(), default=None)
-@click.option("--quiet", is_flag=True, help="Print only errors.")
+@click.option(
+    "--quiet", is_flag=True, help="Print only errors and the file:line problems (no summary)."
+)
 @ray_option
 @backend_options
 def add_cmd(

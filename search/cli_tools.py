@@ -138,7 +138,9 @@ def eval_cmd(
     is_flag=True,
     help="Also fetch from loopback, private and link-local addresses (feeds on your network).",
 )
-@click.option("--quiet", is_flag=True, help="Print only errors.")
+@click.option(
+    "--quiet", is_flag=True, help="Print only errors and the file:line problems (no summary)."
+)
 @backend_options
 def fetch_cmd(
     feeds: tuple[str, ...],
