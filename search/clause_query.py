@@ -18,6 +18,7 @@ import re
 
 from whoosh import query
 
+from .query_plan import prefix_text
 from .syntax import Clause, ParsedQuery
 
 __all__ = ["ClauseQueries"]
@@ -48,6 +49,9 @@ class ClauseQueries:
             and parser.phraseclass is query.Phrase
         }
         self._tokens = functools.lru_cache(maxsize=16384)(self._analyze)
+        self._prefix = functools.lru_cache(maxsize=4096)(
+            lambda field, text: prefix_text(self._schema[field].analyzer, text)
+        )
 
     def whoosh_query(self, parsed: ParsedQuery) -> query.Query:
         """The Whoosh query for ``parsed`` (before NOT fix-ups and cost checks).
@@ -90,23 +94,24 @@ class ClauseQueries:
                 leaves.append(leaf)
         return query.Or(leaves).normalize()
 
-    def _analyze(self, field: str, text: str, whole: bool) -> tuple[str, ...]:
-        """The field analyzer's tokens of ``text`` in query mode (``whole``: as one token,
-        stop words kept, as the prefix plugin asks)."""
-        more = {"tokenize": False, "removestops": False} if whole else {}
-        return tuple(t.text for t in self._schema[field].analyzer(text, mode="query", **more))
+    def _analyze(self, field: str, text: str) -> tuple[str, ...]:
+        """The field analyzer's tokens of ``text`` in query mode."""
+        return tuple(t.text for t in self._schema[field].analyzer(text, mode="query"))
 
     def _leaf(self, field: str, c: Clause) -> query.Query | None:
         key = self._same_analyzer.get(field)
         if key is not None:  # what the parser's term_query / phrase node make of the tokens
-            texts = self._tokens(key, c.text, c.prefix and not c.phrase)
+            if c.prefix and not c.phrase:  # what the parser's prefix node gives (Parser)
+                text = self._prefix(key, c.text)
+                return None if text is None else query.Prefix(field, text)
+            texts = self._tokens(key, c.text)
             if c.phrase:
                 return query.Phrase(field, list(texts), slop=1)
             if len(texts) > 1:  # the schema's multitoken_query="phrase"
                 return query.Phrase(field, list(texts))
             if not texts:
                 return None
-            return (query.Prefix if c.prefix else query.Term)(field, texts[0])
+            return query.Term(field, texts[0])
         if c.phrase:  # the phrase plugin: the field's tokens, slop 1
             words = [t.text for t in self._schema[field].tokenize(c.text, mode="query")]
             return query.Phrase(field, words, slop=1)

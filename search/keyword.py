@@ -39,6 +39,7 @@ from .query_plan import (  # noqa: F401 - re-exported: part of this module's API
     is_bounded,
     negative_terms,
     positive_terms,
+    prefix_text,
     term_plan,
     usable,
 )
@@ -67,6 +68,19 @@ _FILTER_SCORE = 1.0
 
 # Whoosh reads compound segments through our in-place reader (RSS: see search/whoosh_mmap.py).
 install_segment_reader()
+
+
+class _Parser(qparser.QueryParser):
+    """Whoosh's parser, with prefixes unstemmed (``query_plan.prefix_text``), as
+    ``clause_query`` builds them."""
+
+    def term_query(self, fieldname, text, termclass, boost=1.0, tokenize=True, removestops=True):
+        q = super().term_query(fieldname, text, termclass, boost, tokenize, removestops)
+        if termclass is query.Prefix and type(q) is query.Prefix:
+            unstemmed = prefix_text(self.schema[fieldname].analyzer, text)
+            if unstemmed is not None and unstemmed != q.text:
+                return query.Prefix(fieldname, unstemmed, boost=boost)
+        return q
 
 
 def make_schema(title_boost: float = 2.0) -> Schema:
@@ -153,9 +167,9 @@ class KeywordIndex:
         self._searchers: list = []
         self._lock = threading.Lock()
         fields = ["title", "text"]
-        self._parser = qparser.MultifieldParser(
-            fields, self._ix.schema, group=qparser.OrGroup.factory(0.9)
-        )
+        # Whoosh's MultifieldParser, with _Parser's prefixes
+        self._parser = _Parser(None, self._ix.schema, group=qparser.OrGroup.factory(0.9))
+        self._parser.add_plugin(qparser.MultifieldPlugin(fields))
         # "-word" excludes, but the hyphen inside "de-escalation" is part of the word.
         self._parser.add_plugin(qparser.PlusMinusPlugin(r"(?<![^\s(])\+", r"(?<![^\s(])-"))
         for plugin in (qparser.WildcardPlugin, qparser.RangePlugin, qparser.BoostPlugin):

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from whoosh import query
+from whoosh.analysis import CompositeAnalyzer, StemFilter
+from whoosh.lang.porter import stem as porter_stem
 
 __all__ = [
     "MAX_EXPANSIONS",
@@ -24,6 +26,8 @@ __all__ = [
     "is_bounded",
     "negative_terms",
     "positive_terms",
+    "prefix_text",
+    "whole_word_term",
     "term_plan",
     "usable",
 ]
@@ -109,9 +113,15 @@ class TopPrefix(query.Prefix):
         self.limit = limit
 
     def _btexts(self, ixreader):
+        """The ``limit`` most frequent terms starting with the prefix, and the term of the
+        prefix as a whole word (``whole_word_term``: "gas*" finds "gas", indexed "ga")."""
         found = ixreader.iter_prefix(self.fieldname, self.text)
         top = heapq.nlargest(self.limit, found, key=lambda t: t[1].doc_frequency())
-        return sorted(btext for btext, _ in top)
+        out = {btext for btext, _ in top}
+        whole = whole_word_term(self.text)
+        if whole != self.text and (self.fieldname, whole) in ixreader:
+            out.add(whole.encode("utf-8"))
+        return sorted(out)
 
 
 def and_not(positive: query.Query, negative: query.Query) -> query.Query:
@@ -157,6 +167,26 @@ def cap_prefixes(q: query.Query) -> query.Query:
         return node
 
     return q.accept(cap)
+
+
+def prefix_text(analyzer, text: str) -> str | None:
+    """The text a ``text*`` prefix expands: ``text`` lower-cased and accent-folded as the
+    analyzer does, not stemmed (None: no token). Whoosh's prefix plugin stems it, which turns a
+    prefix into another: "say*" into "sai*" (every "said"), "bus*" into "bu" (too short to
+    expand, so the query fell back to the word "bus" and missed "business"). What a prefix
+    misses unstemmed, the stem of the whole word typed, ``TopPrefix`` adds back."""
+    kw = {"mode": "query", "tokenize": False, "removestops": False}
+    items = getattr(analyzer, "items", None)
+    if items is not None:
+        analyzer = CompositeAnalyzer(*(f for f in items if not isinstance(f, StemFilter)))
+    toks = [t.text for t in analyzer(text, **kw)]
+    return toks[0] if toks else None
+
+
+def whole_word_term(prefix: str) -> str:
+    """The indexed term of ``prefix`` read as a whole word: its stem (the Porter stemmer of
+    ``keyword.ANALYZER``'s StemFilter): "gas" → "ga", "business" → "busi"."""
+    return porter_stem(prefix)
 
 
 def is_bounded(q: query.Query) -> bool:
@@ -210,6 +240,8 @@ def positive_terms(q: query.Query) -> Iterable[tuple[str, str]]:
     if q.is_leaf():
         if isinstance(q, query.Prefix):
             yield q.field(), q.text + "*"  # term_spans marks every word starting with it
+            if whole_word_term(q.text) != q.text:  # and the whole word (TopPrefix)
+                yield q.field(), whole_word_term(q.text)
             return
         yield from q.iter_all_terms(phrases=True)
         return

@@ -19,6 +19,7 @@ from search.config import Settings
 from search.engine import Engine
 from search.highlight import highlight
 from search.models import MODES, Query
+from search.query_plan import whole_word_term
 from search.vectors import VectorStore
 
 
@@ -174,3 +175,22 @@ def test_hints_count_what_the_search_they_suggest_shows(copies):
     assert modes and all(
         n == copies.search(Query("wharf labourers halt", mode=m)).total for m, n in modes.items()
     )
+
+
+def test_a_prefix_finds_the_words_starting_with_it(copies):
+    """README: ``prefix*`` (≥ 3 letters) finds every word starting with it. Whoosh stemmed
+    the prefix: "dis*" became "di", too short to expand, and the query fell back to the word
+    "dis" (nothing here; "dispute" missed); "say*" became "sai*" and matched "said"."""
+
+    def found(text: str) -> set[str]:
+        res = copies.search(Query(text, mode="keyword"))
+        return {a.article_id for a in res.results} | {d for a in res.results for d in a.duplicates}
+
+    assert found("dis*") == {"strike", "walkout"}  # "dispute"
+    assert found("say*") == {"comet"}  # "say", not "said"
+    assert found("deliveries*") == {"strike", "walkout"}  # a whole word typed: its stem too
+    assert found("title:harb*") == {"strike", "walkout"}
+    assert found("(dis*) OR (comet AND zebra)") == {"strike", "walkout"}  # Whoosh's own path
+    assert keyword.analyze("deliveries") == [whole_word_term("deliveries")]  # the same stemmer
+    (hit,) = copies.search(Query("dis* shipp*", mode="keyword")).results
+    assert "<mark>dispute</mark>" in " ".join(p.highlighted for p in hit.paragraphs)
