@@ -172,3 +172,39 @@ def test_serve_on_a_port_in_use_is_one_line_before_the_index_is_opened(tmp_path,
     assert elsewhere.exit_code == 1
     assert elsewhere.output.startswith("Error: cannot listen on no-such-host.invalid:5000: ")
     assert run("serve", "--port", 70000).exit_code == 2  # not a port: a usage error
+
+
+def test_serve_answers_once_it_has_bound_and_opened_the_index(settings, built_index):
+    """The socket is bound before the app exists (the test above); requests then reach it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-m", "search.cli", "serve", "--port", str(port)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [*cmd, "--index-dir", str(settings.index_dir)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline, answer = time.monotonic() + 120, None
+        while answer is None and proc.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as r:
+                    answer = json.loads(r.read())
+            except OSError:
+                time.sleep(0.2)
+        assert answer is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
+        assert answer["status"] == "ok" and answer["articles"] == built_index.articles
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
