@@ -253,7 +253,7 @@ def delete_cmd(ids: tuple[str, ...], index_dir: str | None, quiet: bool) -> None
 @click.option("--index-dir", type=click.Path(), default=None)
 @click.option(
     "--threads",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(1, 256),  # the same bounds as ServeSettings.serve_threads
     default=None,
     help="worker threads [default: NEWSEARCH_SERVE_THREADS or 4]",
 )

@@ -164,10 +164,14 @@ def test_serve_on_a_port_in_use_is_one_line_before_the_index_is_opened(tmp_path,
         busy.listen()
         port = busy.getsockname()[1]
         out = run("serve", "--port", port, "--index-dir", tmp_path / "ix")
+        # --threads takes what NEWSEARCH_SERVE_THREADS takes (1-256): 200 gets as far as binding
+        many = run("serve", "--port", port, "--threads", 200, "--index-dir", tmp_path / "ix")
     assert out.exit_code == 1
     assert out.output.strip().splitlines() == [
         f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"
     ]
+    assert many.exit_code == 1 and "cannot listen" in many.output
+    assert run("serve", "--threads", 257).exit_code == 2
     elsewhere = run("serve", "--host", "no-such-host.invalid", "--index-dir", tmp_path / "ix")
     assert elsewhere.exit_code == 1
     assert elsewhere.output.startswith("Error: cannot listen on no-such-host.invalid:5000: ")
