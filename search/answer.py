@@ -5,7 +5,7 @@ things to try and what each would find (issue #12 item 4)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from .config import Settings
 from .matchset import Calibration
 from .models import MODES, Facets, Hint, Query
 from .related import fold_duplicates
+from .syntax import parse_syntax
 
 WITHIN_ARTICLE_RRF_K = 10  # orders an article's paragraphs by both legs
 
@@ -113,6 +114,21 @@ def shown_paragraphs(rows: np.ndarray, found: Matched, per_article: int):
     return out
 
 
+def without_operators(text: str) -> str:
+    """``text`` with its quotes, ``title:``/``text:`` fields and excluded words dropped ("" when
+    it has none of them or nothing else): what the operators hint says to search for."""
+    parsed = parse_syntax(text)
+    if parsed.advanced or not any(c.phrase or c.field or c.negated for c in parsed.clauses):
+        return ""
+    words = []
+    for c in parsed.clauses:
+        if c.negated:
+            continue
+        join = "OR " if c.or_before else "AND " if c.and_before and words else ""
+        words.append(join + c.text + ("*" if c.prefix else ""))
+    return " ".join(words)
+
+
 def answer_empty(
     alive: np.ndarray,
     found: Matched,
@@ -123,12 +139,14 @@ def answer_empty(
     cal: Calibration,
     semantic_best: Callable[[], np.ndarray],
     duplicate_of: dict[int, list[int]] | None = None,
+    total_of: Callable[[str], int] | None = None,
 ) -> tuple[str, list[Hint]]:
     """The notice and hints for an empty answer; each hint says what it would find: the
     ``total`` that search would show (near-copies in ``duplicate_of`` folded, like it).
 
     ``semantic_best`` gives the best cosine per article when the search did not compute it
-    (keyword mode), to tell whether another mode would find something.
+    (keyword mode), to tell whether another mode would find something; ``total_of`` the total
+    of another query text in this search's mode and filters (the operators hint's).
     """
     mode = query.mode
     why = {
@@ -157,15 +175,16 @@ def answer_empty(
                     total=n,
                 )
             )
-    if kw.evidence is not None and (kw.required or kw.excluded is not None):
-        loose = replace(kw, required=(), excluded=None)
-        n = count(mode, found.allowed, loose, best)
+    loose = without_operators(text)
+    if kw.evidence is not None and total_of is not None and loose and loose != text:
+        n = total_of(loose)  # the query as the hint says to type it: "a b", not "a b" quoted
         if n:
             hints.append(
                 Hint(
                     "operators",
                     f"Drop the quotes, title: and -word operators: {n} "
                     f"article{'s' if n != 1 else ''} match without them.",
+                    text=loose,
                     total=n,
                 )
             )

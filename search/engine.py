@@ -216,6 +216,7 @@ class Engine:
                 self.calibration(b),
                 lambda: self.semantic_evidence(b, text).best,
                 b.catalog.duplicate_of,
+                lambda loose: len(self._match(b, loose, query).groups),
             )
         took = (time.perf_counter() - t0) * 1000
         return Results(

@@ -194,3 +194,22 @@ def test_a_prefix_finds_the_words_starting_with_it(copies):
     assert keyword.analyze("deliveries") == [whole_word_term("deliveries")]  # the same stemmer
     (hit,) = copies.search(Query("dis* shipp*", mode="keyword")).results
     assert "<mark>dispute</mark>" in " ".join(p.highlighted for p in hit.paragraphs)
+
+
+@pytest.mark.parametrize(
+    ("text", "loose"),
+    [
+        ("title:dispute harbour", "dispute harbour"),  # "dispute" is in the text, not the title
+        ('"harbour dispute"', "harbour dispute"),  # the words, not next to each other
+        ("harbour -strike -walkout", "harbour"),
+    ],
+)
+def test_the_operators_hint_counts_the_query_it_suggests(copies, text, loose):
+    """ "Drop the quotes, title: and -word operators: N articles match without them": N is
+    the total of the query without them (a title: word anywhere, a phrase's words apart), not
+    of the same clauses left optional (a title-only clause that two-word queries still need)."""
+    res = copies.search(Query(text, mode="keyword"))
+    assert res.total == 0
+    (hint,) = [h for h in res.hints if h.kind == "operators"]
+    assert hint.text == loose
+    assert hint.total == copies.search(Query(loose, mode="keyword")).total == 1
