@@ -124,7 +124,10 @@ def search_cmd(
     from .text import replace_surrogates
 
     notices(False)
-    settings = load_settings(index_dir)
+    # One search, then exit: no int8 copy of the vectors (its OpenVINO compile runs on a
+    # background thread; a process exiting during it aborted, exit status 134, in ~1 of 8 runs
+    # on a 23k-paragraph index, after printing the answer). The exact scan answers alike.
+    settings = load_settings(index_dir, vector_scan="exact")
     # An argument with bytes that are not UTF-8 arrives with lone surrogates, which the engine
     # reads as U+FFFD but which cannot be printed: the answer echoes the query as it was read.
     text = replace_surrogates(text)

@@ -212,3 +212,23 @@ def test_serve_answers_once_it_has_bound_and_opened_the_index(settings, built_in
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_one_shot_search_builds_no_int8_scan(settings, built_index, monkeypatch):
+    """`newsearch search` answers one query and exits: the int8 copy of the vectors, compiled
+    by OpenVINO on a background thread, would still be compiling at exit on a large index,
+    and the process then aborted (status 134, ~1 run in 8 at 23k paragraphs) after printing
+    its answer. The one-shot search opens the index with the exact scan."""
+    from search.engine import Engine
+
+    opened = []
+    real = Engine.open
+
+    def spy(s, *a, **k):
+        opened.append(s.vector_scan)
+        return real(s, *a, **k)
+
+    monkeypatch.setattr(Engine, "open", staticmethod(spy))
+    out = CliRunner().invoke(main, ["search", "wheat", "--index-dir", str(settings.index_dir)])
+    assert out.exit_code == 0, out.output
+    assert opened == ["exact"]
