@@ -72,7 +72,7 @@ def make_cases(corpus: Corpus, n: int, seed: int) -> list[Case]:
     cases = []
     for i in range(n):
         kinds = ["one", "pair", "long", "phrase", "minus", "not", "or", "title", "random", "caps"]
-        kinds += ["miss", "typo"]
+        kinds += ["miss", "typo", "slash", "body"]
         kind = kinds[i % len(kinds)]
         c = Case(kind)
         if kind == "one":
@@ -106,6 +106,12 @@ def make_cases(corpus: Corpus, n: int, seed: int) -> list[Case]:
             c.date_from, c.date_to = day, day
             if rng.random() < 0.5:
                 c.phrases = [adjacent_pair(corpus, rng)]
+        elif kind == "slash":  # 'Krone/Crown': one clause either word satisfies
+            a, b, *rest = article_words(corpus, rng, rng.randint(2, 4))
+            c.slashed, c.words = [(a, rng.choice(vocab) if rng.random() < 0.5 else b)], rest
+        elif kind == "body":  # text:word, with a word of the title or of the text
+            w = title_word(corpus, rng) if rng.random() < 0.5 else rng.choice(vocab)
+            c.bodies, c.words = [w], article_words(corpus, rng, rng.randint(0, 1))
         elif kind == "typo":  # a misspelt word: keyword finds nothing, the other modes may
             w = rng.choice([w for w in vocab if len(w) >= 6])
             i = rng.randrange(1, len(w) - 2)

@@ -34,6 +34,8 @@ class Case:
     words: list[str] = field(default_factory=list)  # plain words as typed
     phrases: list[list[str]] = field(default_factory=list)  # quoted, words as typed
     titles: list[str] = field(default_factory=list)  # title:word
+    bodies: list[str] = field(default_factory=list)  # text:word (a paragraph, not the title)
+    slashed: list[tuple[str, str]] = field(default_factory=list)  # a/b: one clause, either
     excluded: list[str] = field(default_factory=list)  # -word
     spelled_not: bool = False  # NOT word instead of -word
     any_clause: bool = False  # words joined by OR
@@ -48,6 +50,12 @@ class Case:
             return " ".join(self.words[:-1]) + " NOT " + self.words[-1]
         return self.typed
 
+    def positive_terms(self) -> set[str]:
+        """The analyzed terms of every word sought (not the excluded ones)."""
+        words = [*self.words, *self.titles, *self.bodies, *(w for p in self.phrases for w in p)]
+        words += [w for pair in self.slashed for w in pair]
+        return {t for w in words for t in terms(w)}
+
     @property
     def typed(self) -> str:
         if self.any_clause:
@@ -56,6 +64,8 @@ class Case:
             parts = list(self.words)
         parts += ['"' + " ".join(p) + '"' for p in self.phrases]
         parts += [f"title:{w}" for w in self.titles]
+        parts += [f"text:{w}" for w in self.bodies]
+        parts += [f"{a}/{b}" for a, b in self.slashed]
         parts += [("NOT " if self.spelled_not else "-") + w for w in self.excluded]
         return " ".join(parts)
 
@@ -116,6 +126,12 @@ class Corpus:
         ts = terms(word)
         return bool(ts) and all(t in self.title_terms[row] for t in ts)
 
+    def in_body(self, row: int, word: str) -> bool:
+        ts = terms(word)
+        return bool(ts) and any(
+            all(t in p for t in ts) for p in map(set, self.paragraph_terms[row])
+        )
+
     def passes_filters(self, row: int, case: Case) -> bool:
         a = self.articles[row]
         if not self.alive[row]:
@@ -147,7 +163,13 @@ class Corpus:
         held = sum(self.holds(row, w) for w in case.words)
         held += sum(self.holds_phrase(row, p) for p in case.phrases)
         held += sum(self.in_title(row, w) for w in case.titles)
-        return held, len(case.words) + len(case.phrases) + len(case.titles)
+        held += sum(self.in_body(row, w) for w in case.bodies)
+        held += sum(self.holds(row, a) or self.holds(row, b) for a, b in case.slashed)
+        return held, self.clauses(case)
+
+    @staticmethod
+    def clauses(case: Case) -> int:
+        return sum(map(len, (case.words, case.phrases, case.titles, case.bodies, case.slashed)))
 
     def decide(self, case: Case, mode: str, qvec: np.ndarray | None) -> dict:
         """The match set of ``case`` in ``mode`` by the README's rules, with the evidence."""
@@ -158,7 +180,7 @@ class Corpus:
         for r in np.flatnonzero(ok):
             held[r], clauses = self.clauses_held(r, case)
         if clauses == 0:
-            clauses = len(case.words) + len(case.phrases) + len(case.titles)
+            clauses = self.clauses(case)
         need = 1 if case.any_clause else min_should_match(clauses)
         keyword = ok & (held >= need) & (clauses > 0)
         out = {"keyword": keyword, "ok": ok, "held": held, "clauses": clauses}
