@@ -155,6 +155,10 @@ def answer_empty(
         "hybrid": "no article contains these words or is close enough in meaning",
     }[mode]
     notice = found.notice or f"No articles match “{text}”: {why}."
+    if found.keyword.evidence is None:  # not "showing results by meaning only": there are none
+        notice = "The query has no searchable words (only stop words or operators)" + (
+            "." if mode == "keyword" else ", and nothing in the index is close enough in meaning."
+        )
     hints: list[Hint] = []
     if suggestion:
         hints.append(Hint("spelling", f"Search for “{suggestion}” instead.", text=suggestion))

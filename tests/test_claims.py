@@ -213,3 +213,13 @@ def test_the_operators_hint_counts_the_query_it_suggests(copies, text, loose):
     (hint,) = [h for h in res.hints if h.kind == "operators"]
     assert hint.text == loose
     assert hint.total == copies.search(Query(loose, mode="keyword")).total == 1
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic"])
+def test_an_empty_answer_to_stop_words_does_not_say_it_shows_results(copies, mode):
+    """Stop words only: hybrid searches by meaning alone and says "Showing results by meaning
+    only." — which an empty answer must not say (it showed nothing)."""
+    res = copies.search(Query("the of and", mode=mode))
+    assert res.total == 0
+    assert "no searchable words" in res.notice and "Showing results" not in res.notice
+    assert "nothing in the index is close enough in meaning" in res.notice
