@@ -165,7 +165,7 @@ def answer_empty(
     kw, best = found.keyword, found.best
 
     def count(m: str, allowed: np.ndarray, leg: ArticleKeyword, b) -> int:
-        rows, *_ = ranking.decide(m, settings, cal, allowed, leg, b)
+        rows, *_ = ranking.decide(m, settings, cal, allowed, leg, b, unfiltered=alive)
         return len(fold_duplicates(rows.tolist(), duplicate_of or {})[0])
 
     if query.date_from or query.date_to or query.sources:

@@ -286,8 +286,10 @@ class Engine:
         cal = self.calibration(b)
         cos = sem.cosines if sem is not None else None
         owners = sem.article_of if sem is not None else getattr(b, "paragraph_articles", None)
+        # With filters, the rules are read on the unfiltered set, which the filters restrict.
+        base = cat.alive if query.date_from or query.date_to or query.sources else None
         rows, scores, kw_set, sem_set = ranking.decide(
-            query.mode, self.settings, cal, allowed, kw, best, second, cos, owners
+            query.mode, self.settings, cal, allowed, kw, best, second, cos, owners, base
         )
         groups = list(zip(rows.tolist(), scores.tolist(), strict=True))
         groups = self._rerank(cat.dates, cat.ordinals, groups, query)
@@ -297,7 +299,9 @@ class Engine:
             """The articles listed under other filters (the legs are filter-free; a group of
             near-copies counts once)."""
             mask = filter_mask(cat, date_from, date_to, sources)
-            got = ranking.match_members(query.mode, self.settings, cal, mask, kw, best, second)
+            got = ranking.match_members(
+                query.mode, self.settings, cal, mask, kw, best, second, cat.alive
+            )
             pairs = [(int(r), 0.0) for r in np.flatnonzero(got)]
             return [g[0] for g in _collapse_duplicates(pairs, cat.duplicate_of)[0]]
 

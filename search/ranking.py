@@ -283,12 +283,22 @@ def match_members(
     kw: ArticleKeyword | None,
     best: np.ndarray | None,
     second: np.ndarray | None = None,
+    unfiltered: np.ndarray | None = None,
 ) -> np.ndarray:
     """Bool per article: the articles :func:`decide` would return, without ranking them
-    (cheap: the engine's facets ask for the match set under other filters)."""
-    ok, kw_set, _, _, best, _, _ = _evidence(settings, allowed, kw, best, second)
+    (cheap: the engine's facets ask for the match set under other filters).
+
+    ``unfiltered`` (the live articles, ``allowed`` before the date and source filters): the
+    rules are read on it — the semantic cut relative to the best article, partial matches
+    when fewer than ``FEW`` articles hold the words, the keyword fallback — and the filters
+    then only restrict the set. Read on the filtered articles, a filter could add matches
+    (partial matches switched on by a month holding < 10 keyword matches), so a facet row
+    counted fewer articles than filtering on it found."""
+    base = allowed if unfiltered is None else unfiltered
+    ok, kw_set, _, _, best, _, _ = _evidence(settings, base, kw, best, second)
     sem_set = semantic_set(best, cal) if best is not None else None
-    return _members(mode, cal, ok, kw, kw_set, sem_set, best)
+    members = _members(mode, cal, ok, kw, kw_set, sem_set, best)
+    return members if unfiltered is None else members & allowed
 
 
 def decide(
@@ -301,6 +311,7 @@ def decide(
     second: np.ndarray | None = None,
     cosines: np.ndarray | None = None,
     article_of: np.ndarray | None = None,
+    unfiltered: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """(articles best first, fused scores, keyword set, semantic set) for one query.
 
@@ -310,14 +321,18 @@ def decide(
     ``article_of`` its keyword paragraph vote (``settings.keyword_paragraph_second``), which
     keyword mode also fuses, at ``KEYWORD_MODE_PARAGRAPH_WEIGHT``; without them (or with
     ``settings.passage_depth`` 0) hybrid fuses the two article votes and keyword mode ranks by
-    article BM25F alone.
+    article BM25F alone. ``unfiltered``: see :func:`match_members`.
     """
     n = len(allowed)
+    members = None
+    if unfiltered is not None:  # the rules read on the unfiltered set, then restricted
+        members = match_members(mode, settings, cal, allowed, kw, best, second, unfiltered)
     ok, kw_set, kw_scores, kw_ok, best, sem_ok, sem_rank = _evidence(
         settings, allowed, kw, best, second
     )
     sem_set = semantic_set(best, cal) if best is not None else None  # the best paragraph alone
-    members = _members(mode, cal, ok, kw, kw_set, sem_set, best)
+    if members is None:
+        members = _members(mode, cal, ok, kw, kw_set, sem_set, best)
     para = kw.paragraph_scores if kw is not None else None
     depth, k = settings.passage_depth, settings.rrf_k
     paragraph_vote = bool(depth and settings.keyword_paragraph_vote)

@@ -223,3 +223,43 @@ def test_an_empty_answer_to_stop_words_does_not_say_it_shows_results(copies, mod
     assert res.total == 0
     assert "no searchable words" in res.notice and "Showing results" not in res.notice
     assert "nothing in the index is close enough in meaning" in res.notice
+
+
+@pytest.fixture(scope="module")
+def ferry(tmp_path_factory):
+    """The dock story (May), a ferry strike (June: close in meaning, not that close) and
+    unrelated articles."""
+    d = tmp_path_factory.mktemp("ferry")
+    docs = [
+        {"id": "strike", "title": "Harbour dock workers stop work", "date": "2020-05-04",
+         "source": "Wire", "text": "\n\n".join(STORY).format(word="strike")},
+        {"id": "ferry", "title": "Ferry sailings cancelled", "date": "2020-06-10",
+         "source": "Post", "text": "Ferry crews on the island routes walked out on Friday, "
+         "demanding higher pay and shorter shifts, and several sailings were cancelled."},
+    ] + [
+        {"id": i, "title": t, "date": "2020-05-01", "source": "Wire", "text": x}
+        for i, t, x in OTHERS
+    ]  # fmt: skip
+    path = d / "docs.jsonl"
+    path.write_text("".join(json.dumps(a) + "\n" for a in docs), encoding="utf-8")
+    settings = Settings.from_env(index_dir=d / "index")
+    build_index([path], settings, progress=False)
+    eng = Engine.open(settings)
+    yield eng
+    eng.close()
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_a_filter_only_restricts_the_match_set(ferry, mode):
+    """README: a facet row shows what choosing it finds. The ferry story is too far below the
+    dock story (cosine ~0.45 against 1.0, the cut is 0.30 below the best) to match the query,
+    and the month facet has no June row; filtering on June must then find nothing, not the
+    ferry story measured against June's own best."""
+    text = STORY[0].format(word="strike")
+    res = ferry.search(Query(text, mode=mode))
+    assert [a.article_id for a in res.results] == ["strike"]
+    months = {p.period: p.count for p in res.facets.date}
+    june = ferry.search(Query(text, mode=mode, date_from="2020-06-01", date_to="2020-06-30"))
+    assert june.total == months.get("2020-06", 0) == 0
+    post = ferry.search(Query(text, mode=mode, sources=("Post",)))
+    assert post.total == {s.value: s.count for s in res.facets.source}.get("Post", 0) == 0

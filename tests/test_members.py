@@ -52,3 +52,19 @@ def test_match_members_is_the_set_decide_ranks(mode, fusion, seed, any_clause, r
     rows = ranking.decide(mode, settings, CAL, allowed, no_words, best, second)[0]
     members = ranking.match_members(mode, settings, CAL, allowed, no_words, best, second)
     assert sorted(rows.tolist()) == np.flatnonzero(members).tolist()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("seed", [4, 5, 6])
+def test_filters_only_restrict_the_match_set(mode, seed):
+    """With ``unfiltered`` (the live articles), the rules are read on the set without the
+    filters and the filters restrict it: the filtered set is the unfiltered one ∩ the filter,
+    so a facet row counts what filtering on it finds (``decide`` orders the same set)."""
+    settings = Settings()
+    kw, best, second, allowed = _evidence(seed, required=(1,) if seed == 6 else ())
+    alive = np.ones(len(allowed), dtype=bool)
+    every = ranking.match_members(mode, settings, CAL, alive, kw, best, second)
+    got = ranking.match_members(mode, settings, CAL, allowed, kw, best, second, alive)
+    assert (got == (every & allowed)).all() and got.any()
+    rows = ranking.decide(mode, settings, CAL, allowed, kw, best, second, unfiltered=alive)[0]
+    assert sorted(rows.tolist()) == np.flatnonzero(got).tolist()
