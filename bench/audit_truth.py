@@ -172,9 +172,19 @@ class Corpus:
         return sum(map(len, (case.words, case.phrases, case.titles, case.bodies, case.slashed)))
 
     def decide(self, case: Case, mode: str, qvec: np.ndarray | None) -> dict:
-        """The match set of ``case`` in ``mode`` by the README's rules, with the evidence."""
+        """The match set of ``case`` in ``mode`` by the README's rules, with the evidence: read
+        on the articles without the date and source filters, then restricted to them."""
         n = len(self.articles)
-        ok = np.array([self.constrained(r, case) for r in range(n)])
+        passes = np.array([self.passes_filters(r, case) for r in range(n)])
+        out = self._decide(case, mode, qvec, np.ones(n, dtype=bool))
+        out["set"] = out["set"] & passes
+        out["ok"] = out["ok"] & passes
+        return out
+
+    def _decide(self, case: Case, mode: str, qvec: np.ndarray | None, passes) -> dict:
+        n = len(self.articles)
+        unfiltered = Case(**{**case.__dict__, "date_from": None, "date_to": None, "sources": ()})
+        ok = np.array([self.constrained(r, unfiltered) for r in range(n)]) & passes
         held = np.zeros(n, dtype=int)
         clauses = 0
         for r in np.flatnonzero(ok):
