@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import audit_more
+import numpy as np
 from audit_cases import make_cases
 from audit_truth import Case, Corpus, terms
 from common import REPO  # noqa: F401 - puts the repository on sys.path
@@ -261,6 +262,7 @@ class Auditor:
                     detail = f"month {m}: facet {n}, listed {listed_month[m]}"
                     self.bad("facet_vs_listed", key, detail)
         for v, n in list(srcs.items())[:2]:
+            self.checked["facet_rows_chosen"] += 1
             p = self.params(c, mode, limit=1)
             p["source"] = list(c.sources) + [v] if c.sources else [v]
             if c.sources and v.casefold() in {s.casefold() for s in c.sources}:
@@ -270,7 +272,16 @@ class Auditor:
                 if got != n:
                     src = lambda r, v=v: co.articles[r].get("source") == v  # noqa: E731
                     self.facet_miss(key, f"source {v}", n, got, want, src, sources=(v,))
+            elif p["source"] != list(c.sources) and got != total + n:  # what adding v brings
+                more = dataclasses.replace(c, sources=(*c.sources, v))
+                groups = {
+                    co.group_of[r]
+                    for r in np.flatnonzero(co.decide(more, mode, self.current[2])["set"])
+                }
+                claim = "facet_vs_filter_group" if got == len(groups) else "facet_vs_filter"
+                self.bad(claim, key, f"adding source {v}: {total} + facet {n} != {got}")
         for m, n in sorted(months.items(), key=lambda kv: -kv[1])[:2]:
+            self.checked["facet_rows_chosen"] += 1
             p = self.params(c, mode, limit=1)
             y, mo = int(m[:4]), int(m[5:7])
             end = f"{y + (mo == 12):04d}-{mo % 12 + 1:02d}-01"
