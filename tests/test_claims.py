@@ -113,6 +113,17 @@ OTHERS = [
 ]  # fmt: skip
 
 
+def _engine_of(d, docs: list[dict]):
+    """An engine over ``docs`` indexed under ``d`` (closed when the fixture ends)."""
+    path = d / "docs.jsonl"
+    path.write_text("".join(json.dumps(a) + "\n" for a in docs), encoding="utf-8")
+    settings = Settings.from_env(index_dir=d / "index")
+    build_index([path], settings, progress=False)
+    eng = Engine.open(settings)
+    yield eng
+    eng.close()
+
+
 @pytest.fixture(scope="module")
 def copies(tmp_path_factory):
     """Two wire copies of one story (one word apart, a day apart) among unrelated articles."""
@@ -126,13 +137,7 @@ def copies(tmp_path_factory):
         {"id": i, "title": t, "date": "2020-05-01", "source": "Wire", "text": x}
         for i, t, x in OTHERS
     ]  # fmt: skip
-    path = d / "docs.jsonl"
-    path.write_text("".join(json.dumps(a) + "\n" for a in docs), encoding="utf-8")
-    settings = Settings.from_env(index_dir=d / "index")
-    build_index([path], settings, progress=False)
-    eng = Engine.open(settings)
-    yield eng
-    eng.close()
+    yield from _engine_of(d, docs)
 
 
 def _folded(res) -> dict[str, list[str]]:
@@ -240,13 +245,7 @@ def ferry(tmp_path_factory):
         {"id": i, "title": t, "date": "2020-05-01", "source": "Wire", "text": x}
         for i, t, x in OTHERS
     ]  # fmt: skip
-    path = d / "docs.jsonl"
-    path.write_text("".join(json.dumps(a) + "\n" for a in docs), encoding="utf-8")
-    settings = Settings.from_env(index_dir=d / "index")
-    build_index([path], settings, progress=False)
-    eng = Engine.open(settings)
-    yield eng
-    eng.close()
+    yield from _engine_of(d, docs)
 
 
 @pytest.mark.parametrize("mode", ["semantic", "hybrid"])
