@@ -145,19 +145,27 @@ def _relinked(vecs: np.ndarray, members: np.ndarray, threshold: float):
     return members[i][ok], members[j][ok]
 
 
+def _surviving_pairs(before: list[list[int]], keep: np.ndarray, threshold: float, vectors_of):
+    """The links of the groups ``before`` among their members still in ``keep``: an intact
+    group stays linked (one chain is enough); one that lost a member is linked again from its
+    members' vectors (``vectors_of(rows)``)."""
+    pairs = []
+    for g in before:
+        members = np.asarray([i for i in g if keep[i]], dtype=np.int64)
+        if len(members) == len(g):
+            pairs.append((members[:1].repeat(len(members) - 1), members[1:]))
+        elif len(members) > 1:
+            pairs.append(_relinked(vectors_of(members), members, threshold))
+    return pairs
+
+
 def groups_after_delete(
     before: list[list[int]], alive: np.ndarray, threshold: float, vectors_of
 ) -> list[list[int]]:
     """:func:`duplicate_groups` after deletions only (no article new or alive again): a group
     keeps its links but its deleted members'; one that lost a member is linked again from its
     members' vectors (``vectors_of(rows)``: no other article's vector is needed)."""
-    pairs = []
-    for g in before:
-        members = np.asarray([i for i in g if alive[i]], dtype=np.int64)
-        if len(members) == len(g):  # intact: still linked (one chain is enough)
-            pairs.append((members[:1].repeat(len(members) - 1), members[1:]))
-        elif len(members) > 1:
-            pairs.append(_relinked(vectors_of(members), members, threshold))
+    pairs = _surviving_pairs(before, alive.astype(bool), threshold, vectors_of)
     return _groups(len(alive), alive.astype(bool), pairs)
 
 
@@ -176,13 +184,7 @@ def updated_duplicate_groups(
     valid = _valid(art_vecs, alive)
     if m > n or bool(np.any(valid[:m] & ~alive_before.astype(bool))):  # not an add/delete
         return duplicate_groups(art_vecs, threshold, alive)
-    pairs = []
-    for g in before:
-        members = np.asarray([i for i in g if valid[i]], dtype=np.int64)
-        if len(members) == len(g):  # intact: still linked (one chain is enough)
-            pairs.append((members[:1].repeat(len(members) - 1), members[1:]))
-        elif len(members) > 1:  # lost a member: its links are computed again
-            pairs.append(_relinked(art_vecs[members], members, threshold))
+    pairs = _surviving_pairs(before, valid, threshold, lambda rows: art_vecs[rows])
     new = np.flatnonzero(valid[m:]) + m
     for start in range(0, len(new), BLOCK):
         r, c, sims = _candidates(art_vecs, new[start : start + BLOCK], threshold)
